@@ -1,0 +1,153 @@
+"""The run directory: one folder per stage, every file written atomically.
+
+    RUN/00_inputs/data/part-00000.parquet      the input manifest (one row per input video), sharded
+    RUN/01_ingest/config.json                  the exact parameters the stage ran with (+ its upstream chain)
+    RUN/01_ingest/data/part-00000.parquet      rows kept
+    RUN/01_ingest/rejected/part-00000.parquet  rows rejected: same columns + reject_stage, reject_reason, reject_detail
+    RUN/01_ingest/done/part-00000.json         shard done marker, holding that shard's stats
+    RUN/01_ingest/stats.json                   written last: rows in/kept/rejected by reason, seconds, video seconds
+    RUN/02_split/videos/part-00000.parquet     extra tables a stage writes (split: raw cuts per video)
+
+A shard's files are written to a temporary name and renamed, then its done marker is written the same way:
+a killed run leaves at most a shard without marker, which a relaunch redoes from scratch (same file names, so
+nothing is duplicated). A stage is complete when its ``stats.json`` exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INPUTS_DIR = "00_inputs"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def atomic_write_parquet(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}"
+
+
+@dataclass(frozen=True)
+class StageDir:
+    """Paths of one stage's folder in a run."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """Step name without its number: ``02_split`` -> ``split``."""
+        return self.path.name.split("_", 1)[1]
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def rejected(self) -> Path:
+        return self.path / "rejected"
+
+    @property
+    def done(self) -> Path:
+        return self.path / "done"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def stats_file(self) -> Path:
+        return self.path / "stats.json"
+
+    def data_file(self, shard: str) -> Path:
+        return self.data / f"{shard}.parquet"
+
+    def extra_file(self, table_name: str, shard: str) -> Path:
+        return self.path / table_name / f"{shard}.parquet"
+
+    def shards(self) -> list[str]:
+        """Names of the data shards present, sorted."""
+        if not self.data.is_dir():
+            return []
+        return sorted(p.stem for p in self.data.glob("part-*.parquet"))
+
+    def is_done(self, shard: str) -> bool:
+        return (self.done / f"{shard}.json").is_file()
+
+    def shard_stats(self) -> dict[str, dict]:
+        if not self.done.is_dir():
+            return {}
+        return {p.stem: read_json(p) for p in sorted(self.done.glob("part-*.json"))}
+
+    def is_complete(self) -> bool:
+        return self.stats_file.is_file()
+
+    def config(self) -> dict | None:
+        return read_json(self.config_file) if self.config_file.is_file() else None
+
+    def stats(self) -> dict | None:
+        return read_json(self.stats_file) if self.stats_file.is_file() else None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stage_dirs(run: Path) -> list[StageDir]:
+    """The stage folders of a run, in pipeline order (``00_inputs`` excluded)."""
+    run = Path(run)
+    if not run.is_dir():
+        return []
+    return [StageDir(p) for p in sorted(run.iterdir()) if p.is_dir() and p.name[:2].isdigit() and p.name != INPUTS_DIR]
+
+
+def stage_dir(run: Path, index: int, name: str) -> StageDir:
+    return StageDir(Path(run) / f"{index:02d}_{name}")
+
+
+def find_stage(run: Path, name: str) -> StageDir:
+    """The folder of step ``name`` in ``run``; the error lists the steps the run has."""
+    dirs = stage_dirs(run)
+    for d in dirs:
+        if d.name == name:
+            return d
+    have = ", ".join(d.name for d in dirs) or "none"
+    raise FileNotFoundError(f"run {run} has no stage {name!r} (stages in this run: {have})")
+
+
+def read_parquet_dir(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """All ``*.parquet`` files of a folder as one table (None when there are none)."""
+    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
+    if not files:
+        return None
+    tables = [pq.read_table(f, columns=columns) for f in files]
+    return pa.concat_tables(tables, promote_options="permissive")

@@ -1,0 +1,135 @@
+"""The stage contract: one small class per step, declaring the columns it reads and the columns it adds.
+
+    import pyarrow as pa
+    from curate.stage import Stage, StageOutput
+
+    class Loudness(Stage):
+        name = "loudness"
+        reads = ("video_path",)
+        adds = {"loudness_db": pa.float64()}
+
+        def __init__(self, window_s: float = 1.0):    # config values are constructor arguments
+            self.window_s = window_s                  # stored under the same name: that is the config
+
+        def setup(self) -> None:                      # once per worker: load models here, not in __init__
+            ...
+
+        def process(self, table: pa.Table) -> StageOutput:
+            scores = [measure(path, self.window_s) for path in table["video_path"].to_pylist()]
+            return StageOutput(kept=self.with_columns(table, {"loudness_db": scores}))
+
+A stage never deletes a row: rows it does not keep go to ``rejected`` with a stable snake_case reason from
+``reject_reasons``. Scoring stages only add columns; filtering is a separate stage (``curate.stages.filter``).
+The runner (``curate.runner``) executes ``process`` on one Parquet shard at a time, on Dask workers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Columns every rejected row carries on top of the columns of the stage's input (or output, for splitters).
+REJECT_COLUMNS: dict[str, pa.DataType] = {
+    "reject_stage": pa.string(),
+    "reject_reason": pa.string(),
+    "reject_detail": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task of a stage needs. ``gpus > 0`` stages are sent to workers that advertise a GPU resource."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+@dataclass
+class StageOutput:
+    """What ``Stage.process`` returns for one shard.
+
+    kept: the rows that go on to the next stage (input columns + ``adds``).
+    rejected: rows not kept, each with ``reject_reason`` (a value of ``reject_reasons``) and ``reject_detail``;
+        the runner fills ``reject_stage``. ``None`` means no rejects.
+    extras: side tables written next to the data, e.g. split's one-row-per-video ``videos`` table.
+    video_seconds: seconds of video this shard processed, for throughput in ``stats.json``.
+    """
+
+    kept: pa.Table
+    rejected: pa.Table | None = None
+    extras: dict[str, pa.Table] = field(default_factory=dict)
+    video_seconds: float = 0.0
+
+
+class Stage:
+    """Base class of every stage. Subclasses set the class attributes and implement ``process``."""
+
+    #: default step name in a pipeline (a pipeline may use one class twice under two names, e.g. two filters)
+    name: ClassVar[str] = ""
+    #: columns the stage needs from its input
+    reads: ClassVar[tuple[str, ...]] = ()
+    #: columns the stage adds, with their Arrow types
+    adds: ClassVar[Mapping[str, pa.DataType]] = {}
+    #: every reason this stage can give a rejected row (stable, snake_case, prefixed by the stage)
+    reject_reasons: ClassVar[tuple[str, ...]] = ()
+    resources: ClassVar[Resources] = Resources()
+
+    # ----------------------------------------------------------------------------------------------- config
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments this stage was built with (stored under the same attribute names)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def columns_added(self, available: Sequence[str]) -> dict[str, pa.DataType]:
+        """Columns this stage adds given the input columns (constant for most stages)."""
+        return dict(self.adds)
+
+    # ---------------------------------------------------------------------------------------------- running
+    def fit(self, input_dir: str) -> dict[str, Any]:
+        """Optional whole-dataset pass before the shards run (percentiles, duplicates), on the client.
+
+        ``input_dir`` is the folder of input Parquet shards. Return facts worth recording in ``stats.json``.
+        """
+        return {}
+
+    def setup(self) -> None:
+        """Load what ``process`` needs (models, readers). Called once per worker process, never per shard."""
+
+    def process(self, table: pa.Table) -> StageOutput:
+        raise NotImplementedError(f"{type(self).__name__} must implement process(table) -> StageOutput")
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def with_columns(self, table: pa.Table, values: Mapping[str, Sequence[Any]]) -> pa.Table:
+        """``table`` plus the declared ``adds`` columns built from Python values, typed as declared."""
+        declared = self.columns_added(table.column_names)
+        for name, column in values.items():
+            array = pa.array(column, type=declared[name])
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, array)
+            else:
+                table = table.append_column(pa.field(name, declared[name]), array)
+        return table
+
+    def reject(self, table: pa.Table, reasons: Sequence[str], details: Sequence[str | None] | None = None) -> pa.Table:
+        """``table`` with ``reject_reason``/``reject_detail`` columns, checking reasons are declared ones."""
+        unknown = sorted(set(reasons) - set(self.reject_reasons))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} gave undeclared reject reasons {unknown}; declare them in reject_reasons")
+        details = [None] * len(reasons) if details is None else list(details)
+        table = table.append_column(pa.field("reject_reason", pa.string()), pa.array(list(reasons), pa.string()))
+        return table.append_column(pa.field("reject_detail", pa.string()), pa.array(details, pa.string()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def split_by_mask(table: pa.Table, keep: Sequence[bool]) -> tuple[pa.Table, pa.Table]:
+    """(rows where keep is True, rows where it is False)."""
+    mask = pa.array(keep, pa.bool_())
+    return table.filter(mask), table.filter(pc.invert(mask))
+
