@@ -157,9 +157,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def run_shard(shard: str, stage: Stage, key: str, step: str, in_dir: str, out_dir: str) -> dict:
+def run_shard(shard: str, stage: Stage, setup_key: str, step: str, in_dir: str, out_dir: str) -> dict:
     """Process one input shard and write its outputs atomically, then its done marker. Runs on a worker."""
-    stage = _ready_stage(stage, key)
+    stage = _ready_stage(stage, setup_key)
     table = pq.read_table(Path(in_dir) / f"{shard}.parquet")
     start = time.perf_counter()
     out: StageOutput = stage.process(table)
@@ -270,7 +270,7 @@ def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progre
     resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and _gpu_workers(client) else None
     stage_future = client.scatter(step.stage, broadcast=True, hash=False) if shards else None
     futures = client.map(
-        run_shard, shards, stage=stage_future, key=[f"{key}-{s}" for s in shards], step=step.name,
+        run_shard, shards, stage=stage_future, setup_key=key, key=[f"{key}-{s}" for s in shards], step=step.name,
         in_dir=str(in_dir.data), out_dir=str(folder.path), pure=False, resources=resources,
     )
     failures: list[tuple[str, BaseException]] = []

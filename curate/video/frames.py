@@ -233,7 +233,8 @@ def _seek_before(container, stream, t: float):
     back_s = 0.0
     while True:
         target = t - back_s
-        container.seek(_to_ticks(target, stream.time_base), stream=stream, backward=True, any_frame=False)
+        ticks = max(_to_ticks(target, stream.time_base), stream.start_time or 0)  # AVI refuses a seek before it
+        container.seek(ticks, stream=stream, backward=True, any_frame=False)
         decoded = _timed_frames(container, stream)
         first = next(decoded, None)
         at_stream_start = back_s > 0 and target <= _start_s(stream)
@@ -253,11 +254,19 @@ def _timed_frames(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:
     last_pts = last_dts = None
     pending: deque[av.VideoFrame] = deque()
 
+    previous = None  # ticks of the last frame yielded
+
     def timed(frame):
-        use_dts = frame.pts is None or (faulty_pts > faulty_dts and frame.dts is not None)
+        nonlocal previous
+        use_dts = faulty_pts > faulty_dts or frame.pts is None
         ticks = frame.dts if use_dts else frame.pts
+        if ticks is None and previous is not None and frame.duration:
+            ticks = previous + frame.duration  # the flushed last frame has no DTS
+        if ticks is None:
+            ticks = frame.pts if use_dts else frame.dts
         if ticks is None:
             raise FrameDecodeError(f"stream {stream.index} has a frame with neither PTS nor DTS")
+        previous = ticks
         return float(ticks * time_base), frame
 
     for frame in container.decode(stream):

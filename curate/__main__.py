@@ -1,0 +1,4 @@
+from curate.cli import main
+import sys
+
+sys.exit(main())

