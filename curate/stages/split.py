@@ -18,11 +18,11 @@ clip columns null), ``split_duplicate_video`` (same content as an earlier input;
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-
+from curate.rundir import read_parquet_dir
 from curate.stage import Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
 from curate.video.scenes import (
@@ -110,13 +110,13 @@ class Split(Stage):
         return [DetectorSpec(self.detector, 1, params)]
 
     def fit(self, input_dir: str) -> dict:
-        """Find later copies of the same video (same content hash) among all inputs."""
+        """Find later copies (in input order) of the same video (same content hash) among all inputs."""
         self._duplicates = {}
         if not self.skip_duplicate_videos:
             return {}
-        table = pq.read_table(input_dir, columns=["video_id", "video_path"]) if _has_parquet(input_dir) else None
+        table = read_parquet_dir(Path(input_dir), columns=["video_id", "video_path"])
         first: dict[str, str] = {}
-        for row in sorted(table.to_pylist(), key=lambda r: r["video_path"]) if table is not None else []:
+        for row in table.to_pylist() if table is not None else []:
             if row["video_id"] in first:
                 self._duplicates[row["video_path"]] = first[row["video_id"]]
             else:
@@ -171,8 +171,3 @@ class Split(Stage):
             video_seconds=video_seconds,
         )
 
-
-def _has_parquet(folder: str) -> bool:
-    from pathlib import Path
-
-    return any(Path(folder).glob("*.parquet"))

@@ -148,8 +148,8 @@ def read_frames(
 ) -> list[Frame]:
     """Decode the frame at each requested time (seconds); one ``Frame`` per time, in the order given.
 
-    ``width``: output width in pixels of the upright, display-aspect image (height follows the aspect ratio);
-    None keeps the display width. ``stream_index``: index among all the container's streams; None picks the
+    ``width``: largest output width in pixels of the upright, display-aspect image; narrower frames are not
+    upscaled, and the height follows the aspect ratio. None keeps the display width. ``stream_index``: index among all the container's streams; None picks the
     default video stream. ``threads``: FFmpeg decoder threads (1 = one core, what a Dask worker gets).
     Raises ``FrameDecodeError`` when the file cannot be opened or decoded, or a time is past the stream's end.
     """
@@ -284,14 +284,14 @@ def _timed_frames(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:
 
 
 def to_rgb(frame: av.VideoFrame, width: int | None, sample_aspect_ratio: Fraction | None) -> np.ndarray:
-    """Upright HxWx3 uint8 RGB image of ``frame`` at display aspect ratio, ``width`` pixels wide (None: native)."""
+    """Upright HxWx3 uint8 RGB image of ``frame`` at display aspect ratio, at most ``width`` pixels wide."""
     rotation = round(frame.rotation / 90) % 4 if frame.rotation else 0  # quarter turns counter-clockwise
     sar = sample_aspect_ratio if sample_aspect_ratio and sample_aspect_ratio > 0 else Fraction(1)
     stored_w, stored_h = frame.width, frame.height
     display_w, display_h = stored_w * sar, stored_h  # upright display size before the rotation
     if rotation % 2:
         display_w, display_h = display_h, display_w
-    out_w = width if width is not None else round(display_w)
+    out_w = round(display_w) if width is None else min(width, round(display_w))  # never upscale
     out_h = max(1, round(out_w * display_h / display_w))
     scaled_w, scaled_h = (out_h, out_w) if rotation % 2 else (out_w, out_h)
     if (scaled_w, scaled_h) == (stored_w, stored_h):

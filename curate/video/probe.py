@@ -40,7 +40,6 @@ PROBE_REASONS = (
     "ingest_unreadable",
     "ingest_still_image",
     "ingest_no_video_stream",
-    "ingest_zero_length",
     "ingest_undecodable",
 )
 
@@ -128,9 +127,8 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
         nominal = _nominal_fps(stream, fps_avg)
         duration = _duration(container, stream)
         if first is None:
-            if not duration and not stream.frames:
-                raise ProbeError("ingest_zero_length", f"{path}: the video stream has no frames")
-            raise ProbeError("ingest_undecodable", f"{path}: no frame of stream {stream.index} ({ctx.name}) decodes")
+            what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
+            raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
         sar = float(ctx.sample_aspect_ratio or 1) or 1.0
         rotation = int(getattr(first, "rotation", 0) or 0)
         width, height = int(ctx.width or first.width), int(ctx.height or first.height)

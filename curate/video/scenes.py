@@ -64,6 +64,7 @@ FALLBACK_FPS = 25.0
 for detector parameters given in seconds)."""
 
 _PLANAR_420 = ("yuv420p", "yuvj420p")
+INTERP = cv2.INTER_AREA
 
 
 class VideoDecodeError(Exception):
@@ -357,7 +358,7 @@ def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (width, height), interpolation=INTERP)
 
 
 # -- timestamps ------------------------------------------------------------------------------------

