@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -126,6 +126,23 @@ class Stage:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
+
+
+def score_each(
+    table: pa.Table, score: Callable[[dict], Any], known_errors: tuple[type[BaseException], ...]
+) -> tuple[list[Any], list[str | None]]:
+    """Apply ``score(row)`` to every row: (results, errors), where a known per-clip failure gives result ``None``
+    and its message, and any other exception propagates (it fails the shard, which a relaunch retries)."""
+    results: list[Any] = []
+    errors: list[str | None] = []
+    for row in table.to_pylist():
+        try:
+            results.append(score(row))
+            errors.append(None)
+        except known_errors as e:
+            results.append(None)
+            errors.append(f"{type(e).__name__}: {e}")
+    return results, errors
 
 
 def split_by_mask(table: pa.Table, keep: Sequence[bool]) -> tuple[pa.Table, pa.Table]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,13 @@ END_EPSILON_S = 1e-4
 PAST_END_TOLERANCE_S = 1.0
 # Without a keyframe index, seek again when the next requested time is this far ahead of the decoder.
 SEEK_GAP_S = 2.0
+# Index timestamps can be DTS, up to the B-frame delay before the keyframe's PTS: only a keyframe indexed at
+# least this long before the next requested time is sure to be where a seek lands (MP4 seeks by PTS).
+SEEK_MARGIN_S = 0.5
+# While the decoder is more than this before the next requested time, it skips frames no other frame needs
+# (B-frames): they cannot be the one returned. Must exceed what the decoder holds in flight (reorder delay,
+# plus one frame per thread when frame-threading), well under a second of video in practice.
+SKIP_MARGIN_S = 1.0
 # Frames decoded ahead before timestamping one, so a PTS that runs backwards is seen before it is used.
 _LOOKAHEAD = 2
 
@@ -174,6 +182,7 @@ def read_frames(
         stream = container.streams[video_stream_index(container, stream_index)]
         stream.codec_context.thread_count = threads
         stream.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
+        _tell_decoder_the_x264_build(container, stream)
 
         # 3. decode forward through the sorted times, seeking where it saves decoding
         try:
@@ -191,6 +200,23 @@ def read_frames(
     return [Frame(time_s=picked[t][0], image=images[picked[t][0]]) for t in times]
 
 
+def _tell_decoder_the_x264_build(container, stream) -> None:
+    """Pass the x264 version to FFmpeg's H.264 decoder before any seek.
+
+    x264 writes its version only in an SEI message of the first frame; FFmpeg needs it to undo bugs of old
+    x264 builds (e.g. 4:4:4 intra prediction before build 151). Decoding from a later keyframe never sees
+    that SEI, and the frames come out as grey-green garbage (``imageio_cockatoo.mp4``, x264 core 142, after
+    3.8 s). Reading the first packet here costs one packet.
+    """
+    if stream.codec_context.name != "h264":
+        return
+    first = next(container.demux(stream), None)
+    header = (stream.codec_context.extradata or b"") + (bytes(first) if first is not None else b"")
+    match = re.search(rb"x264 - core (\d+)", header)
+    if match:
+        stream.codec_context.options = {**stream.codec_context.options, "x264_build": match.group(1).decode()}
+
+
 def _pick_frames(container, stream, times: list[float]) -> dict[float, tuple[float, av.VideoFrame]]:
     """For each time (ascending), the (time_s, frame) whose presentation interval contains it."""
     picked: dict[float, tuple[float, av.VideoFrame]] = {}
@@ -200,6 +226,8 @@ def _pick_frames(container, stream, times: list[float]) -> dict[float, tuple[flo
         if decoded is None or _worth_seeking(stream, current, t):
             decoded, current, upcoming = _seek_before(container, stream, t)
         while upcoming is not None and upcoming[0] <= t + TIME_TOLERANCE_S:
+            far_before_t = upcoming[0] < t - SKIP_MARGIN_S
+            stream.codec_context.skip_frame = "NONREF" if far_before_t else "DEFAULT"
             current, upcoming = upcoming, next(decoded, None)
         chosen = current if current is not None else upcoming  # before the first frame: the first frame
         if chosen is None:
@@ -220,7 +248,7 @@ def _worth_seeking(stream, current: tuple[float, av.VideoFrame] | None, t: float
     index = stream.index_entries
     if index is None or len(index) == 0:
         return t - here > SEEK_GAP_S
-    i = index.search_timestamp(_to_ticks(t, stream.time_base), backward=True)
+    i = index.search_timestamp(_to_ticks(t - SEEK_MARGIN_S, stream.time_base), backward=True)
     return i >= 0 and index[i].timestamp * stream.time_base > here + TIME_TOLERANCE_S
 
 
@@ -228,17 +256,20 @@ def _seek_before(container, stream, t: float):
     """Seek so decoding starts at a keyframe at or before ``t``; returns (iterator, current, upcoming).
 
     A keyframe's index timestamp may be its DTS, earlier than its PTS, so the first decoded frame can still be
-    after ``t``; then seek again further back (1 s, 2 s, 4 s, ...) until it is not, or the stream starts there.
+    after ``t``; and a keyframe may not decode on its own (FFmpeg flags it corrupt). Then seek again further
+    back (1 s, 2 s, 4 s, ...) until neither happens, or decoding starts at the start of the stream.
     """
     back_s = 0.0
     while True:
         target = t - back_s
         ticks = max(_to_ticks(target, stream.time_base), stream.start_time or 0)  # AVI refuses a seek before it
+        stream.codec_context.skip_frame = "DEFAULT"
         container.seek(ticks, stream=stream, backward=True, any_frame=False)
         decoded = _timed_frames(container, stream)
         first = next(decoded, None)
         at_stream_start = back_s > 0 and target <= _start_s(stream)
-        if first is None or first[0] <= t + TIME_TOLERANCE_S or at_stream_start:
+        usable = first is None or (first[0] <= t + TIME_TOLERANCE_S and not first[1].is_corrupt)
+        if usable or at_stream_start:
             return decoded, None, first
         back_s = max(1.0, 2 * back_s)
 

@@ -1,0 +1,40 @@
+import math
+
+import pyarrow as pa
+
+from curate.stages.motion import Motion
+from tests.media import write_truncated
+from tests.stages.contract import check_output
+
+
+def clip_rows(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [dict(clip_id=f"c{i}", video_stream=None, **r) for i, r in enumerate(rows)],
+        schema=pa.schema([("clip_id", pa.string()), ("video_stream", pa.int32()), ("video_path", pa.string()),
+                          ("start_s", pa.float64()), ("end_s", pa.float64())]),
+    )
+
+
+def test_static_clips_score_below_moving_ones(video):
+    static = [("opencv_vtest.avi", 10.0, 14.0), ("psd_testvideo.mp4", 7.0, 11.0)]
+    moving = [("imageio_cockatoo.mp4", 4.0, 8.0), ("moviepy_fire2.mp4", 0.0, 2.3), ("mmaction2_test2.mp4", 2.0, 6.0)]
+    table = clip_rows([dict(video_path=str(video(n)), start_s=a, end_s=b) for n, a, b in static + moving])
+    stage = Motion()
+    stage.setup()
+    out = stage.process(table)
+    check_output(stage, table, out)
+    assert out.rejected is None and out.kept.num_rows == table.num_rows  # scoring never drops a row
+    scores = out.kept["motion_score"].to_pylist()
+    assert all(p >= 3 for p in out.kept["motion_pairs"].to_pylist())
+    assert max(scores[:2]) * 3 < min(scores[2:]), scores
+    assert out.video_seconds == sum(b - a for _, a, b in static + moving)
+
+
+def test_undecodable_clip_is_nan_with_an_error_and_the_stage_goes_on(video, tmp_path):
+    broken = write_truncated(video("moviepy_nature_montage.mp4"), tmp_path / "cut.mp4", 0.3)
+    table = clip_rows([dict(video_path=str(broken), start_s=20.0, end_s=24.0),
+                       dict(video_path=str(video("moviepy_fire2.mp4")), start_s=0.0, end_s=2.3)])
+    out = Motion().process(table)
+    first, second = out.kept.to_pylist()
+    assert math.isnan(first["motion_score"]) and first["motion_pairs"] == 0 and "cut.mp4" in first["motion_error"]
+    assert second["motion_score"] > 0.05 and second["motion_error"] is None
