@@ -329,8 +329,14 @@ def run_pipeline(
             raise PipelineError(f"{flag} {value!r} is not a step of this pipeline; steps: {', '.join(names)}")
     if until and only:
         raise PipelineError("use either --until or --only, not both")
-    # 1. check the whole chain before any work
+    # 1. check the whole chain, and what each step to run needs (weights...), before any work
     check_chain(steps)
+    selected = [steps[names.index(only)]] if only is not None else steps[: (names.index(until) if until else len(steps) - 1) + 1]
+    for step in selected:
+        try:
+            step.stage.check()
+        except Exception as e:
+            raise PipelineError(f"step {step.name!r} cannot run: {e}") from e
     run.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, dict] = {}

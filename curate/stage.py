@@ -89,6 +89,12 @@ class Stage:
         return dict(self.adds)
 
     # ---------------------------------------------------------------------------------------------- running
+    def check(self) -> None:
+        """Fail fast, on the client, before any work is scheduled: e.g. model weights that cannot be had.
+
+        Raise an exception whose message says what to change. Must be cheap (no model loading).
+        """
+
     def fit(self, input_dir: str) -> dict[str, Any]:
         """Optional whole-dataset pass before the shards run (percentiles, duplicates), on the client.
 
