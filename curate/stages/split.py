@@ -106,7 +106,8 @@ class Split(Stage):
                 raise ValueError(f"split.cascade entries take kind, stride, params: {e}") from e
         if self.cascade is not None:
             raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r})")
-        params = {} if self.threshold is None else {"threshold": self.threshold}
+        name = "adaptive_threshold" if self.detector == "adaptive" else "threshold"  # PySceneDetect's names
+        params = {} if self.threshold is None else {name: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
     def fit(self, input_dir: str) -> dict:

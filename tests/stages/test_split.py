@@ -81,3 +81,4 @@ def test_bad_detector_settings_fail_when_the_stage_is_built():
     with pytest.raises(ValueError, match="single detector"):
         Split(detector="cascade", threshold=20.0)
     assert Split(detector="content", threshold=20.0).detectors()[0].params == {"threshold": 20.0}
+    assert Split(detector="adaptive", threshold=4.0).detectors()[0].params == {"adaptive_threshold": 4.0}
