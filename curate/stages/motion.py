@@ -19,9 +19,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Stage, StageOutput, score_each
+from curate.stage import Stage, StageOutput, score_by_video
 from curate.video.frames import FrameDecodeError
-from curate.video.motion import motion_score
+from curate.video.motion import DEFAULT_WIDTH, motion_score, motion_scores
 
 
 class Motion(Stage):
@@ -34,10 +34,10 @@ class Motion(Stage):
         "motion_error": pa.string(),
     }
 
-    def __init__(self, sample_fps: float = 2.0, width: int = 256, method: Literal["dis", "farneback"] = "dis",
+    def __init__(self, sample_fps: float = 2.0, width: int = DEFAULT_WIDTH, method: Literal["dis", "farneback"] = "dis",
                  threads: int = 1):
         """sample_fps: frames per second of video sampled for the flow (SVD: 2).
-        width: frames are downscaled to this width (pixels) before the flow.
+        width: frames are downscaled to this width (pixels) before the flow (160: within 5-15 % of 256, 1/3 the cost).
         method: "dis" (default: accurate at any size) or "farneback" (as many LVD re-implementations).
         threads: OpenCV threads per worker (one worker per core is the default cluster, so 1)."""
         if sample_fps <= 0:
@@ -55,11 +55,13 @@ class Motion(Stage):
         cv2.setNumThreads(self.threads)
 
     def process(self, table: pa.Table) -> StageOutput:
-        def score(row: dict):
-            return motion_score(row["video_path"], row["start_s"], row["end_s"], sample_fps=self.sample_fps,
-                                width=self.width, method=self.method, stream_index=row["video_stream"])
-
-        results, errors = score_each(table, score, (FrameDecodeError,))
+        settings = dict(sample_fps=self.sample_fps, width=self.width, method=self.method)
+        results, errors = score_by_video(
+            table,
+            lambda path, stream, spans: motion_scores(path, spans, stream_index=stream, **settings),
+            lambda path, stream, start, end: motion_score(path, start, end, stream_index=stream, **settings),
+            (FrameDecodeError,),
+        )
         kept = self.with_columns(table, {
             "motion_score": [r.score if r else math.nan for r in results],
             "motion_p90": [r.p90 if r else math.nan for r in results],

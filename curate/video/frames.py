@@ -11,15 +11,20 @@ stored in the file (``frame.pts * stream.time_base``). The frame "at" time ``t``
 interval ``[pts, next pts)`` contains ``t``; a time before the first frame gets the first frame.
 
 Decoding uses PyAV: seek to the keyframe before the first requested time, decode forward, and seek again only
-when the stream's index shows a keyframe between the current position and the next requested time. At most
-a few decoded frames are held at once, never the whole video.
+when the stream's index shows a keyframe between the current position and the next requested time; while
+more than ``SKIP_MARGIN_S`` before the next requested time the decoder skips B-frames (nothing refers to
+them). At most a few decoded frames are held at once, never the whole video; picked frames are converted to
+small RGB images at once. ``read_clips`` reads many clips of one file in one pass, which saves each clip's
+run-up from its keyframe.
 
 Why PyAV and not decord 0.6.0 (also installed): checked on the shared footage against a sequential PyAV
-decode, decord is not right. On ``opencv_Megamind.avi`` (DivX packed B-frames) every timestamp it reports is
-``-3.8e17`` s and its frames from the first cut on differ from the sequential decode (pixel differences up to
-255); on ``imageio_cockatoo.mp4`` a fresh reader's ``vr[n - 3]`` differs from the sequential decode. It is not
-faster either: ``get_batch`` of 8-10 frames took 0.13-0.48 s where this module's seek-and-decode takes about
-the same, and decord needs an index of every frame at open.
+decode, decord returns wrong frames. On ``opencv_Megamind.avi`` (DivX packed B-frames) every timestamp it
+reports is ``-3.8e17`` s and its frames from the first cut on differ from the sequential decode (pixel
+differences up to 255); on ``imageio_cockatoo.mp4`` a fresh reader's ``vr[n - 3]`` is grey-green garbage (it
+seeks past the x264 version SEI, see ``_tell_decoder_the_x264_build``). Nor is it clearly faster: for 8 frames
+of a 4-s clip at 2 fps, both take 0.07-0.3 CPU-s on the shared footage (decord 0.07 vs 0.065 on
+``opencv_vtest.avi``, 0.29 vs 0.27 on ``imageio_cockatoo.mp4``; repeated runs on this shared 2-core machine
+varied up to 2x either way), and decord builds an index of every frame at open.
 
 What the returned images honour:
 
@@ -44,8 +49,9 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
-__all__ = ["Frame", "FrameDecodeError", "read_frames", "sample_times", "video_stream_index"]
+__all__ = ["Frame", "FrameDecodeError", "read_clips", "read_frames", "sample_times", "video_stream_index"]
 
 # A requested time that equals a frame's PTS up to this much (seconds) selects that frame (float rounding).
 TIME_TOLERANCE_S = 1e-6
@@ -63,6 +69,8 @@ SEEK_MARGIN_S = 0.5
 # (B-frames): they cannot be the one returned. Must exceed what the decoder holds in flight (reorder delay,
 # plus one frame per thread when frame-threading), well under a second of video in practice.
 SKIP_MARGIN_S = 1.0
+# read_clips decodes at most this many requested frames per pass (memory: converted images only).
+FRAMES_PER_READ = 512
 # Frames decoded ahead before timestamping one, so a PTS that runs backwards is seen before it is used.
 _LOOKAHEAD = 2
 
@@ -109,8 +117,8 @@ def sample_times(
     if fps is not None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number of samples per second, got {fps}")
-        count = max(1, math.ceil((end_s - start_s) * fps - 1e-9))
-        times = [start_s + k / fps for k in range(count)]
+        count = math.ceil((end_s - start_s) * fps) + 1  # one too many at most, dropped by the test below
+        times = [start_s + k / fps for k in range(count) if start_s + k / fps < end_s]
     else:
         bad = [p for p in positions if not 0.0 <= p <= 1.0]
         if bad or len(positions) == 0:
@@ -157,15 +165,16 @@ def read_frames(
     """Decode the frame at each requested time (seconds); one ``Frame`` per time, in the order given.
 
     ``width``: largest output width in pixels of the upright, display-aspect image; narrower frames are not
-    upscaled, and the height follows the aspect ratio. None keeps the display width. ``stream_index``: index among all the container's streams; None picks the
-    default video stream. ``threads``: FFmpeg decoder threads (1 = one core, what a Dask worker gets).
+    upscaled, and the height follows the aspect ratio. None keeps the display width.
+    ``stream_index``: index among all the container's streams; None picks the default video stream.
+    ``threads``: FFmpeg decoder threads (1 = one core, what a Dask worker gets; 0 = FFmpeg chooses).
     Raises ``FrameDecodeError`` when the file cannot be opened or decoded, or a time is past the stream's end.
     """
     # 1. check inputs
     if width is not None and (not isinstance(width, int) or width < 2):
-        raise ValueError(f"width must be an integer number of pixels >= 2, or None for the display width; got {width!r}")
+        raise ValueError(f"width must be an integer number of pixels >= 2, or None (display width); got {width!r}")
     if not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads must be an integer >= 1 (or 0 to let FFmpeg choose), got {threads!r}")
+        raise ValueError(f"threads must be an integer >= 1, or 0 to let FFmpeg choose; got {threads!r}")
     bad = [t for t in times if not math.isfinite(t)]
     if bad:
         raise ValueError(f"times must be finite seconds, got {bad}")
@@ -184,20 +193,56 @@ def read_frames(
         stream.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
         _tell_decoder_the_x264_build(container, stream)
 
-        # 3. decode forward through the sorted times, seeking where it saves decoding
+        # 3. decode forward through the sorted times, seeking where it saves decoding; convert as picked
+        reformatter = VideoReformatter()
+        convert = lambda frame: to_rgb(frame, width, stream.sample_aspect_ratio, reformatter)  # noqa: E731
         try:
-            picked = _pick_frames(container, stream, sorted(set(times)))
+            picked = _pick_frames(container, stream, sorted(set(times)), convert)
         except av.FFmpegError as error:
-            raise FrameDecodeError(f"{path}: decoding stream {stream.index} failed near {min(times):.3f} s ({error})") from error
+            where = f"between {min(times):.3f} s and {max(times):.3f} s"
+            raise FrameDecodeError(f"{path}: decoding stream {stream.index} failed {where} ({error})") from error
         except FrameDecodeError as error:
             raise FrameDecodeError(f"{path}: {error}") from None
+    return [picked[t] for t in times]
 
-        # 4. convert each picked frame once (several times may land on one frame)
-        images: dict[float, np.ndarray] = {}
-        for frame_time, frame in picked.values():
-            if frame_time not in images:
-                images[frame_time] = to_rgb(frame, width, stream.sample_aspect_ratio)
-    return [Frame(time_s=picked[t][0], image=images[picked[t][0]]) for t in times]
+
+def read_clips(
+    source: str | os.PathLike,
+    clip_times: Sequence[Sequence[float]],
+    *,
+    width: int | None = None,
+    stream_index: int | None = None,
+    frames_per_read: int = FRAMES_PER_READ,
+) -> list[list[Frame]]:
+    """``read_frames`` for many clips of one file: one list of frames per clip, in the order given.
+
+    Clips are read in batches of at most ``frames_per_read`` frames, each batch in one decoding pass, so a file
+    cut into clips is decoded about once instead of once per clip plus each clip's run-up from its keyframe
+    (with one keyframe every 25 s, as ``opencv_vtest.avi``, that run-up is 3x the clip). Give the clips in time
+    order. Memory: one batch of converted frames (512 at 256x144 RGB: 57 MB).
+    """
+    if frames_per_read < 1:
+        raise ValueError(f"frames_per_read must be a positive number of frames, got {frames_per_read}")
+    clips: list[list[Frame]] = []
+    for batch in _batches(clip_times, frames_per_read):
+        times = [t for clip in batch for t in clip]
+        frames = iter(read_frames(source, times, width=width, stream_index=stream_index))
+        clips += [[next(frames) for _ in clip] for clip in batch]
+    return clips
+
+
+def _batches(clip_times: Sequence[Sequence[float]], limit: int) -> Iterator[list[Sequence[float]]]:
+    """Consecutive clips grouped so that each group holds at most ``limit`` times (or one bigger clip)."""
+    batch: list[Sequence[float]] = []
+    count = 0
+    for times in clip_times:
+        if batch and count + len(times) > limit:
+            yield batch
+            batch, count = [], 0
+        batch.append(times)
+        count += len(times)
+    if batch:
+        yield batch
 
 
 def _tell_decoder_the_x264_build(container, stream) -> None:
@@ -217,11 +262,13 @@ def _tell_decoder_the_x264_build(container, stream) -> None:
         stream.codec_context.options = {**stream.codec_context.options, "x264_build": match.group(1).decode()}
 
 
-def _pick_frames(container, stream, times: list[float]) -> dict[float, tuple[float, av.VideoFrame]]:
-    """For each time (ascending), the (time_s, frame) whose presentation interval contains it."""
-    picked: dict[float, tuple[float, av.VideoFrame]] = {}
+def _pick_frames(container, stream, times: list[float], convert) -> dict[float, Frame]:
+    """For each time (ascending), the frame whose presentation interval contains it, converted by ``convert``
+    as soon as it is picked (so only converted images pile up) and once even if several times land on it."""
+    picked: dict[float, Frame] = {}
     decoded: Iterator[tuple[float, av.VideoFrame]] | None = None
     current = upcoming = None  # (time_s, frame): last frame at or before the time, and the one after it
+    last: Frame | None = None  # the last frame picked, converted
     for t in times:
         if decoded is None or _worth_seeking(stream, current, t):
             decoded, current, upcoming = _seek_before(container, stream, t)
@@ -236,7 +283,9 @@ def _pick_frames(container, stream, times: list[float]) -> dict[float, tuple[flo
             raise FrameDecodeError(
                 f"time {t:.3f} s is past the end of video stream {stream.index} (last frame at {chosen[0]:.3f} s)"
             )
-        picked[t] = chosen
+        if last is None or last.time_s != chosen[0]:  # times ascend: a repeat is always the last one picked
+            last = Frame(time_s=chosen[0], image=convert(chosen[1]))
+        picked[t] = last
     return picked
 
 
@@ -314,21 +363,29 @@ def _timed_frames(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:
         yield timed(pending.popleft())
 
 
-def to_rgb(frame: av.VideoFrame, width: int | None, sample_aspect_ratio: Fraction | None) -> np.ndarray:
-    """Upright HxWx3 uint8 RGB image of ``frame`` at display aspect ratio, at most ``width`` pixels wide."""
+def to_rgb(
+    frame: av.VideoFrame,
+    width: int | None,
+    sample_aspect_ratio: Fraction | None,
+    reformatter: VideoReformatter | None = None,
+) -> np.ndarray:
+    """Upright HxWx3 uint8 RGB image of ``frame`` at display aspect ratio, at most ``width`` pixels wide.
+
+    Pass one ``reformatter`` for all frames of a stream: it keeps FFmpeg's scaler between frames (building it
+    costs ~3 ms a frame, 20x the scaling of a small frame).
+    """
+    reformatter = reformatter or VideoReformatter()
     rotation = round(frame.rotation / 90) % 4 if frame.rotation else 0  # quarter turns counter-clockwise
     sar = sample_aspect_ratio if sample_aspect_ratio and sample_aspect_ratio > 0 else Fraction(1)
     stored_w, stored_h = frame.width, frame.height
-    display_w, display_h = stored_w * sar, stored_h  # upright display size before the rotation
+    display_w, display_h = stored_w * sar, stored_h  # shown size of the stored picture (pixel aspect applied)
     if rotation % 2:
         display_w, display_h = display_h, display_w
     out_w = round(display_w) if width is None else min(width, round(display_w))  # never upscale
     out_h = max(1, round(out_w * display_h / display_w))
     scaled_w, scaled_h = (out_h, out_w) if rotation % 2 else (out_w, out_h)
-    if (scaled_w, scaled_h) == (stored_w, stored_h):
-        image = frame.to_ndarray(format="rgb24")
-    else:
-        image = frame.reformat(width=scaled_w, height=scaled_h, format="rgb24", interpolation="AREA").to_ndarray()
+    rgb = reformatter.reformat(frame, width=scaled_w, height=scaled_h, format="rgb24", interpolation="AREA")
+    image = rgb.to_ndarray()
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=rotation))
     return image

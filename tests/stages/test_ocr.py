@@ -1,0 +1,42 @@
+import math
+
+import pyarrow as pa
+import pytest
+
+from curate.stages.ocr import BOXES_TYPE, Ocr
+from tests.media import write_truncated
+from tests.stages.contract import check_output
+
+
+@pytest.fixture(scope="module")
+def stage():
+    s = Ocr(recognize=True)
+    s.check()
+    s.setup()
+    return s
+
+
+def test_text_heavy_clips_cover_more_and_boxes_are_normalised(stage, video, tmp_path):
+    broken = write_truncated(video("moviepy_nature_montage.mp4"), tmp_path / "cut.mp4", 0.3)
+    rows = [(str(video("psd_counter.mp4")), 0.0, 3.0), (str(video("moviepy_chaplin.mp4")), 2.0, 6.0),
+            (str(broken), 20.0, 24.0)]
+    table = pa.Table.from_pylist([dict(video_path=p, video_stream=None, start_s=a, end_s=b) for p, a, b in rows],
+                                 schema=pa.schema([("video_path", pa.string()), ("video_stream", pa.int32()),
+                                                   ("start_s", pa.float64()), ("end_s", pa.float64())]))
+    out = stage.process(table)
+    check_output(stage, table, out)
+    counter, chaplin, bad = out.kept.to_pylist()
+    assert counter["ocr_area"] > 0.03 and counter["ocr_area"] > 5 * chaplin["ocr_area"]
+    assert counter["ocr_area_mean"] <= counter["ocr_area"]
+    assert len(counter["ocr_boxes"]) == 3 and all(0.0 <= v <= 1.0 for frame in counter["ocr_boxes"] for box in frame
+                                                  for v in box)
+    assert any(ch.isdigit() for ch in counter["ocr_text"])
+    assert math.isnan(bad["ocr_area"]) and "cut.mp4" in bad["ocr_error"] and bad["ocr_boxes"] is None
+    assert out.kept.schema.field("ocr_boxes").type == BOXES_TYPE
+
+
+def test_bad_settings_and_missing_weights_say_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="positions"):
+        Ocr(positions=[1.5])
+    with pytest.raises(RuntimeError, match="not a folder"):
+        Ocr(model_dir=str(tmp_path / "nope")).check()
