@@ -22,6 +22,7 @@ the shards without a done marker.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -136,11 +137,15 @@ def start_client(
 
 
 # ------------------------------------------------------------------------------------------ worker side
-_READY: dict[str, Stage] = {}  # per worker process: stages whose setup() ran, by step fingerprint
+_READY: dict[str, Stage] = {}  # per worker process: the stage whose setup() ran, by step fingerprint
 
 
 def _ready_stage(stage: Stage, key: str) -> Stage:
+    """The worker's set-up copy of the step's stage: setup() runs once per worker and step. Steps run one after
+    the other, so a new step drops the previous one (and the models it loaded) before loading its own."""
     if key not in _READY:
+        _READY.clear()
+        gc.collect()
         stage.setup()
         _READY[key] = stage
     return _READY[key]
