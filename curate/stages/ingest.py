@@ -11,6 +11,9 @@ Rejected rows keep ``video_path`` and say why (``reject_reason`` from ``curate.v
 
 from __future__ import annotations
 
+import math
+import os
+
 import pyarrow as pa
 
 from curate.inputs import expand_inputs
@@ -53,10 +56,17 @@ class Ingest(Stage):
         self.stream_index = stream_index
 
     def plan(self) -> list[pa.Table]:
-        """The manifest: expanded input paths, cut into shards of ``videos_per_shard``."""
+        """The manifest: the expanded input paths in ``ceil(n / videos_per_shard)`` shards of about equal bytes.
+
+        Videos are dealt to the shards largest first, like cards (shard k gets the k-th, (k+S)-th, ...
+        largest), so no shard collects all the big files and the workers finish together. Sizes are read for
+        local files only (remote inputs keep their order); the plan is deterministic for the same inputs.
+        """
         paths = expand_inputs(self.inputs)
-        n = self.videos_per_shard
-        return [pa.table({"video_path": pa.array(paths[i : i + n], pa.string())}) for i in range(0, len(paths), n)]
+        count = math.ceil(len(paths) / self.videos_per_shard)
+        order = sorted(range(len(paths)), key=lambda i: (-_local_size(paths[i]), i))
+        shards = [sorted(order[k::count]) for k in range(count)]
+        return [pa.table({"video_path": pa.array([paths[i] for i in shard], pa.string())}) for shard in shards]
 
     def process(self, table: pa.Table) -> StageOutput:
         kept_rows, kept_index, rejected_index, reasons, details = [], [], [], [], []
@@ -74,3 +84,10 @@ class Ingest(Stage):
         kept = self.with_columns(kept, {c: [r[c] for r in kept_rows] for c in self.adds})
         rejected = self.reject(table.take(pa.array(rejected_index, pa.int64())), reasons, details)
         return StageOutput(kept=kept, rejected=rejected, video_seconds=sum(r["video_duration_s"] for r in kept_rows))
+
+
+def _local_size(path: str) -> int:
+    try:
+        return os.path.getsize(path) if "://" not in path else 0
+    except OSError:
+        return 0

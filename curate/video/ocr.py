@@ -53,7 +53,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from curate.video.frames import Frame, read_clips, sample_times
 
@@ -133,7 +132,8 @@ def load_reader(
         model_dir = easyocr_en_models.model_dir()
 
     # 2. build the reader
-    import easyocr  # heavy import, only where a reader is built
+    import easyocr  # heavy imports, only where a reader is built
+    import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -153,21 +153,25 @@ def load_reader(
 
     # 3. speed up the detector
     if detector_bf16:
-        reader.detector = _Bfloat16Detector(reader.detector)
+        reader.detector = _bfloat16_detector(reader.detector)
     return reader
 
 
-class _Bfloat16Detector(torch.nn.Module):
+def _bfloat16_detector(net):
     """CRAFT in bfloat16 and channels-last memory, taking and returning float32 like the original."""
+    import torch
 
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+    class Bfloat16Detector(torch.nn.Module):
+        def __init__(self, net: torch.nn.Module):
+            super().__init__()
+            self.net = net.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor):
-        x = x.to(dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        scores, features = self.net(x)
-        return scores.float(), features.float()
+        def forward(self, x: torch.Tensor):
+            x = x.to(dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            scores, features = self.net(x)
+            return scores.float(), features.float()
+
+    return Bfloat16Detector(net)
 
 
 def text_boxes(reader, image: np.ndarray) -> list[np.ndarray]:
