@@ -51,6 +51,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from curate.video.probe import default_video_stream, video_streams
+
 __all__ = ["Frame", "FrameDecodeError", "read_clips", "read_frames", "sample_times", "video_stream_index"]
 
 # A requested time that equals a frame's PTS up to this much (seconds) selects that frame (float rounding).
@@ -139,7 +141,7 @@ def video_stream_index(container: av.container.InputContainer, stream_index: int
     The default is the first video stream marked as default (disposition), else the first video stream;
     attached pictures (cover art) are never picked.
     """
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    videos = video_streams(container)
     if stream_index is not None:
         allowed = [s.index for s in videos]
         if stream_index not in allowed:
@@ -150,8 +152,7 @@ def video_stream_index(container: av.container.InputContainer, stream_index: int
         return stream_index
     if not videos:
         raise FrameDecodeError(f"{container.name}: no video stream (streams: {[s.type for s in container.streams]})")
-    defaults = [s for s in videos if s.disposition & av.stream.Disposition.default]
-    return (defaults or videos)[0].index
+    return default_video_stream(container).index
 
 
 def read_frames(

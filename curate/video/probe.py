@@ -77,18 +77,29 @@ def content_id(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def choose_video_stream(container: av.container.InputContainer, stream_index: int | None = None):
-    """The stream with the 'default' disposition, else the first video stream; ``stream_index`` overrides."""
-    videos = list(container.streams.video)
-    if stream_index is not None:
-        for s in videos:
-            if s.index == stream_index:
-                return s
-        raise ProbeError("ingest_no_video_stream", f"stream {stream_index} is not a video stream (video streams: {[s.index for s in videos]})")
-    if not videos:
-        return None
+def video_streams(container: av.container.InputContainer) -> list:
+    """The container's real video streams: attached pictures (cover art) are not videos."""
+    return [s for s in container.streams.video if not int(s.disposition) & int(av.stream.Disposition.attached_pic)]
+
+
+def default_video_stream(container: av.container.InputContainer):
+    """The first video stream with the 'default' disposition, else the first video stream; None if there is none.
+
+    This one rule picks the stream everywhere in curate (probe, scene scan, frame reading)."""
+    videos = video_streams(container)
     defaults = [s for s in videos if int(s.disposition) & int(av.stream.Disposition.default)]
-    return (defaults or videos)[0]
+    return (defaults or videos or [None])[0]
+
+
+def choose_video_stream(container: av.container.InputContainer, stream_index: int | None = None):
+    """``default_video_stream``, or the video stream with index ``stream_index`` (among all streams)."""
+    if stream_index is None:
+        return default_video_stream(container)
+    for s in video_streams(container):
+        if s.index == stream_index:
+            return s
+    raise ProbeError("ingest_no_video_stream", f"stream {stream_index} is not a video stream "
+                     f"(video streams: {[s.index for s in video_streams(container)]})")
 
 
 def _size(path: str) -> int:

@@ -53,6 +53,8 @@ from scenedetect.common import FrameTimecode
 from scenedetect.detector import SceneDetector
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
+from curate.video.probe import default_video_stream, video_streams
+
 DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
     "content": ContentDetector,
     "adaptive": AdaptiveDetector,
@@ -297,13 +299,12 @@ def _open(source: str | os.PathLike | BinaryIO, name: str) -> av.container.Input
 
 
 def _pick_stream(container: av.container.InputContainer, stream_index: int | None, name: str) -> av.VideoStream:
-    video = list(container.streams.video)
+    video = video_streams(container)
     if not video:
         found = ", ".join(f"{s.index}:{s.type}" for s in container.streams) or "none"
         raise VideoDecodeError(f"{name}: no video stream (streams: {found})")
     if stream_index is None:
-        defaults = [s for s in video if s.disposition & av.stream.Disposition.default]
-        return (defaults or video)[0]
+        return default_video_stream(container)
     for stream in video:
         if stream.index == stream_index:
             return stream
