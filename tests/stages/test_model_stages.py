@@ -145,3 +145,14 @@ def test_unavailable_model_fails_check_with_what_to_do(monkeypatch, tmp_path):
         assert stage.model in str(error.value) and "HF_HUB_OFFLINE" in str(error.value)
     with pytest.raises(ModelUnavailable, match="ViT-B-32"):
         Clip().check()
+
+
+@pytest.mark.gpu
+def test_clip_stage_on_cuda_matches_cpu(tiny, clips):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    table = clips.slice(0, 2).append_column("caption", pa.array(["street", "a man"], pa.string()))
+    cpu = run(Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32"), table)
+    gpu = run(Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cuda", dtype="fp32"), table)
+    assert gpu["clip_score"].to_pylist() == pytest.approx(cpu["clip_score"].to_pylist(), abs=0.5)
