@@ -106,6 +106,7 @@ SETTINGS: list[Setting] = [
     Setting("content threshold=30", (_d("content", threshold=30.0),)),
     Setting("content threshold=35", (_d("content", threshold=35.0),)),
     Setting("adaptive adaptive_threshold=4", (_d("adaptive", adaptive_threshold=4.0),)),
+    Setting("adaptive luma_only", (_d("adaptive", luma_only=True),)),
     Setting("histogram threshold=0.35", (_d("histogram", threshold=0.35),)),
     Setting("threshold fade_bias=1 (cut at fade-in)", (_d("threshold", fade_bias=1.0),)),
     # lower effective frame rates
