@@ -26,6 +26,7 @@ The runner (``curate.runner``) executes ``process`` on one Parquet shard at a ti
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
@@ -65,7 +66,7 @@ class StageOutput:
     video_seconds: float = 0.0
 
 
-class Stage:
+class Stage(ABC):
     """Base class of every stage. Subclasses set the class attributes and implement ``process``."""
 
     #: default step name in a pipeline (a pipeline may use one class twice under two names, e.g. two filters)
@@ -105,8 +106,9 @@ class Stage:
     def setup(self) -> None:
         """Load what ``process`` needs (models, readers). Called once per worker process, never per shard."""
 
+    @abstractmethod
     def process(self, table: pa.Table) -> StageOutput:
-        raise NotImplementedError(f"{type(self).__name__} must implement process(table) -> StageOutput")
+        """Kept (and rejected) rows for one shard; see ``StageOutput``."""
 
     # ------------------------------------------------------------------------------------------- helpers
     def with_columns(self, table: pa.Table, values: Mapping[str, Sequence[Any]]) -> pa.Table:

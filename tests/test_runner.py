@@ -109,6 +109,9 @@ class NeedsCaption(Stage):
     name = "needs_caption"
     reads = ("caption",)
 
+    def process(self, table):
+        raise AssertionError("never reached: the chain check fails first")
+
 
 def test_chain_is_checked_before_any_work(client, tmp_path):
     steps = build_steps(OFFLINE, inputs=["whatever.mp4"]) + [Step("needs_caption", NeedsCaption())]
