@@ -170,6 +170,26 @@ def score_by_video(
     return results, errors
 
 
+def read_clip_frames(
+    table: pa.Table, positions: Sequence[float], width: int | None
+) -> tuple[list[list[Any] | None], list[str | None]]:
+    """Frames at relative ``positions`` of every clip row, each video decoded about once: (frames, errors).
+
+    A clip whose frames cannot be decoded gets ``None`` and the message (see ``score_by_video``).
+    """
+    from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
+
+    def times(start: float, end: float) -> list[float]:
+        return sample_times(start, end, positions=positions)
+
+    return score_by_video(
+        table,
+        lambda path, stream, spans: read_clips(path, [times(a, b) for a, b in spans], width=width, stream_index=stream),
+        lambda path, stream, a, b: read_frames(path, times(a, b), width=width, stream_index=stream),
+        (FrameDecodeError,),
+    )
+
+
 def split_by_mask(table: pa.Table, keep: Sequence[bool]) -> tuple[pa.Table, pa.Table]:
     """(rows where keep is True, rows where it is False)."""
     mask = pa.array(keep, pa.bool_())

@@ -16,8 +16,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Resources, Stage, StageOutput
-from curate.video.frames import FrameDecodeError, read_frames, sample_times
+from curate.stage import Resources, Stage, StageOutput, read_clip_frames
 
 
 class CaptionImage(Stage):
@@ -67,16 +66,8 @@ class CaptionImage(Stage):
                                               device=self.device, dtype=self.dtype, max_new_tokens=self.max_new_tokens)
 
     def process(self, table: pa.Table) -> StageOutput:
-        frames, errors = [], []
-        for row in table.to_pylist():
-            try:
-                times = sample_times(row["start_s"], row["end_s"], positions=[0.5])
-                frames.append(read_frames(row["video_path"], times, width=self.frame_width,
-                                          stream_index=row["video_stream"])[0])
-                errors.append(None)
-            except FrameDecodeError as e:
-                frames.append(None)
-                errors.append(f"FrameDecodeError: {e}")
+        clips, errors = read_clip_frames(table, [0.5], self.frame_width)
+        frames = [c[0] if c else None for c in clips]
         present = [i for i, f in enumerate(frames) if f is not None]
         captions: list[str | None] = [None] * table.num_rows
         for start in range(0, len(present), self.batch_size):

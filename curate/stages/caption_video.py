@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.stage import Resources, Stage, StageOutput
-from curate.video.frames import FrameDecodeError, read_frames, sample_times
+from curate.stage import Resources, Stage, StageOutput, read_clip_frames
 
 
 def even_positions(n: int) -> list[float]:
@@ -65,17 +64,9 @@ class CaptionVideo(Stage):
                                               num_frames=self.num_frames, max_new_tokens=self.max_new_tokens)
 
     def process(self, table: pa.Table) -> StageOutput:
-        clips, rates, errors = [], [], []
-        for row in table.to_pylist():
-            try:
-                times = sample_times(row["start_s"], row["end_s"], positions=even_positions(self.num_frames))
-                clips.append(read_frames(row["video_path"], times, width=self.frame_width, stream_index=row["video_stream"]))
-                rates.append(self.num_frames / max(row["end_s"] - row["start_s"], 1e-3))
-                errors.append(None)
-            except FrameDecodeError as e:
-                clips.append(None)
-                rates.append(None)
-                errors.append(f"FrameDecodeError: {e}")
+        clips, errors = read_clip_frames(table, even_positions(self.num_frames), self.frame_width)
+        rates = [self.num_frames / max(end - start, 1e-3)
+                 for start, end in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist())]
         present = [i for i, c in enumerate(clips) if c is not None]
         captions: list[str | None] = [None] * table.num_rows
         for start in range(0, len(present), self.batch_size):

@@ -20,9 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate.models.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
-from curate.stage import Resources, Stage, StageOutput
+from curate.stage import Resources, Stage, StageOutput, read_clip_frames
 from curate.stages.caption_video import even_positions
-from curate.video.frames import FrameDecodeError, read_frames, sample_times
 
 
 class Clip(Stage):
@@ -73,20 +72,10 @@ class Clip(Stage):
         from curate.models.clip import clip_embedding, clip_score
 
         rows = table.to_pylist()
-        frames: list[list | None] = []
-        errors: list[str | None] = []
-        for row in rows:
+        frames, errors = read_clip_frames(table, even_positions(self.num_frames), self.frame_width)
+        for i, row in enumerate(rows):
             if not row["caption"]:
-                frames.append(None)
-                errors.append("no caption")
-                continue
-            try:
-                times = sample_times(row["start_s"], row["end_s"], positions=even_positions(self.num_frames))
-                frames.append(read_frames(row["video_path"], times, width=self.frame_width, stream_index=row["video_stream"]))
-                errors.append(None)
-            except FrameDecodeError as e:
-                frames.append(None)
-                errors.append(f"FrameDecodeError: {e}")
+                frames[i], errors[i] = None, "no caption"
         present = [i for i, f in enumerate(frames) if f]
         images = [frame.image for i in present for frame in frames[i]]
         image_embs = self._model.embed_images(images, batch_size=self.batch_size) if images else np.zeros((0, 0))
