@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import math
 import sys
@@ -155,6 +156,12 @@ def _cell(value) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ main
+#: Commands that live in their own module: name -> (module, one-line help). The module imports cheaply (heavy
+#: imports inside its functions) and has ``add_arguments(parser)`` and ``main(args) -> int`` (the exit status).
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video dataset curation: split, score, caption, filter.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,18 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--limit", type=int, help="show at most N rows")
     rejects.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
     rejects.set_defaults(func=_cmd_rejects)
+
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=module.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from curate.config import ConfigError
+    from curate.errors import CurateError
     from curate.inputs import InputError
     from curate.runner import PipelineError, StageFailed
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, InputError, PipelineError, StageFailed, FileNotFoundError) as e:
+    except (CurateError, ConfigError, InputError, PipelineError, StageFailed, FileNotFoundError) as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return 2
 
