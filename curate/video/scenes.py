@@ -50,6 +50,7 @@ import av
 import cv2
 import numpy as np
 from scenedetect.common import FrameTimecode
+from scenedetect.detectors import content_detector
 from scenedetect.detector import SceneDetector
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
@@ -85,6 +86,24 @@ _PLANAR_YUV_8BIT = {
 # Full-range ("yuvj", JPEG) samples mapped onto the limited range OpenCV's YUV->BGR conversion expects.
 _FULL_TO_LIMITED_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
 _FULL_TO_LIMITED_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
+
+
+def mean_pixel_distance(left: np.ndarray, right: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 images of one shape: the value of PySceneDetect's
+    ``content_detector._mean_pixel_distance``, bit for bit (an exact integer sum divided by the pixel
+    count), computed by OpenCV in one pass instead of through three NumPy temporaries.
+
+    ContentDetector and AdaptiveDetector call it three times a frame; at 128 px it was their largest
+    cost (about 0.07 of the scan's 1.27x decode time on the shared footage; 1.22x with this one).
+    Installed in PySceneDetect's module below; ``tests/video/test_scenes.py`` checks both agree.
+    """
+    return cv2.norm(left, right, cv2.NORM_L1) / float(left.shape[0] * left.shape[1])
+
+
+# PySceneDetect 0.7.2 looks the function up in its module at each call, so replacing it there speeds
+# every ContentDetector/AdaptiveDetector in this process; the scores, hence the cuts, are unchanged.
+PYSCENEDETECT_MEAN_PIXEL_DISTANCE = content_detector._mean_pixel_distance
+content_detector._mean_pixel_distance = mean_pixel_distance
 
 
 class VideoDecodeError(Exception):

