@@ -7,6 +7,8 @@
     RUN/01_ingest/done/part-00000.json         shard done marker, holding that shard's stats
     RUN/01_ingest/stats.json                   written last: rows in/kept/rejected by reason, seconds, video seconds
     RUN/02_split/videos/part-00000.parquet     extra tables a stage writes (split: raw cuts per video)
+    RUN/06_write/plan.json                     output shards as slices of input shards (a step that re-shards)
+    RUN/06_write/dataset.json                  files a step writes once all its shards are done (write: the card)
 
 A shard's files are written to a temporary name and renamed, then its done marker is written the same way:
 a killed run leaves at most a shard without marker, which a relaunch redoes from scratch (same file names, so
@@ -89,6 +91,11 @@ class StageDir:
     def stats_file(self) -> Path:
         return self.path / "stats.json"
 
+    @property
+    def plan_file(self) -> Path:
+        """Output shards as slices of input shards, for a step that plans its own (``Stage.plan_shards``)."""
+        return self.path / "plan.json"
+
     def data_file(self, shard: str) -> Path:
         return self.data / f"{shard}.parquet"
 
@@ -151,3 +158,22 @@ def read_parquet_dir(folder: Path, columns: list[str] | None = None) -> pa.Table
         return None
     tables = [pq.read_table(f, columns=columns) for f in files]
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def curated_shards(path: str | os.PathLike) -> list[Path]:
+    """The Parquet files a reader of curated clips should read from ``path``.
+
+    ``path`` is a ``.parquet`` file, a folder of ``part-*.parquet`` shards (e.g. ``RUN/06_write/data``), or a run
+    folder: then the data of its last complete step (the ``write`` step when the pipeline ends with one).
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("part-*.parquet")) if path.is_dir() else []
+    if files:
+        return files
+    complete = [d for d in stage_dirs(path) if d.is_complete()]
+    if complete:
+        return sorted(complete[-1].data.glob("part-*.parquet"))
+    raise FileNotFoundError(f"{path}: no Parquet shards here (expected a run folder with a complete step, a folder "
+                            f"of part-*.parquet files, or a .parquet file)")

@@ -13,8 +13,9 @@ For each step the runner:
 2. skips the step if its folder holds a complete run with the same config and the same upstream;
    a changed config (or upstream) re-runs it and removes the folders of every later step;
 3. runs ``stage.fit`` on the client (whole-dataset facts such as percentiles), then ``stage.process`` on each
-   shard not yet done, on the Dask workers, where ``stage.setup`` ran once per worker process;
-4. writes ``stats.json`` once every shard is done.
+   shard not yet done, on the Dask workers, where ``stage.setup`` ran once per worker process. Output shard i is
+   input shard i, unless the stage plans its own output shards from slices of the input (``plan_shards``);
+4. runs ``stage.finish`` on the client, then writes ``stats.json``, once every shard is done.
 A shard that raises fails the step after the other shards finished; relaunching the same command retries only
 the shards without a done marker.
 """
@@ -42,10 +43,12 @@ from curate.rundir import (
     StageDir,
     atomic_write_json,
     atomic_write_parquet,
+    read_json,
+    shard_name,
     stage_dir,
     stage_dirs,
 )
-from curate.stage import REJECT_COLUMNS, Stage, StageOutput
+from curate.stage import REJECT_COLUMNS, ShardSlice, Stage, StageOutput
 
 log = logging.getLogger("curate")
 
@@ -162,10 +165,26 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def run_shard(shard: str, stage: Stage, setup_key: str, step: str, in_dir: str, out_dir: str) -> dict:
-    """Process one input shard and write its outputs atomically, then its done marker. Runs on a worker."""
+def _read_slices(in_dir: Path, slices: Sequence[ShardSlice]) -> pa.Table:
+    """The rows of ``slices`` of the input shards, in order, as one table (each input file read once)."""
+    tables: dict[str, pa.Table] = {}
+    parts = []
+    for piece in slices:
+        if piece.shard not in tables:
+            tables[piece.shard] = pq.read_table(in_dir / f"{piece.shard}.parquet")
+        parts.append(tables[piece.shard].slice(piece.offset, piece.length))
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def run_shard(
+    shard: str, slices: Sequence[ShardSlice] | None, stage: Stage, setup_key: str, step: str, in_dir: str, out_dir: str
+) -> dict:
+    """Process one shard and write its outputs atomically, then its done marker. Runs on a worker.
+
+    The input is the input shard of the same name, or, for a stage that plans its own shards, ``slices``.
+    """
     stage = _ready_stage(stage, setup_key)
-    table = pq.read_table(Path(in_dir) / f"{shard}.parquet")
+    table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else _read_slices(Path(in_dir), slices)
     start = time.perf_counter()
     out: StageOutput = stage.process(table)
     seconds = time.perf_counter() - start
@@ -227,7 +246,38 @@ def _remove_later(run: Path, index: int, name: str) -> None:
             d.remove()
 
 
-def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict) -> dict:
+def _shard_sources(stage: Stage, in_dir: StageDir, folder: StageDir) -> dict[str, list[ShardSlice] | None]:
+    """Output shard name -> its input: None (the input shard of the same name) or the slices the stage planned.
+
+    A stage's plan is stored in its folder before any shard runs, and a resumed step reuses it.
+    """
+    if folder.plan_file.is_file():
+        return {name: [ShardSlice(*piece) for piece in slices] for name, slices in read_json(folder.plan_file).items()}
+    plan = stage.plan_shards(str(in_dir.data))
+    if plan is None:
+        return {s: None for s in in_dir.shards()}
+    _check_plan(plan, in_dir)
+    sources = {shard_name(i): list(slices) for i, slices in enumerate(plan)}
+    atomic_write_json(folder.plan_file, {name: [[p.shard, p.offset, p.length] for p in slices]
+                                         for name, slices in sources.items()})
+    return sources
+
+
+def _check_plan(plan: Sequence[Sequence[ShardSlice]], in_dir: StageDir) -> None:
+    """A plan must cover every input row exactly once, in order (nothing lost, nothing duplicated)."""
+    expected = [(s, 0, pq.ParquetFile(in_dir.data_file(s)).metadata.num_rows) for s in in_dir.shards()]
+    covered: list[tuple[str, int, int]] = []
+    for piece in (p for slices in plan for p in slices if p.length):
+        if covered and covered[-1][0] == piece.shard and covered[-1][2] == piece.offset:
+            covered[-1] = (piece.shard, covered[-1][1], piece.offset + piece.length)
+        else:
+            covered.append((piece.shard, piece.offset, piece.offset + piece.length))
+    if covered != [e for e in expected if e[2]]:
+        raise PipelineError(f"the shard plan of {in_dir.path.name}'s successor does not cover every input row exactly "
+                            f"once, in order (planned {covered}, input {expected})")
+
+
+def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict, finish_info: dict) -> dict:
     per_shard = folder.shard_stats()
     reasons: Counter = Counter()
     for s in per_shard.values():
@@ -244,6 +294,7 @@ def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict) -> dic
         "compute_seconds": round(sum(s["seconds"] for s in per_shard.values()), 3),
         "video_seconds": round(sum(s["video_seconds"] for s in per_shard.values()), 3),
         "fit": fit_info,
+        "finish": finish_info,
     }
 
 
@@ -270,12 +321,13 @@ def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progre
 
     start = time.perf_counter()
     fit_info = step.stage.fit(str(in_dir.data))
-    shards = [s for s in in_dir.shards() if not folder.is_done(s)]
+    sources = _shard_sources(step.stage, in_dir, folder)
+    shards = [s for s in sources if not folder.is_done(s)]
     key = f"{step.name}-{fingerprint(config)}"
     resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and _gpu_workers(client) else None
     stage_future = client.scatter(step.stage, broadcast=True, hash=False) if shards else None
     futures = client.map(
-        run_shard, shards, stage=stage_future, setup_key=key, key=[f"{key}-{s}" for s in shards], step=step.name,
+        run_shard, shards, [sources[s] for s in shards], stage=stage_future, setup_key=key, key=[f"{key}-{s}" for s in shards], step=step.name,
         in_dir=str(in_dir.data), out_dir=str(folder.path), pure=False, resources=resources,
     )
     failures: list[tuple[str, BaseException]] = []
@@ -293,7 +345,8 @@ def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progre
             f"step {step.name!r}: {len(failures)} of {len(shards)} shards failed (first: {shard}: "
             f"{type(error).__name__}: {error}). Fix the cause and relaunch the same command: finished shards are kept."
         ) from error
-    stats = _aggregate(folder, step, time.perf_counter() - start, fit_info)
+    finish_info = step.stage.finish(str(folder.path))
+    stats = _aggregate(folder, step, time.perf_counter() - start, fit_info, finish_info)
     atomic_write_json(folder.stats_file, stats)
     return stats
 

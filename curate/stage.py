@@ -49,6 +49,16 @@ class Resources:
     gpus: float = 0.0
 
 
+@dataclass(frozen=True)
+class ShardSlice:
+    """Rows ``[offset, offset + length)`` of the input shard ``shard``: one piece of an output shard that a stage
+    plans itself (``Stage.plan_shards``)."""
+
+    shard: str
+    offset: int
+    length: int
+
+
 @dataclass
 class StageOutput:
     """What ``Stage.process`` returns for one shard.
@@ -100,6 +110,22 @@ class Stage(ABC):
         """Optional whole-dataset pass before the shards run (percentiles, duplicates), on the client.
 
         ``input_dir`` is the folder of input Parquet shards. Return facts worth recording in ``stats.json``.
+        """
+        return {}
+
+    def plan_shards(self, input_dir: str) -> list[list[ShardSlice]] | None:
+        """Optional: this step's own output shards, each made of slices of the input shards (re-sharding, as the
+        write stage does to reach a target size), on the client after ``fit``.
+
+        None (the default) means output shard i = input shard i. A plan covers every input row exactly once, in
+        order; the runner checks that, stores it (``plan.json``) and reuses it when a killed step is resumed.
+        """
+        return None
+
+    def finish(self, output_dir: str) -> dict[str, Any]:
+        """Optional whole-output pass on the client once every shard is done, before ``stats.json`` is written
+        (e.g. a dataset card). ``output_dir`` is this step's folder: write files there atomically
+        (``curate.rundir.atomic_write_*``). Return facts worth recording in ``stats.json``.
         """
         return {}
 

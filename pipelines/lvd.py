@@ -1,5 +1,6 @@
 """The Stable Video Diffusion (LVD) curation order: split; cheap scores and their filter first, so captioning is not
-spent on clips that will be rejected anyway; then captions, their summary, CLIP alignment, dedup, and a last filter.
+spent on clips that will be rejected anyway; then captions, their summary, CLIP alignment, dedup, a last filter,
+and the write step (Parquet shards + card).
 
 To drop a stage, remove its line; to add one, add a line. Values come from the YAML config (one block per step).
 """
@@ -14,6 +15,7 @@ from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr
 from curate.stages.split import Split
 from curate.stages.summary import Summary
+from curate.stages.write import Write
 
 PIPELINE = [
     ("ingest", Ingest),
@@ -27,4 +29,5 @@ PIPELINE = [
     ("clip", Clip),
     ("dedup", Dedup),
     ("filter_clip", Filter),
+    ("write", Write),
 ]

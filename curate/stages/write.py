@@ -1,0 +1,197 @@
+"""Write: the curated dataset: the kept clips of the last filter as Parquet shards of a target size, plus a card.
+
+    curate run configs/offline.yaml --out runs/demo                          # write is the last step
+    curate run configs/offline.yaml --out runs/demo --only write --set write.target_rows=10000
+
+    import pyarrow.dataset as ds, duckdb
+    clips = ds.dataset("runs/demo/06_write/data").to_table()                 # or pandas, HF datasets.load_dataset
+    duckdb.sql("select count(*) from read_parquet('runs/demo/06_write/data/*.parquet')")
+
+``RUN/NN_write/data/part-*.parquet`` hold every column the pipeline produced (clip span, scores, captions,
+embeddings, source video metadata), one row per kept clip, in the order of the step before; rows are re-sharded
+into files of about ``target_mb`` megabytes and/or ``target_rows`` rows (whichever is reached first; the size of
+a shard is estimated from the compressed bytes per row of its input shards). ``RUN/NN_write/dataset.json`` is the
+dataset card (``dataset_card``): the funnel (videos in, clips after split, kept and rejected by reason at every
+step, from each step's ``stats.json``), the filter rules with their resolved thresholds, the models used, the
+config hash, the curate version and the schema. It is written once every shard is, then ``stats.json``.
+
+Write rejects nothing: kept = its input. Cutting clips into media files is ``curate export``; reading them into a
+training loop is ``curate.data.ClipDataset``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.rundir import INPUTS_DIR, StageDir, atomic_write_json, read_json, stage_dirs
+from curate.stage import ShardSlice, Stage, StageOutput
+
+CARD_FILE = "dataset.json"
+#: A step parameter whose name matches this names a model or its weights: the card lists it under ``models``.
+MODEL_PARAM = re.compile(r"model|pretrained|weights|checkpoint|gguf")
+_MB = 1_000_000
+
+
+class Write(Stage):
+    name = "write"
+    reads = ("clip_id",)
+    adds = {}
+
+    def __init__(self, target_mb: float | None = 256.0, target_rows: int | None = None):
+        """target_mb: shards of about this many megabytes (1 MB = 10^6 bytes) on disk; null = no size limit.
+        target_rows: at most this many rows per shard; null = no row limit. Give at least one of the two."""
+        if target_mb is None and target_rows is None:
+            raise ValueError("write: give target_mb (megabytes per shard) or target_rows (rows per shard), or both")
+        if target_mb is not None and not target_mb > 0:
+            raise ValueError(f"write.target_mb must be a positive number of megabytes, got {target_mb}")
+        if target_rows is not None and target_rows < 1:
+            raise ValueError(f"write.target_rows must be a positive number of rows, got {target_rows}")
+        self.target_mb = target_mb
+        self.target_rows = target_rows
+
+    def plan_shards(self, input_dir: str) -> list[list[ShardSlice]]:
+        inputs = [shard_size(f) for f in sorted(Path(input_dir).glob("part-*.parquet"))]
+        target_bytes = None if self.target_mb is None else self.target_mb * _MB
+        return plan_shards(inputs, target_rows=self.target_rows, target_bytes=target_bytes)
+
+    def process(self, table: pa.Table) -> StageOutput:
+        seconds = sum(table["duration_s"].to_pylist()) if "duration_s" in table.column_names else 0.0
+        return StageOutput(kept=table, video_seconds=seconds)
+
+    def finish(self, output_dir: str) -> dict[str, Any]:
+        card = dataset_card(Path(output_dir))
+        atomic_write_json(Path(output_dir) / CARD_FILE, card)
+        return {"card": CARD_FILE, "rows": card["data"]["rows"], "files": len(card["data"]["files"])}
+
+
+# -------------------------------------------------------------------------------------------------- shards
+def shard_size(path: Path) -> tuple[str, int, float, int]:
+    """(shard name, rows, compressed bytes per row, bytes of the file that are not row data: footer, schema)."""
+    meta = pq.ParquetFile(path).metadata
+    data = sum(meta.row_group(g).column(c).total_compressed_size
+               for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+    rows = meta.num_rows
+    return path.stem, rows, (data / rows if rows else 0.0), max(0, path.stat().st_size - data)
+
+
+def plan_shards(
+    inputs: Sequence[tuple[str, int, float, int]], *, target_rows: int | None, target_bytes: float | None
+) -> list[list[ShardSlice]]:
+    """Output shards (each a list of slices of input shards) of at most ``target_rows`` rows and about
+    ``target_bytes`` bytes, filling each before starting the next, rows in input order.
+
+    ``inputs``: per input shard, ``shard_size``'s (name, rows, bytes per row, overhead bytes). Every shard gets at
+    least one row (a row bigger than the target makes a shard of its own). No rows at all: one empty shard, so
+    the dataset still has its schema.
+    """
+    overhead = max((o for _, rows, _, o in inputs if rows), default=0)
+    shards: list[list[ShardSlice]] = []
+    current: list[ShardSlice] = []
+    rows_in_shard, bytes_in_shard = 0, float(overhead)
+    for name, rows, per_row, _ in inputs:
+        offset = 0
+        while offset < rows:
+            room = rows - offset
+            if target_rows is not None:
+                room = min(room, target_rows - rows_in_shard)
+            if target_bytes is not None and per_row > 0:
+                room = min(room, math.floor((target_bytes - bytes_in_shard) / per_row))
+            if room <= 0 and rows_in_shard == 0:
+                room = 1
+            if room <= 0:
+                shards.append(current)
+                current, rows_in_shard, bytes_in_shard = [], 0, float(overhead)
+                continue
+            current.append(ShardSlice(name, offset, room))
+            offset += room
+            rows_in_shard += room
+            bytes_in_shard += room * per_row
+    if current:
+        shards.append(current)
+    if not shards and inputs:
+        shards.append([ShardSlice(inputs[0][0], 0, 0)])
+    return shards
+
+
+# ---------------------------------------------------------------------------------------------------- card
+def dataset_card(write_dir: Path) -> dict[str, Any]:
+    """The card of the dataset in ``write_dir`` (a write step's folder), from the run's files only."""
+    import curate
+    from curate.runner import fingerprint
+    from curate.stages.filter import parse_rule
+
+    folder = StageDir(write_dir)
+    run = folder.path.parent
+    steps = [d for d in stage_dirs(run) if d.path.name < folder.path.name]
+    config = folder.config()
+    files = sorted(folder.data.glob("part-*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+    # 1. the funnel: rows in / kept / rejected by reason at every step, from their stats.json
+    funnel_steps, clips_after_split = [], None
+    for d in steps:
+        stats = d.stats() or {}
+        funnel_steps.append({key: stats.get(key) for key in ("rows_in", "rows_kept", "rows_rejected", "rejected_by_reason")}
+                            | {"step": d.name})
+        if clips_after_split is None and _has_column(d, "clip_id"):
+            clips_after_split = stats.get("rows_kept")
+    inputs = StageDir(run / INPUTS_DIR).stats() or {}
+
+    # 2. filters with their thresholds (percentile rules resolved by the filter's fit), models, parameters
+    filters, models = [], []
+    for d in steps:
+        step_config = d.config() or {}
+        params = step_config.get("params", {})
+        if isinstance(params.get("rules"), list):
+            resolved = ((d.stats() or {}).get("fit") or {}).get("resolved_percentiles", {})
+            filters.append({"step": d.name, "rules": [_rule(text, parse_rule(text), resolved) for text in params["rules"]]})
+        named = {k: v for k, v in params.items() if MODEL_PARAM.search(k) and v is not None}
+        if named:
+            models.append({"step": d.name, **named})
+
+    schema = pq.read_schema(files[0]) if files else pa.schema([])
+    return {
+        "name": run.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "curate_version": curate.__version__,
+        "config_hash": fingerprint(config),
+        "data": {"format": "parquet", "files": [f"data/{f.name}" for f in files], "rows": rows,
+                 "bytes": sum(f.stat().st_size for f in files)},
+        "funnel": {"videos_in": inputs.get("rows"), "clips_after_split": clips_after_split, "clips_out": rows,
+                   "steps": funnel_steps},
+        "filters": filters,
+        "models": models,
+        "steps": [{"step": d.name, **{k: (d.config() or {}).get(k) for k in ("stage", "params")}} for d in steps],
+        "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
+    }
+
+
+def _rule(text: str, rule, resolved: dict[str, float]) -> dict[str, Any]:
+    threshold = rule.value
+    if rule.percentile is not None:
+        threshold = resolved.get(f"{rule.column} {rule.op} p{rule.percentile:g}")
+    return {"rule": text, "column": rule.column, "op": rule.op, "threshold": threshold,
+            "percentile": rule.percentile, "reason": rule.reason}
+
+
+def _has_column(folder: StageDir, column: str) -> bool:
+    files = sorted(folder.data.glob("part-*.parquet"))
+    return bool(files) and column in pq.read_schema(files[0]).names
+
+
+def read_card(run_or_write_dir: str | Path) -> dict[str, Any]:
+    """The ``dataset.json`` of a run (its last write step) or of a write step's folder."""
+    path = Path(run_or_write_dir)
+    if (path / CARD_FILE).is_file():
+        return read_json(path / CARD_FILE)
+    cards = [d.path / CARD_FILE for d in stage_dirs(path) if (d.path / CARD_FILE).is_file()]
+    if not cards:
+        raise FileNotFoundError(f"{path}: no {CARD_FILE} (run the pipeline through its write step)")
+    return read_json(cards[-1])
