@@ -130,8 +130,13 @@ def start_client(
                 print(f"curate: on Dask scheduler {address} (dashboard {client.dashboard_link})", file=sys.stderr)
             yield client
         return
+    import dask
+
     n = workers or os.cpu_count() or 1
-    with LocalCluster(
+    # Saturation 1.0: a worker is sent its next shard only when it finishes one. Dask's default (1.1) queues
+    # two shards per one-thread worker up front, so the last minutes can be one worker busy with two while the
+    # other idles; shards are seconds to minutes long, so the round trip this adds does not matter.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), LocalCluster(
         n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit, silence_logs=logging.ERROR
     ) as cluster, Client(cluster) as client:
         if not quiet:
