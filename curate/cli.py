@@ -159,6 +159,8 @@ def _cell(value) -> str:
 #: Commands that live in their own module: name -> (module, one-line help). The module imports cheaply (heavy
 #: imports inside its functions) and has ``add_arguments(parser)`` and ``main(args) -> int`` (the exit status).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("curate.inspect.command", "write a browsable report of a run: funnel, rejected clips, what-if thresholds"),
+    "export": ("curate.export", "cut the curated clips into mp4 files or WebDataset shards"),
 }
 
 

