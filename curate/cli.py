@@ -161,6 +161,8 @@ def _cell(value) -> str:
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("curate.inspect.command", "write a browsable report of a run: funnel, rejected clips, what-if thresholds"),
     "export": ("curate.export", "cut the curated clips into mp4 files or WebDataset shards"),
+    "generate": ("curate.generate.cli_generate", "text-to-video from curated captions (diffusers, Dask GPU workers)"),
+    "evaluate": ("curate.generate.cli_evaluate", "score generated videos vs their prompts and real clips; --sweep a grid"),
 }
 
 
