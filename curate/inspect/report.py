@@ -61,11 +61,13 @@ def build_report(
     previews: bool = True,
     frames: int = FRAMES,
     width: int = WIDTH,
+    page_size: int = PAGE_SIZE,
 ) -> Path:
     """Write the report of ``run`` into ``out``; return the path of ``index.html``.
 
     client: a Dask client for the previews (None: made in this process; no client is needed when all are cached).
     config: the config path the re-filter command names (default: a configs/*.yaml whose pipeline matches the run).
+    page_size: rows per gallery page (per data file).
     """
     # 1. read the run
     out = Path(out)
@@ -81,10 +83,10 @@ def build_report(
     # 3. data files, written into a new folder that then replaces the old one
     tmp = out / f".data-{uuid.uuid4().hex}"
     for view in data.views:
-        _write_view(view, tmp, preview_of, previews)
+        _write_view(view, tmp, preview_of, previews, page_size)
     for i, w in enumerate(data.whatifs):
         atomic_write_bytes(tmp / f"whatif-{i}.js", data_script(f"whatif/{i}", _whatif_values(w)))
-    summary = _summary(data, Path(run), config, previews, preview_of, frames, width)
+    summary = _summary(data, Path(run), config, previews, preview_of, frames, width, page_size)
     atomic_write_bytes(tmp / "run.js", data_script("run", summary))
     _replace_dir(tmp, out / "data")
 
@@ -102,11 +104,13 @@ def previews_needed(run: str | Path, out: str | Path, frames: int = FRAMES, widt
 
 
 def find_config(run: str | Path) -> str | None:
-    """A ``configs/*.yaml`` (of the current directory, else of the curate checkout) whose pipeline has the run's
-    steps with the same stages, as a path relative to the current directory when it is below it; else None."""
+    """A ``configs/*.yaml`` (of the current directory, else of the curate checkout) whose pipeline starts with the
+    run's steps and stages (the fewest steps beyond them wins: a run may have stopped early), as a path relative
+    to the current directory when it is below it; None if no config matches."""
     from curate.config import PROJECT_ROOT, build_steps
 
     wanted = [((d.config() or {}).get("step"), (d.config() or {}).get("stage")) for d in stage_dirs(Path(run))]
+    matches = []
     for base in dict.fromkeys([Path.cwd(), PROJECT_ROOT]):
         for path in sorted((base / "configs").glob("*.yaml")):
             try:
@@ -114,13 +118,16 @@ def find_config(run: str | Path) -> str | None:
             except Exception:  # a config that does not build here is not the run's config
                 continue
             have = [(s.name, f"{type(s.stage).__module__}.{type(s.stage).__qualname__}") for s in steps]
-            if have[: len(wanted)] == wanted and len(have) == len(wanted):
-                return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else str(path)
-    return None
+            if have[: len(wanted)] == wanted:
+                matches.append((len(have), path))
+    if not matches:
+        return None
+    path = min(matches, key=lambda m: m[0])[1]
+    return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else str(path)
 
 
 # ------------------------------------------------------------------------------------------------ views
-def _write_view(view: View, folder: Path, preview_of: dict, previews: bool) -> None:
+def _write_view(view: View, folder: Path, preview_of: dict, previews: bool, page_size: int) -> None:
     rows = view.table.to_pylist()
     for row in rows:
         key = (row.get("clip_id"), row.get("start_s"), row.get("end_s"))
@@ -132,8 +139,8 @@ def _write_view(view: View, folder: Path, preview_of: dict, previews: bool) -> N
     for i, column in enumerate(view.score_columns):
         orders[f"s{i}"] = _ascending_order(view.table[column])
     for key, order in orders.items():
-        for page, start in enumerate(range(0, max(len(rows), 1), PAGE_SIZE)):
-            chunk = [rows[j] for j in order[start:start + PAGE_SIZE]]
+        for page, start in enumerate(range(0, max(len(rows), 1), page_size)):
+            chunk = [rows[j] for j in order[start:start + page_size]]
             atomic_write_bytes(folder / view.id / f"{key}-{page:05d}.js",
                                data_script(f"{view.id}/{key}/{page}", chunk))
 
@@ -162,13 +169,13 @@ def _whatif_values(w: WhatIf) -> dict:
 
 # ---------------------------------------------------------------------------------------------- summary
 def _summary(data: RunData, run: Path, config: str | None, previews: bool, preview_of: dict, frames: int,
-             width: int) -> dict:
+             width: int, page_size: int) -> dict:
     views = []
     for v in data.views:
         sort = [{"key": f"s{i}", "column": c, "non_missing": _non_missing(v.table[c])}
                 for i, c in enumerate(v.score_columns)]
         views.append({"id": v.id, "kind": v.kind, "step": v.step, "folder": v.folder, "reason": v.reason,
-                      "label": v.label, "rows": v.table.num_rows, "page_size": PAGE_SIZE, "sort": sort,
+                      "label": v.label, "rows": v.table.num_rows, "page_size": page_size, "sort": sort,
                       "scores": v.score_columns, "captions": v.caption_columns})
     whatifs = [{"index": i, "step": w.step, "folder": w.folder, "columns": w.columns, "rows_in": w.rows_in,
                 "rows_kept": w.rows_kept,
