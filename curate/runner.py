@@ -278,8 +278,8 @@ def _check_plan(plan: Sequence[Sequence[ShardSlice]], in_dir: StageDir) -> None:
         else:
             covered.append((piece.shard, piece.offset, piece.offset + piece.length))
     if covered != [e for e in expected if e[2]]:
-        raise PipelineError(f"the shard plan of {in_dir.path.name}'s successor does not cover every input row exactly "
-                            f"once, in order (planned {covered}, input {expected})")
+        raise PipelineError(f"a stage's shard plan must cover every row of {in_dir.path.name} exactly once, in order "
+                            f"(planned {covered}, input {expected})")
 
 
 def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict, finish_info: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,12 @@ def test_readme_main_command_on_the_built_in_sample(tmp_path):
     assert clips.num_rows >= 5 and "bikes.mp4" in " ".join(clips["video_path"].to_pylist())
     final = read_parquet_dir(next(run.glob("*_filter")) / "data")
     assert {"motion_score", "ocr_area"} <= set(final.column_names)
-    assert "kept rows:" in result.stdout
+    written = next(run.glob("*_write"))  # the last step: the curated dataset and its card
+    assert read_parquet_dir(written / "data").to_pylist() == final.to_pylist()
+    card = json.loads((written / "dataset.json").read_text())
+    assert card["funnel"]["clips_out"] == final.num_rows and card["funnel"]["clips_after_split"] == clips.num_rows
+    assert [m["step"] for m in card["models"]] == ["ocr"] and card["models"][0]["model_dir"]
+    assert f"kept rows: {written.resolve()}/data/*.parquet" in result.stdout
 
 
 def test_full_pipeline_with_unobtainable_weights_fails_in_seconds_before_any_work(video, tmp_path):

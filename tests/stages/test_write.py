@@ -153,3 +153,16 @@ def test_a_killed_write_resumes_without_losing_or_duplicating_rows(run, client, 
     assert read_parquet_dir(write.data)["clip_id"].to_pylist() == before
     assert write.data_file("part-00000").stat().st_mtime_ns == kept_mtime  # finished shards are not redone
     assert read_card(run)["funnel"]["clips_out"] == len(before) and write.is_complete()
+
+
+def test_the_written_dataset_exports_and_loads(run, client, tmp_path):
+    from curate.data import ClipDataset
+    from curate.export import export_clips
+
+    rows = read_parquet_dir(folder(run, "write").data).to_pylist()
+    manifest = export_clips(run, tmp_path / "wds", client=client, format="webdataset", resolution="32", fps=4,
+                            clips_per_task=4).to_pylist()
+    assert [m["clip_id"] for m in manifest] == [r["clip_id"] for r in rows]
+    assert all(m["status"] == "ok" for m in manifest), [m["error"] for m in manifest]
+    dataset = ClipDataset(run, num_frames=4, size=(32, 32))
+    assert len(dataset) == len(rows) and dataset[len(rows) - 1]["frames"].shape == (4, 3, 32, 32)
