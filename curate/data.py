@@ -26,7 +26,9 @@ stream (``nasa_13013.mp4``: stream 1, 480x270, where curate scored stream 0; sam
 are unusable (``opencv_Megamind.avi``, DivX packed B-frames) an item raises ``ClipDecodeError``; and after a
 seek in an old-x264 file (``imageio_cockatoo.mp4``, x264 core 142) its frames are grey-green garbage, which
 nothing here can detect. ``backend="pyav"`` decodes with ``curate.video.frames``, the scoring stages' decoder
-(the stream curate used, those files read right), at a similar speed on short clips.
+(the stream curate used, those files read right), and is faster here: 16 frames at 256x256 from 1.7-4 s clips of
+five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s (0.35 CPU-s each), pyav 5.2
+clips/s (0.14 CPU-s each).
 """
 
 from __future__ import annotations
@@ -195,8 +197,9 @@ def resize(frames: torch.Tensor, size: tuple[int, int] | int | None,
         target = (max(size[0], math.ceil(shown_h * scale - 1e-6)), max(size[1], math.ceil(shown_w * scale - 1e-6)))
         crop = size
     if target != (height, width):
-        frames = F.interpolate(frames.float(), size=target, mode="bilinear", antialias=True, align_corners=False)
-        frames = frames.round_().clamp_(0, 255).to(torch.uint8)
+        # uint8 channels-last input takes torch's fast uint8 path (30x the float one on 16 frames of 720p)
+        frames = F.interpolate(frames.contiguous(memory_format=torch.channels_last), size=target, mode="bilinear",
+                               antialias=True, align_corners=False)
     if crop is not None:
         top, left = (target[0] - crop[0]) // 2, (target[1] - crop[1]) // 2
         frames = frames[..., top:top + crop[0], left:left + crop[1]]
