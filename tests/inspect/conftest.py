@@ -43,9 +43,9 @@ def inputs(video, tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def run_dir(inputs, tmp_path_factory) -> Path:
-    """The run, up to its filter step."""
+    """The whole offline pipeline (its last step, write, re-shards the filter's kept clips)."""
     run = tmp_path_factory.mktemp("inspect") / "run"
-    curate("run", str(OFFLINE), "--out", str(run), "--input", *map(str, inputs), "--until", "filter", "--set", RULES,
+    curate("run", str(OFFLINE), "--out", str(run), "--input", *map(str, inputs), "--set", RULES,
            "--workers", "2", "--no-progress")
     return run
 

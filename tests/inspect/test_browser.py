@@ -217,7 +217,8 @@ def test_the_printed_command_applies_the_whatif_rules(browser, run_dir, tmp_path
 def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser, run_dir, tmp_path):
     """Caption columns added by the test to a copy of the run (written here, not by a model)."""
     run = copy_run(run_dir, tmp_path / "run")
-    for part in sorted((run / "05_filter" / "data").glob("part-*.parquet")):
+    last = stage_dirs(run)[-1].data  # the kept view's rows
+    for part in sorted(last.glob("part-*.parquet")):
         table = pq.read_table(part)
         n = table.num_rows
         table = table.append_column("caption", pa.array([f"test caption {i} (written by the test, not a model) "
@@ -227,7 +228,7 @@ def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser
     out = tmp_path / "report"
     build_report(run, out, previews=False, page_size=3)
     page = Page(browser, (out / "index.html").as_uri())
-    kept = pq.read_table(run / "05_filter" / "data")
+    kept = pq.read_table(last)
     seen, pages = [], 0
     while True:
         page.page.wait_for_function("document.querySelectorAll('#gallery .card').length > 0")
