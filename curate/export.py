@@ -20,7 +20,7 @@ codec MP4 holds.
 
 Output folder::
 
-    DIR/export.json                 the options and the input; a relaunch with other options is refused
+    DIR/export.json                 the options and the input clips; a relaunch with others is refused
     DIR/clips/<clip_id>.mp4         --format mp4
     DIR/shard-00000.tar             --format webdataset: <clip_id>.mp4 + <clip_id>.json per clip (caption(s),
                                     span, source, scores), for webdataset.WebDataset("DIR/shard-{00000..00009}.tar")
@@ -36,6 +36,7 @@ task's manifest part is written last: a relaunch skips finished tasks and reuses
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import math
@@ -411,20 +412,21 @@ def export_clips(
     if clips_per_task < 1:
         raise ExportError(f"--clips-per-task {clips_per_task}: give a positive number of clips")
     files = curated_shards(source)
-    out = Path(out)
-    settings = {"source": [str(f.resolve()) for f in files], "format": format, "resolution": resolution, "fps": fps,
-                "copy": copy, "clips_per_task": clips_per_task}
-    if (out / "export.json").is_file() and read_json(out / "export.json") != settings:
-        raise ExportError(f"{out} holds an export with other options or input ({out / 'export.json'}); "
-                          f"export into a new --out folder, or delete that one")
-    atomic_write_json(out / "export.json", settings)
-
-    # 2. the clips, in tasks; a task with its manifest part is done
     table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
     missing = [c for c in ("clip_id", "video_path", "start_s", "end_s") if c not in table.column_names]
     if missing:
         raise ExportError(f"the shards of {source} have no {missing} column(s): export reads curated clips "
                           f"(a run's write or filter step output)")
+    out = Path(out)
+    clips = hashlib.sha256("\n".join(map(str, table["clip_id"].to_pylist())).encode()).hexdigest()[:16]
+    settings = {"source": [str(f.resolve()) for f in files], "clips": clips, "format": format,
+                "resolution": resolution, "fps": fps, "copy": copy, "clips_per_task": clips_per_task}
+    if (out / "export.json").is_file() and read_json(out / "export.json") != settings:
+        raise ExportError(f"{out} holds an export with other options or other clips ({out / 'export.json'}); "
+                          f"export into a new --out folder, or delete that one")
+    atomic_write_json(out / "export.json", settings)
+
+    # 2. the clips, in tasks; a task with its manifest part is done
     table = table.drop_columns([f.name for f in table.schema if pa.types.is_list(f.type) or
                                 pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type)])
     rows = table.to_pylist()

@@ -162,8 +162,11 @@ def test_a_killed_export_resumes_and_refuses_other_options(client, hostile_shard
     for m in ok:
         changed = (out / m["file"]).stat().st_mtime_ns != times[m["clip_id"]]
         assert changed == (m["clip_id"] == lost["clip_id"])  # only the lost clip was cut again
-    with pytest.raises(ExportError, match="other options"):
+    with pytest.raises(ExportError, match="other options or other clips"):
         export_clips(shards, out, client=client, clips_per_task=1, fps=5)
+    write_shards(shards, rows[1:] + rows[:1])  # the same shard files, re-made with other clips
+    with pytest.raises(ExportError, match="other options or other clips"):
+        export_clips(shards, out, client=client, clips_per_task=1)
 
 
 def test_cli_copy_export_of_a_run_folder(video, tmp_path):
