@@ -215,36 +215,46 @@ def test_the_printed_command_applies_the_whatif_rules(browser, run_dir, tmp_path
 
 
 def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser, run_dir, tmp_path):
-    """Caption columns added by the test to a copy of the run (written here, not by a model)."""
+    """Caption columns added by the test to a copy of the run (written here, not by a model); one clip's source
+    moved away, so its preview fails."""
     run = copy_run(run_dir, tmp_path / "run")
     last = stage_dirs(run)[-1].data  # the kept view's rows
-    for part in sorted(last.glob("part-*.parquet")):
+    for k, part in enumerate(sorted(last.glob("part-*.parquet"))):
         table = pq.read_table(part)
         n = table.num_rows
         table = table.append_column("caption", pa.array([f"test caption {i} (written by the test, not a model) "
                                                          f"<img src=x onerror=alert(2)> & </script>" for i in range(n)]))
         table = table.append_column("caption_image", pa.array([f"test image caption {i}" for i in range(n)]))
+        if k == 0:
+            paths = table["video_path"].to_pylist()
+            paths[0] = str(tmp_path / "moved away.mp4")
+            table = table.set_column(table.column_names.index("video_path"), "video_path", pa.array(paths))
         pq.write_table(table, part)
     out = tmp_path / "report"
-    build_report(run, out, previews=False, page_size=3)
+    build_report(run, out, page_size=3)
     page = Page(browser, (out / "index.html").as_uri())
     kept = pq.read_table(last)
-    seen, pages = [], 0
+    seen, failed, pages = [], [], 0
     while True:
         page.page.wait_for_function("document.querySelectorAll('#gallery .card').length > 0")
         captions = page.page.eval_on_selector_all("#gallery [data-field=caption]", "cs => cs.map(c => c.textContent)")
         assert all(c.startswith("caption") and "<img src=x onerror=alert(2)> & </script>" in c for c in captions)
-        seen += [c["clip_id"] for c in page.cards()]
+        cards = page.cards()
+        seen += [c["clip_id"] for c in cards]
+        failed += [c for c in cards if c["images"] == 0]
         pages += 1
         if page.page.locator("#next").is_disabled():
             break
-        first = page.cards()[0]["clip_id"]
         page.page.click("#next")
-        page.page.wait_for_function(f"document.querySelector('#gallery .card').getAttribute('data-clip-id') !== '{first}'")
+        page.page.wait_for_function(f"document.querySelector('#gallery .card').getAttribute('data-clip-id') !== "
+                                    f"'{cards[0]['clip_id']}'")
     assert pages == math.ceil(kept.num_rows / 3) and sorted(seen) == sorted(kept["clip_id"].to_pylist())
+    assert [c["video_path"] for c in failed] == [str(tmp_path / "moved away.mp4")]
+    assert failed[0]["placeholder"].startswith("no preview: ") and "moved away.mp4" in failed[0]["placeholder"]
     loaded = page.page.eval_on_selector_all("script[src]", "s => s.length")
     assert loaded == 1  # only assets/report.js stays: data scripts are removed once they registered
-    assert page.page.eval_on_selector_all("#gallery img", "i => i.length") == 0  # the caption's <img> is text
+    images = page.page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.getAttribute('src'))")
+    assert all(i.startswith("previews/") for i in images)  # the caption's <img> is text
     assert page.dialogs == [] and page.problems == []
     page.close()
 

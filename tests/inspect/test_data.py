@@ -105,3 +105,10 @@ def test_inspect_command_fails_in_one_line_on_a_folder_that_is_not_a_run(tmp_pat
     assert result.returncode == 2
     assert result.stderr.startswith("curate: error:") and "curate run --out RUN" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_second_report_reuses_every_preview(run_dir, report_dir, tmp_path):
+    from curate.inspect.report import previews_needed
+
+    assert previews_needed(run_dir, report_dir) == 0  # the command starts no cluster: nothing to decode
+    assert previews_needed(run_dir, tmp_path / "empty") > 0
