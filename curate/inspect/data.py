@@ -98,9 +98,10 @@ def read_run(run: str | Path) -> RunData:
     scores = score_columns(complete)
     views: list[View] = []
     for d in complete:
-        for reason in d.stats()["rejected_by_reason"]:
-            table = read_rows(d.rejected, scores)
-            table = table.filter(pc.equal(table["reject_reason"], reason))
+        reasons = d.stats()["rejected_by_reason"]
+        rejected = read_rows(d.rejected, scores) if reasons else None
+        for reason in reasons:
+            table = rejected.filter(pc.equal(rejected["reject_reason"], reason))
             views.append(_view(len(views), "rejected", d, reason, table, scores))
     last = complete[-1]
     views.insert(0, _view(len(views), "kept", last, None, read_rows(last.data, scores), scores))

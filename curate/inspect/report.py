@@ -128,31 +128,32 @@ def find_config(run: str | Path) -> str | None:
 
 # ------------------------------------------------------------------------------------------------ views
 def _write_view(view: View, folder: Path, preview_of: dict, previews: bool, page_size: int) -> None:
-    rows = view.table.to_pylist()
-    for row in rows:
-        key = (row.get("clip_id"), row.get("start_s"), row.get("end_s"))
-        if key in preview_of:
-            row["preview"], row["preview_error"] = preview_of[key]
-        elif previews and None not in key:
-            row["preview"], row["preview_error"] = None, "no preview"
-    orders = {"d": np.arange(len(rows))}
+    """The view's pages in stored order and in ascending order of each score (rows are converted page by page)."""
+    table = view.table
+    if previews and {"clip_id", "start_s", "end_s"} <= set(table.column_names):
+        keys = zip(*(table[c].to_pylist() for c in ("clip_id", "start_s", "end_s")))
+        made = [preview_of.get(key, (None, "no preview")) for key in keys]
+        table = table.append_column("preview", pa.array([name for name, _ in made], pa.string()))
+        table = table.append_column("preview_error", pa.array([error for _, error in made], pa.string()))
+    orders = {"d": np.arange(table.num_rows)}
     for i, column in enumerate(view.score_columns):
-        orders[f"s{i}"] = _ascending_order(view.table[column])
+        orders[f"s{i}"] = ascending_order(table[column])
     for key, order in orders.items():
-        for page, start in enumerate(range(0, max(len(rows), 1), page_size)):
-            chunk = [rows[j] for j in order[start:start + page_size]]
-            atomic_write_bytes(folder / view.id / f"{key}-{page:05d}.js",
-                               data_script(f"{view.id}/{key}/{page}", chunk))
+        for page, start in enumerate(range(0, max(table.num_rows, 1), page_size)):
+            rows = table.take(pa.array(order[start:start + page_size], pa.int64())).to_pylist()
+            atomic_write_bytes(folder / view.id / f"{key}-{page:05d}.js", data_script(f"{view.id}/{key}/{page}", rows))
 
 
-def _ascending_order(column: pa.ChunkedArray) -> np.ndarray:
+def ascending_order(column: pa.ChunkedArray) -> np.ndarray:
     """Row indices sorted by value, ascending and stable, missing values (null, NaN) last."""
-    values = np.array([np.nan if v is None else float(v) for v in column.to_pylist()], dtype=float)
-    return np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable") if values.size else np.arange(0)
+    values = column.cast(pa.float64()).to_numpy(zero_copy_only=False) if len(column) else np.zeros(0)
+    missing = np.isnan(values)
+    return np.lexsort((np.where(missing, 0.0, values), missing))
 
 
 def _non_missing(column: pa.ChunkedArray) -> int:
-    return sum(v is not None and not (isinstance(v, float) and np.isnan(v)) for v in column.to_pylist())
+    values = column.cast(pa.float64()).to_numpy(zero_copy_only=False) if len(column) else np.zeros(0)
+    return int((~np.isnan(values)).sum())
 
 
 # ---------------------------------------------------------------------------------------------- what-if

@@ -112,3 +112,11 @@ def test_a_second_report_reuses_every_preview(run_dir, report_dir, tmp_path):
 
     assert previews_needed(run_dir, report_dir) == 0  # the command starts no cluster: nothing to decode
     assert previews_needed(run_dir, tmp_path / "empty") > 0
+
+
+def test_sort_orders_are_stable_with_missing_values_last():
+    from curate.inspect.report import ascending_order
+
+    column = pa.chunked_array([[3.0, None, math.nan, 1.0, math.inf, 1.0]])
+    assert ascending_order(column).tolist() == [3, 5, 0, 4, 1, 2]
+    assert ascending_order(pa.chunked_array([[3, None, 2]])).tolist() == [2, 0, 1]

@@ -275,7 +275,8 @@
   }
 
   function whatIfStep(run, w, data) {
-    const state = { values: data.values, sorted: {}, n: w.rows_in };
+    const first = w.columns.find((c) => c in data.values);
+    const state = { values: data.values, sorted: {}, n: first ? data.values[first].length : w.rows_in };
     const numeric = {};
     for (const column of w.columns) {
       const values = data.values[column];
