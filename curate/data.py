@@ -139,7 +139,8 @@ class ClipDataset(Dataset):
             try:
                 reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             except Exception as e:
-                raise ClipDecodeError(f"{path}: decord cannot open it ({e}); check the file, or try backend='pyav'") from e
+                raise ClipDecodeError(f"{path}: decord cannot open it ({e}); check the file, or try backend='pyav'") \
+                    from e
             starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
             if not (np.all(np.isfinite(starts)) and np.all(np.diff(starts) > 0) and starts[0] > -1):
                 raise ClipDecodeError(f"{path}: decord reports unusable frame timestamps (e.g. {starts[:3].tolist()}), "

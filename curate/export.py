@@ -253,7 +253,8 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
     except (av.FFmpegError, ValueError) as e:
         raise ClipCutError(f"{source}: {e}") from e
     start = float(first_pts * base)
-    return Cut(buffer.getvalue(), frames, width, height, rate, start, float(last_pts * base) + (1 / rate if rate else 0))
+    end = float(last_pts * base) + (1 / rate if rate else 0)
+    return Cut(buffer.getvalue(), frames, width, height, rate, start, end)
 
 
 def _rate(fps: float | Fraction) -> Fraction:

@@ -332,8 +332,9 @@ def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progre
     resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and _gpu_workers(client) else None
     stage_future = client.scatter(step.stage, broadcast=True, hash=False) if shards else None
     futures = client.map(
-        run_shard, shards, [sources[s] for s in shards], stage=stage_future, setup_key=key, key=[f"{key}-{s}" for s in shards], step=step.name,
-        in_dir=str(in_dir.data), out_dir=str(folder.path), pure=False, resources=resources,
+        run_shard, shards, [sources[s] for s in shards], stage=stage_future, setup_key=key,
+        key=[f"{key}-{s}" for s in shards], step=step.name, in_dir=str(in_dir.data), out_dir=str(folder.path),
+        pure=False, resources=resources,
     )
     failures: list[tuple[str, BaseException]] = []
     bar = _progress(len(shards), folder.path.name, enabled=progress)

@@ -138,8 +138,8 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
     funnel_steps, clips_after_split = [], None
     for d in steps:
         stats = d.stats() or {}
-        funnel_steps.append({key: stats.get(key) for key in ("rows_in", "rows_kept", "rows_rejected", "rejected_by_reason")}
-                            | {"step": d.name})
+        counts = ("rows_in", "rows_kept", "rows_rejected", "rejected_by_reason")
+        funnel_steps.append({"step": d.name} | {key: stats.get(key) for key in counts})
         if clips_after_split is None and _has_column(d, "clip_id"):
             clips_after_split = stats.get("rows_kept")
     inputs = StageDir(run / INPUTS_DIR).stats() or {}
@@ -151,7 +151,8 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
         params = step_config.get("params", {})
         if isinstance(params.get("rules"), list):
             resolved = ((d.stats() or {}).get("fit") or {}).get("resolved_percentiles", {})
-            filters.append({"step": d.name, "rules": [_rule(text, parse_rule(text), resolved) for text in params["rules"]]})
+            rules = [_rule(text, parse_rule(text), resolved) for text in params["rules"]]
+            filters.append({"step": d.name, "rules": rules})
         named = {k: v for k, v in params.items() if MODEL_PARAM.search(k) and v is not None}
         if named:
             models.append({"step": d.name, **named})
