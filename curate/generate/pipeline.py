@@ -19,6 +19,7 @@ draws that noise for frames x prompts from one generator list), so with them eac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -147,7 +148,8 @@ def load_pipeline(model: str, device: str = "cuda", dtype: str = "auto", variant
     local = Path(model).expanduser()
     source = str(local) if local.exists() else model
     try:
-        pipe = DiffusionPipeline.from_pretrained(source, dtype=torch_dtype(device, dtype), variant=variant)
+        with _quiet_loading():
+            pipe = DiffusionPipeline.from_pretrained(source, dtype=torch_dtype(device, dtype), variant=variant)
     except (OSError, ValueError) as error:
         where = f"local folder {local}" if local.exists() else f"hub id {model!r} (or its cache; HF_HUB_OFFLINE=1 "\
             f"uses the cache only; or pass a local folder)"
@@ -163,6 +165,27 @@ def load_pipeline(model: str, device: str = "cuda", dtype: str = "auto", variant
         pipe.vae.enable_slicing()
     pipe.curate_default_scheduler = pipe.scheduler  # what "default" switches back to
     return pipe
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """No per-component progress bars or deprecation notices from diffusers/transformers while loading (they
+    would print once per worker into the user's terminal); errors still raise."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
 
 
 _LOADED: dict[tuple, Any] = {}  # per worker process: the one pipeline loaded, by (model, device, dtype, ...)
