@@ -422,7 +422,9 @@ def export_clips(
     clips = hashlib.sha256("\n".join(map(str, table["clip_id"].to_pylist())).encode()).hexdigest()[:16]
     settings = {"source": [str(f.resolve()) for f in files], "clips": clips, "format": format,
                 "resolution": resolution, "fps": fps, "copy": copy, "clips_per_task": clips_per_task}
-    if (out / "export.json").is_file() and read_json(out / "export.json") != settings:
+    previous = read_json(out / "export.json") if (out / "export.json").is_file() else None
+    # the same clips in the same order, re-sharded or read through another path, resume the same tasks
+    if previous is not None and {**previous, "source": None} != {**settings, "source": None}:
         raise ExportError(f"{out} holds an export with other options or other clips ({out / 'export.json'}); "
                           f"export into a new --out folder, or delete that one")
     atomic_write_json(out / "export.json", settings)

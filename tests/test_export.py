@@ -165,6 +165,10 @@ def test_a_killed_export_resumes_and_refuses_other_options(client, hostile_shard
         assert changed == (m["clip_id"] == lost["clip_id"])  # only the lost clip was cut again
     with pytest.raises(ExportError, match="other options or other clips"):
         export_clips(shards, out, client=client, clips_per_task=1, fps=5)
+    for part in shards.glob("*.parquet"):
+        part.unlink()
+    write_shards(shards, rows, per_shard=3)  # the same clips re-sharded: resumes (nothing to do)
+    assert export_clips(shards, out, client=client, clips_per_task=1).num_rows == len(rows)
     write_shards(shards, rows[1:] + rows[:1])  # the same shard files, re-made with other clips
     with pytest.raises(ExportError, match="other options or other clips"):
         export_clips(shards, out, client=client, clips_per_task=1)
