@@ -94,6 +94,10 @@ class Evaluator:
         self.batch_size = batch_size
         self._model = None
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def setup(self) -> None:
         from curate.models.clip import ClipModel
 
@@ -103,7 +107,7 @@ class Evaluator:
         """``generated`` with the scores of the module docstring added."""
         from curate.stages.caption_video import even_positions
 
-        if self._model is None:
+        if not self.loaded:
             raise RuntimeError("call setup() before score()")
         rows = generated.to_pylist()
         n = len(rows)
@@ -303,7 +307,7 @@ def evaluate(gen: str | os.PathLike, evaluator: Evaluator, out: str | os.PathLik
 
     generated = read_generated(gen)
     out = Path(out) if out else Path(gen) / "eval"
-    if evaluator._model is None:
+    if not evaluator.loaded:
         evaluator.setup()
     scores = evaluator.score(generated)
     summary = summarize(scores)
