@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.errors import CurateError
 from curate.rundir import StageDir, stage_dirs
 
 FILTER_STAGE = "curate.stages.filter.Filter"
@@ -76,6 +77,10 @@ class WhatIf:
     rows_kept: int
 
 
+class InspectError(CurateError):
+    """A folder that cannot be inspected (not a run, or no step finished yet); the message says what to pass."""
+
+
 @dataclass
 class RunData:
     run: Path
@@ -86,15 +91,13 @@ class RunData:
 
 def read_run(run: str | Path) -> RunData:
     """Everything the report shows, from the run folder ``run``."""
-    from curate.errors import CurateError
-
     run = Path(run)
     dirs = stage_dirs(run)
     if not dirs:
-        raise CurateError(f"{run} has no step folders (NN_step/): pass a run folder made by `curate run --out RUN`")
+        raise InspectError(f"{run} has no step folders (NN_step/): pass a run folder made by `curate run --out RUN`")
     complete = [d for d in dirs if d.is_complete()]
     if not complete:
-        raise CurateError(f"{run}: no step has finished yet (no stats.json); inspect it once a step is done")
+        raise InspectError(f"{run}: no step has finished yet (no stats.json); inspect it once a step is done")
     scores = score_columns(complete)
     views: list[View] = []
     for d in complete:
@@ -102,11 +105,11 @@ def read_run(run: str | Path) -> RunData:
         rejected = read_rows(d.rejected, scores) if reasons else None
         for reason in reasons:
             table = rejected.filter(pc.equal(rejected["reject_reason"], reason))
-            views.append(_view(len(views), "rejected", d, reason, table, scores))
+            views.append(_view("rejected", d, reason, table, scores))
     last = complete[-1]
-    views.insert(0, _view(len(views), "kept", last, None, read_rows(last.data, scores), scores))
+    views.insert(0, _view("kept", last, None, read_rows(last.data, scores), scores))
     for i, view in enumerate(views):
-        view.id = f"v{i}"
+        view.id = f"v{i}"  # the kept view is v0
     whatifs = [whatif(d, scores) for d in complete if (d.config() or {}).get("stage") == FILTER_STAGE]
     return RunData(run=run, funnel=funnel(dirs), views=views, whatifs=whatifs)
 
@@ -197,11 +200,11 @@ def kept_count(values: dict[str, list[Any]], rules: list[tuple[str, str, Any]]) 
     return kept
 
 
-def _view(index: int, kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: list[str]) -> View:
+def _view(kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: list[str]) -> View:
     names = table.column_names
     captions = [c for c in CAPTION_ORDER if c in names] + sorted(
         c for c in names if _is_caption(c) and c not in CAPTION_ORDER)
-    return View(id=f"v{index}", kind=kind, step=d.name, folder=d.path.name, reason=reason, table=table,
+    return View(id="", kind=kind, step=d.name, folder=d.path.name, reason=reason, table=table,
                 score_columns=[c for c in scores if c in names], caption_columns=captions)
 
 
