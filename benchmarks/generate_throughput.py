@@ -1,8 +1,8 @@
 """Text-to-video generation speed: seconds per video, videos per hour and peak GPU memory; a Markdown table.
 
-    python benchmarks/generate_throughput.py                       # CUDA: ModelScope 1.7B, 256x256, 16 frames, 25 steps, fp16
+    python benchmarks/generate_throughput.py              # CUDA: ModelScope 1.7B, 256x256, 16 frames, 25 steps, fp16
     python benchmarks/generate_throughput.py --batch-size 4 --videos 8 --scheduler dpm++
-    python benchmarks/generate_throughput.py --tiny                # the tests' tiny pipeline on a CPU: 32x32, 4 frames, 2 steps
+    python benchmarks/generate_throughput.py --tiny       # the tests' tiny pipeline on a CPU: 32x32, 4 frames, 2 steps
 
 The pipeline is ModelScope's ``ali-vilab/text-to-video-ms-1.7b`` architecture (TextToVideoSDPipeline) built from
 its published component configs (embedded below: ``unet/``, ``vae/``, ``text_encoder/``, ``scheduler/`` of the
@@ -168,7 +168,8 @@ def main() -> None:
     print(f"{arch}: {params / 1e6:.1f} M parameters (UNet + text encoder), random weights; built in {built:.1f} s, "
           f"loaded in {loaded:.1f} s; {device} ({name}), {str(dtype).replace('torch.', '')}, "
           f"scheduler {args.scheduler}, guidance {args.guidance_scale}\n")
-    print("| size | frames | steps | batch | videos timed | s/video | videos/hour | peak GPU memory | mp4 encode s/video |")
+    print("| size | frames | steps | batch | videos timed | s/video | videos/hour | peak GPU memory "
+          "| mp4 encode s/video |")
     print("|---|---|---|---|---|---|---|---|---|")
     memory = f"{peak:.2f} GiB" if peak is not None else "n/a (CPU)"
     print(f"| {size}x{size} | {args.num_frames} | {args.steps} | {args.batch_size} | {len(videos)} | {seconds:.3f} | "

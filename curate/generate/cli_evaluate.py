@@ -1,8 +1,8 @@
 """curate evaluate: score generated videos against their prompts and their real source clips; sweep settings.
 
     curate evaluate gen/ms                                      # GEN of curate generate (or a sweep's folder)
-    curate evaluate gen/cfg --sweep guidance_scale=1,3,6,9 --from runs/full --model ali-vilab/text-to-video-ms-1.7b --first 16
-    curate evaluate gen/sched --sweep scheduler=ddim,ddpm --sweep num_inference_steps=10,25 --from runs/full --config configs/generate.yaml
+    curate evaluate gen/cfg --sweep guidance_scale=1,3,6,9 --from runs/full --model ali-vilab/text-to-video-ms-1.7b
+    curate evaluate gen/g --from runs/full --config configs/generate.yaml --sweep scheduler=ddim,ddpm --sweep steps=5,25
 
 Per video: clip_score (the curation CLIP stage's score vs the prompt), clip_score_real (the same for the real
 source clip), temporal_consistency (mean CLIP cosine of consecutive frames), motion_score / motion_score_real

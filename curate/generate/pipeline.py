@@ -51,7 +51,8 @@ SCHEDULERS: dict[str, Scheduler] = {
     "ddim": Scheduler("DDIMScheduler"),
     "ddpm": Scheduler("DDPMScheduler", draws_noise=True),
     "dpm++": Scheduler("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "dpm++_karras": Scheduler("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
+    "dpm++_karras": Scheduler("DPMSolverMultistepScheduler",
+                              {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
     "euler": Scheduler("EulerDiscreteScheduler"),
     "euler_a": Scheduler("EulerAncestralDiscreteScheduler", draws_noise=True),
     "heun": Scheduler("HeunDiscreteScheduler"),
@@ -220,7 +221,9 @@ def set_scheduler(pipe, name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- generating
-def generate_frames(pipe, prompts: Sequence[str], seeds: Sequence[int], settings: GenerationSettings) -> list[np.ndarray]:
+def generate_frames(
+    pipe, prompts: Sequence[str], seeds: Sequence[int], settings: GenerationSettings
+) -> list[np.ndarray]:
     """One video per prompt, as ``[num_frames, height, width, 3]`` uint8 RGB arrays, prompt ``i`` seeded ``seeds[i]``.
 
     The prompts go through the pipeline in one batched call (one call each with noise-drawing samplers, see the

@@ -2,7 +2,7 @@
 
     from curate.generate.prompts import read_prompts
     prompts = read_prompts("runs/full", column=None, first=None, sample=8, sample_seed=0, base_seed=0)
-    prompts.column_names    # prompt_index, prompt, seed, clip_id, video_path, video_stream, start_s, end_s, prompt_column
+    prompts.column_names  # prompt_index, prompt, seed, prompt_column, clip_id, video_path, video_stream, start_s, end_s
 
 ``source`` is a run folder (its last complete step's kept rows: ``RUN/NN_step/data``), a folder of Parquet
 shards (``RUN/NN_filter/data``), or one Parquet file. The prompt column is ``column`` if given, else the first

@@ -181,7 +181,8 @@ def _claim(out: Path, record: dict) -> None:
     if path.is_file():
         previous = read_json(path)
         if previous != json.loads(json.dumps(record)):
-            changed = sorted(k for k in record["settings"] if previous.get("settings", {}).get(k) != record["settings"][k])
+            before = previous.get("settings", {})
+            changed = sorted(k for k, v in record["settings"].items() if before.get(k) != v)
             what = f"settings {changed}" if changed else "prompts (source, selection or seeds)"
             raise GenerateError(f"{out} holds videos generated with other {what}; use another --out folder "
                                 "(or delete this one to start over)")

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from curate.generate.pipeline import GenerateError, GenerationSettings
 
 _NOT_SWEPT = ("model", "device")  # one model and one device per run: evaluate per model instead
+_ALIASES = {"steps": "num_inference_steps"}  # the CLI's short flag
 
 
 def sweepable() -> dict[str, str]:
@@ -53,6 +54,7 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[Any]]:
     for spec in specs:
         name, sep, values = spec.partition("=")
         name = name.strip().replace("-", "_")
+        name = _ALIASES.get(name, name)
         if not sep or not values.strip():
             raise GenerateError(f"--sweep {spec!r}: write NAME=VALUE1,VALUE2,... (e.g. guidance_scale=1,3,6,9)")
         if name not in allowed:

@@ -11,6 +11,8 @@ import pytest
 from curate.generate import metrics
 from curate.generate.evaluate import METRICS, format_summary, plot_summary, setting_columns, summarize
 from curate.generate.metrics import Interval, mean_interval, temporal_consistency
+from curate.generate.pipeline import GenerateError
+from curate.generate.sweep import grid, parse_sweeps, point_name
 from curate.models import clip
 
 
@@ -84,3 +86,21 @@ def test_summary_of_one_setting_has_one_row_and_null_bounds_for_one_video():
     summary = summarize(scores)
     assert summary.num_rows == 1 and summary["setting"].to_pylist() == ["all"]
     assert summary["clip_score_low"].to_pylist() == [None] and summary["clip_score_n"].to_pylist() == [1]
+
+
+def test_sweep_grid_and_its_errors():
+    axes = parse_sweeps(["guidance_scale=1,9", "scheduler=ddim,ddpm", "steps=2"])
+    assert axes == {"guidance_scale": [1.0, 9.0], "scheduler": ["ddim", "ddpm"], "num_inference_steps": [2]}
+    points = grid(axes)
+    assert len(points) == 4 and points[1] == {"guidance_scale": 1.0, "scheduler": "ddpm", "num_inference_steps": 2}
+    assert point_name(points[1]) == "guidance_scale=1+scheduler=ddpm+num_inference_steps=2"
+    assert parse_sweeps(["negative_prompt=none,blurry", "vae_slicing=true,false"]) == {
+        "negative_prompt": [None, "blurry"], "vae_slicing": [True, False]}
+    with pytest.raises(GenerateError, match="not a generation parameter; sweepable: num_frames"):
+        parse_sweeps(["guidance=1,2"])
+    with pytest.raises(GenerateError, match="not a valid float"):
+        parse_sweeps(["guidance_scale=1,high"])
+    with pytest.raises(GenerateError, match="NAME=VALUE1,VALUE2"):
+        parse_sweeps(["guidance_scale"])
+    with pytest.raises(GenerateError, match="given twice"):
+        parse_sweeps(["seed=1", "seed=2"])
