@@ -119,3 +119,19 @@ def test_cli_generates_on_cpu_with_the_config_file(tmp_path, caption_shards, tin
     assert set(table["negative_prompt"].to_pylist()) == {"blurry"} and set(table["scheduler"].to_pylist()) == {"euler"}
     assert json.loads((out / "settings.json").read_text())["settings"]["scheduler"] == "euler"
     assert "2 videos in" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+def test_generates_in_fp16_on_gpu_workers(tmp_path, caption_shards, tiny_t2v):
+    import torch
+
+    from curate.generate.run import generation_client
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    settings = GenerationSettings(model=str(tiny_t2v), batch_size=2, **dict(TINY, device="cuda"))
+    with generation_client(device="cuda", workers=1, quiet=True) as client:  # one worker declaring {"GPU": 1}
+        table = generate_videos(caption_shards, tmp_path / "gen", settings, client, progress=False)
+    assert set(table["dtype"].to_pylist()) == {"auto"} and table["device"][0].as_py().startswith("cuda:")
+    assert all(m > 0 for m in table["peak_gpu_memory_mb"].to_pylist())
+    assert _frames(table["output_path"][0].as_py()).shape == (4, 32, 32, 3)
