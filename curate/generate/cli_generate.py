@@ -29,7 +29,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("generation (defaults: --config file, else the values shown)")
     g.add_argument("--config", metavar="FILE", help="YAML with generate: and prompts: blocks (configs/generate.yaml)")
     g.add_argument("--model", help="diffusers text-to-video pipeline: hub id or local folder "
-                   "(e.g. ali-vilab/text-to-video-ms-1.7b)")
+                   "(default: ali-vilab/text-to-video-ms-1.7b, ModelScope)")
     g.add_argument("--variant", help="weights variant of the repo, e.g. fp16 (smaller download)")
     g.add_argument("--prompt-column", help="caption column (default: summary_caption, caption, caption_video, "
                    "caption_image: the first present)")
@@ -97,7 +97,6 @@ def settings_from_args(args: argparse.Namespace):
     if unknown:
         raise GenerateError(f"--config {args.config}: generate: unknown keys {unknown}; allowed: {sorted(fields)}")
     values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
-    values.setdefault("model", None)
     selection = dict(PROMPT_KEYS, **(config.get("prompts") or {}))
     unknown = sorted(set(selection) - set(PROMPT_KEYS))
     if unknown:
@@ -114,7 +113,10 @@ def settings_from_args(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from curate.generate.run import generate_videos, generation_client
 
+    from curate.generate.prompts import read_prompts
+
     settings, selection = settings_from_args(args)
+    read_prompts(args.source, **selection)  # a source without captions fails here, before any cluster starts
     with generation_client(args.dask_scheduler, settings.device, args.workers) as client:
         table = generate_videos(args.source, args.out, settings, client, progress=not args.no_progress, **selection)
     print(generated_report(table, Path(args.out)))

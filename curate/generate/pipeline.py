@@ -62,6 +62,7 @@ SCHEDULERS: dict[str, Scheduler] = {
 }  # fmt: skip
 DEFAULT_SCHEDULER = "default"  # the one the model ships with (ModelScope: DDIM)
 
+DEFAULT_MODEL = "ali-vilab/text-to-video-ms-1.7b"  # ModelScope text-to-video, the reference
 DEVICES = ("cuda", "cpu")
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 
@@ -80,7 +81,7 @@ class GenerationSettings:
     (``enable_model_cpu_offload``: for GPUs under ~8 GB). vae_slicing: decode one video at a time.
     """
 
-    model: str
+    model: str = DEFAULT_MODEL
     num_frames: int = 16
     fps: float = 8.0
     height: int = 256

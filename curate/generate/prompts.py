@@ -75,7 +75,7 @@ def read_prompts(
     names = pq.read_schema(files[0]).names
     column = column or next((c for c in CAPTION_COLUMNS if c in names), None)
     if column is None or column not in names:
-        wanted = f"column {column!r}" if column else f"a caption column ({', '.join(CAPTION_COLUMNS)})"
+        wanted = f"column {column!r}" if column else f"caption column ({', '.join(CAPTION_COLUMNS)})"
         raise PromptError(f"{files[0].parent}: the shards have no {wanted}; their columns: {', '.join(names)}. "
                           "Run the caption steps first, or pick the prompt column with --prompt-column")
     wanted = [column] + [c for c in SOURCE_COLUMNS if c in names and c != column]

@@ -97,7 +97,7 @@ def require_local_cuda() -> None:
     if not torch.cuda.is_available():
         raise GenerateError("no CUDA GPU here (torch.cuda.is_available() is False): generation needs a GPU; "
                             "pass --device cpu to generate on the CPU anyway (minutes per video at 256x256), "
-                            "or --scheduler ADDRESS for a Dask cluster whose workers declare --resources GPU=1")
+                            "or --dask-scheduler ADDRESS for a Dask cluster whose workers declare --resources GPU=1")
 
 
 def _gpu_workers(client) -> bool:
