@@ -4,6 +4,10 @@
                [--scheduler ADDRESS] [--workers N] [--memory-limit SIZE]
     curate status RUN [--hist COLUMN [--step STEP]]
     curate rejects RUN [--stage STEP] [--reason REASON] [--columns a,b,...] [--limit N] [--format table|csv|jsonl]
+    curate inspect RUN --out DIR [--serve --port N]                  (curate/inspect/command.py)
+    curate export RUN --out DIR --format mp4|webdataset [--copy] ...  (curate/export.py)
+    curate generate SHARDS_OR_RUN --out GEN [--model M] ...            (curate/generate/cli_generate.py)
+    curate evaluate GEN [--sweep PARAM=V1,V2,...] ...                  (curate/generate/cli_evaluate.py)
 """
 
 from __future__ import annotations

@@ -162,8 +162,8 @@ def cut_clip(
         PAST_END_TOLERANCE_S,
         TIME_TOLERANCE_S,
         FrameDecodeError,
-        _seek_before,
-        _tell_decoder_the_x264_build,
+        seek_before,
+        tell_decoder_the_x264_build,
         to_rgb,
         video_stream_index,
     )
@@ -178,11 +178,11 @@ def cut_clip(
     try:
         with container:
             stream = container.streams[video_stream_index(container, stream_index)]
-            _tell_decoder_the_x264_build(container, stream)
+            tell_decoder_the_x264_build(container, stream)
             rate = _rate(fps if fps is not None else (stream.average_rate or stream.guessed_rate or 25))
             count = max(1, round((end_s - start_s) * rate))
             reformatter = VideoReformatter()
-            decoded, current, upcoming = _seek_before(container, stream, start_s)
+            decoded, current, upcoming = seek_before(container, stream, start_s)
             with av.open(buffer, "w", format="mp4") as output:
                 video = output.add_stream("libx264", rate=rate, options={"crf": str(CRF)})
                 video.pix_fmt = "yuv420p"

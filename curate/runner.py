@@ -303,7 +303,8 @@ def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict, finish
     }
 
 
-def _gpu_workers(client) -> bool:
+def gpu_workers(client) -> bool:
+    """Whether some worker of the cluster declares a GPU resource."""
     info = client.scheduler_info(n_workers=-1)
     return any(w.get("resources", {}).get("GPU") for w in info.get("workers", {}).values())
 
@@ -329,7 +330,7 @@ def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progre
     sources = _shard_sources(step.stage, in_dir, folder)
     shards = [s for s in sources if not folder.is_done(s)]
     key = f"{step.name}-{fingerprint(config)}"
-    resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and _gpu_workers(client) else None
+    resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and gpu_workers(client) else None
     stage_future = client.scatter(step.stage, broadcast=True, hash=False) if shards else None
     futures = client.map(
         run_shard, shards, [sources[s] for s in shards], stage=stage_future, setup_key=key,

@@ -100,12 +100,6 @@ def require_local_cuda() -> None:
                             "or --dask-scheduler ADDRESS for a Dask cluster whose workers declare --resources GPU=1")
 
 
-def _gpu_workers(client) -> bool:
-    from curate.runner import _gpu_workers as has_gpu_workers
-
-    return has_gpu_workers(client)
-
-
 # ----------------------------------------------------------------------------------------------- the job
 def generate_videos(
     source: str | os.PathLike,
@@ -126,7 +120,9 @@ def generate_videos(
 
     out = Path(out)
     # 1. check the device against the cluster, read and select the prompts
-    gpu = _gpu_workers(client)
+    from curate.runner import gpu_workers
+
+    gpu = gpu_workers(client)
     if settings.device == "cuda" and not gpu:
         raise GenerateError("device cuda but no worker of the Dask cluster declares a GPU resource (start GPU "
                             "workers with --resources GPU=1); or pass --device cpu to generate on the CPU")

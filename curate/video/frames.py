@@ -21,7 +21,7 @@ Why PyAV and not decord 0.6.0 (also installed): checked on the shared footage ag
 decode, decord returns wrong frames. On ``opencv_Megamind.avi`` (DivX packed B-frames) every timestamp it
 reports is ``-3.8e17`` s and its frames from the first cut on differ from the sequential decode (pixel
 differences up to 255); on ``imageio_cockatoo.mp4`` a fresh reader's ``vr[n - 3]`` is grey-green garbage (it
-seeks past the x264 version SEI, see ``_tell_decoder_the_x264_build``). Nor is it clearly faster: for 8 frames
+seeks past the x264 version SEI, see ``tell_decoder_the_x264_build``). Nor is it clearly faster: for 8 frames
 of a 4-s clip at 2 fps, both take 0.07-0.3 CPU-s on the shared footage (decord 0.07 vs 0.065 on
 ``opencv_vtest.avi``, 0.29 vs 0.27 on ``imageio_cockatoo.mp4``; repeated runs on this shared 2-core machine
 varied up to 2x either way), and decord builds an index of every frame at open.
@@ -192,7 +192,7 @@ def read_frames(
         stream = container.streams[video_stream_index(container, stream_index)]
         stream.codec_context.thread_count = threads
         stream.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
-        _tell_decoder_the_x264_build(container, stream)
+        tell_decoder_the_x264_build(container, stream)
 
         # 3. decode forward through the sorted times, seeking where it saves decoding; convert as picked
         reformatter = VideoReformatter()
@@ -246,7 +246,7 @@ def _batches(clip_times: Sequence[Sequence[float]], limit: int) -> Iterator[list
         yield batch
 
 
-def _tell_decoder_the_x264_build(container, stream) -> None:
+def tell_decoder_the_x264_build(container, stream) -> None:
     """Pass the x264 version to FFmpeg's H.264 decoder before any seek.
 
     x264 writes its version only in an SEI message of the first frame; FFmpeg needs it to undo bugs of old
@@ -272,7 +272,7 @@ def _pick_frames(container, stream, times: list[float], convert) -> dict[float, 
     last: Frame | None = None  # the last frame picked, converted
     for t in times:
         if decoded is None or _worth_seeking(stream, current, t):
-            decoded, current, upcoming = _seek_before(container, stream, t)
+            decoded, current, upcoming = seek_before(container, stream, t)
         while upcoming is not None and upcoming[0] <= t + TIME_TOLERANCE_S:
             far_before_t = upcoming[0] < t - SKIP_MARGIN_S
             stream.codec_context.skip_frame = "NONREF" if far_before_t else "DEFAULT"
@@ -302,7 +302,7 @@ def _worth_seeking(stream, current: tuple[float, av.VideoFrame] | None, t: float
     return i >= 0 and index[i].timestamp * stream.time_base > here + TIME_TOLERANCE_S
 
 
-def _seek_before(container, stream, t: float):
+def seek_before(container, stream, t: float):
     """Seek so decoding starts at a keyframe at or before ``t``; returns (iterator, current, upcoming).
 
     A keyframe's index timestamp may be its DTS, earlier than its PTS, so the first decoded frame can still be

@@ -148,7 +148,7 @@ def test_seeking_past_the_x264_version_sei_still_decodes_right(video):
 
 def test_keyframe_flagged_corrupt_makes_decoding_start_further_back(video, monkeypatch):
     """The safety net for keyframes that do not decode on their own: here, by hiding the x264 build."""
-    monkeypatch.setattr(frames_module, "_tell_decoder_the_x264_build", lambda container, stream: None)
+    monkeypatch.setattr(frames_module, "tell_decoder_the_x264_build", lambda container, stream: None)
     _check_times(video("imageio_cockatoo.mp4"), [75, 76, 77, 100, 144, 145, 146, 200])
 
 
@@ -156,7 +156,7 @@ def test_decoder_is_told_the_x264_build(video):
     """Without it the keyframes at 3.8 s and 7.25 s decode as garbage and read_frames must restart from 0 s."""
     with av.open(str(video("imageio_cockatoo.mp4"))) as container:
         stream = container.streams.video[0]
-        frames_module._tell_decoder_the_x264_build(container, stream)
+        frames_module.tell_decoder_the_x264_build(container, stream)
         assert stream.codec_context.options.get("x264_build") == "142"
         container.seek(int(7.3 / stream.time_base), stream=stream)
         keyframe = next(container.decode(stream))
