@@ -20,16 +20,22 @@ in [0, 255], or float32 in [0, 1] with ``dtype="float32"``.
 ``caption_video``, ``caption_image``). Shards without any (the offline pipeline), or a null value, give ``""``
 (an unconditional sample), so the DataLoader's default collate works.
 
-Decoding uses decord (``backend="decord"``, the default): a ``VideoReader`` per file, opened lazily in the process
-that reads (so each DataLoader worker opens its own), frames found by ``get_frame_timestamp``; decord turns
-rotated video upright itself. Known limits, on the shared test footage: decord picks the file's "best" video
-stream (``nasa_13013.mp4``: stream 1, 480x270, where curate scored stream 0; same timeline); when its timestamps
-are unusable (``opencv_Megamind.avi``, DivX packed B-frames) an item raises ``ClipDecodeError``; and after a
-seek in an old-x264 file (``imageio_cockatoo.mp4``, x264 core 142) its frames are grey-green garbage, which
-nothing here can detect. ``backend="pyav"`` decodes with ``curate.video.frames``, the scoring stages' decoder
-(the stream curate used, those files read right), and is faster here: 16 frames at 256x256 from 1.7-4 s clips of
-five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s (0.35 CPU-s each), pyav 5.2
-clips/s (0.14 CPU-s each).
+Decoding uses decord: a ``VideoReader`` per file, opened lazily in the process that reads (so each DataLoader
+worker opens its own), frames found by ``get_frame_timestamp``; decord turns rotated video upright itself. decord
+misreads three kinds of file of the shared test footage, and the default ``backend="auto"`` decodes those with
+PyAV instead (``curate.video.frames``, the scoring stages' decoder: the stream curate scored, read right); the
+reason per file is in ``ClipDataset.pyav_files``:
+
+- several video streams: decord picks the "best" one (``nasa_13013.mp4``: stream 1, 480x270), not the stream
+  curate split and scored (stream 0);
+- H.264 4:4:4 from x264 before build 151 (``imageio_cockatoo.mp4``, core 142): after a seek decord never sees
+  the x264 version FFmpeg needs to undo that build's bugs, and the frames come out grey-green garbage;
+- unusable timestamps (``opencv_Megamind.avi``, DivX packed B-frames): frames cannot be found by time.
+
+``backend="decord"`` uses decord for every file (the last kind then raises ``ClipDecodeError``; the first two
+give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file. PyAV is also faster here: 16 frames
+at 256x256 from 1.7-4 s clips of five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s
+(0.35 CPU-s each), pyav 5.2 clips/s (0.14 CPU-s each).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from curate.rundir import curated_shards
 
 _COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "display_width", "display_height")
 _OPEN_READERS = 8  # decord readers kept open per process (each holds its file's frame index)
+_BACKENDS = ("auto", "decord", "pyav")
 
 
 class ClipDecodeError(CurateError):
@@ -68,17 +75,18 @@ class ClipDataset(Dataset):
         size: tuple[int, int] | int | None = None,
         caption_column: str | None = None,
         dtype: Literal["uint8", "float32"] = "uint8",
-        backend: Literal["decord", "pyav"] = "decord",
+        backend: Literal["auto", "decord", "pyav"] = "auto",
     ):
         """shards_or_run: a run folder, a folder of Parquet shards, a .parquet file, or a list of them.
         num_frames: frames per clip. size: (H, W), a short side, or None. caption_column: None = the best one.
-        dtype: uint8 (0-255) or float32 (0-1). backend: decord (default) or pyav (see the module docstring)."""
+        dtype: uint8 (0-255) or float32 (0-1). backend: auto (decord, PyAV for the files decord misreads), decord or
+        pyav (see the module docstring)."""
         if num_frames < 1:
             raise ValueError(f"num_frames must be a positive number of frames, got {num_frames}")
         if dtype not in ("uint8", "float32"):
             raise ValueError(f"dtype must be 'uint8' (0-255) or 'float32' (0-1), got {dtype!r}")
-        if backend not in ("decord", "pyav"):
-            raise ValueError(f"backend must be 'decord' or 'pyav', got {backend!r}")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         if size is not None and not (isinstance(size, int) and size > 0) and not (
                 isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
             raise ValueError(f"size must be (H, W), a short side in pixels, or None; got {size!r}")
@@ -99,6 +107,8 @@ class ClipDataset(Dataset):
         self.backend = backend
         self._readers: OrderedDict[str, Any] = OrderedDict()
         self._pid = os.getpid()
+        #: files this process decoded with PyAV under ``backend="auto"``: path -> why decord would misread them
+        self.pyav_files: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -106,10 +116,8 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.rows[index]
         times = sample_times(row["start_s"], row["end_s"], self.num_frames)
-        if self.backend == "decord":
-            frames = self._decord_frames(row["video_path"], times)
-        else:
-            frames = self._pyav_frames(row, times)
+        reader = None if self.backend == "pyav" else self._reader(row["video_path"])
+        frames = self._pyav_frames(row, times) if reader is None else self._decord_frames(reader, times)
         display = (row.get("display_height"), row.get("display_width"))
         frames = resize(frames, self.size, display if all(display) else None)
         if self.dtype == "float32":
@@ -120,8 +128,8 @@ class ClipDataset(Dataset):
                 "end_s": row["end_s"]}
 
     # ------------------------------------------------------------------------------------------ decoding
-    def _decord_frames(self, path: str, times: list[float]) -> torch.Tensor:
-        reader, starts = self._reader(path)
+    def _decord_frames(self, reader_and_starts, times: list[float]) -> torch.Tensor:
+        reader, starts, path = reader_and_starts
         indices = frame_indices(starts, times)
         try:
             batch = reader.get_batch(indices).asnumpy()  # T x H x W x C uint8
@@ -130,12 +138,19 @@ class ClipDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
 
     def _reader(self, path: str):
-        """The process's decord reader of ``path`` and its frames' start times (opened on first use)."""
+        """(decord reader, its frames' start times, path) of ``path`` in this process, opened on first use; None
+        (under ``backend="auto"``) for a file decord misreads, which is then decoded with PyAV."""
         import decord
 
         if os.getpid() != self._pid:  # a DataLoader worker: never use readers opened by the parent
             self._readers, self._pid = OrderedDict(), os.getpid()
+        if path in self.pyav_files:
+            return None
         if path not in self._readers:
+            reason = decord_misreads(path) if self.backend == "auto" else None
+            if reason is not None:
+                self.pyav_files[path] = reason
+                return None
             try:
                 reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             except Exception as e:
@@ -143,9 +158,12 @@ class ClipDataset(Dataset):
                     from e
             starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
             if not (np.all(np.isfinite(starts)) and np.all(np.diff(starts) > 0) and starts[0] > -1):
+                if self.backend == "auto":
+                    self.pyav_files[path] = f"decord's frame timestamps are unusable ({starts[:3].tolist()}, ...)"
+                    return None
                 raise ClipDecodeError(f"{path}: decord reports unusable frame timestamps (e.g. {starts[:3].tolist()}), "
                                       f"so frames cannot be found by time; use ClipDataset(..., backend='pyav')")
-            self._readers[path] = (reader, starts)
+            self._readers[path] = (reader, starts, path)
             while len(self._readers) > _OPEN_READERS:
                 self._readers.popitem(last=False)
         self._readers.move_to_end(path)
@@ -165,6 +183,31 @@ class ClipDataset(Dataset):
 
 
 # ------------------------------------------------------------------------------------------ plain functions
+def decord_misreads(path: str) -> str | None:
+    """Why decord would decode ``path`` wrong (see the module docstring), or None; reads its header with PyAV.
+
+    A file PyAV cannot open gives None: decord then reports its own error."""
+    import av
+
+    from curate.video.frames import x264_build
+
+    try:
+        with av.open(str(path)) as container:
+            video = [s for s in container.streams if s.type == "video"]
+            if len(video) > 1:
+                return (f"{len(video)} video streams: decord picks the best one, not necessarily the stream curate "
+                        f"scored")
+            if not video:
+                return None
+            stream = video[0]
+            build = x264_build(container, stream)
+            if build is not None and build < 151 and "444" in (stream.codec_context.pix_fmt or ""):
+                return f"H.264 4:4:4 from x264 build {build} (< 151): decord decodes it wrong after a seek"
+    except (av.FFmpegError, OSError):
+        return None
+    return None
+
+
 def sample_times(start_s: float, end_s: float, num_frames: int) -> list[float]:
     """``num_frames`` times spread evenly over ``[start_s, end_s)``: ``start_s + k * (end_s - start_s) / n``."""
     if not end_s > start_s:

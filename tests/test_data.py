@@ -52,6 +52,7 @@ def test_decord_frames_are_the_ones_the_scoring_stages_decode(shards):
         a, b = decord[i]["frames"].float(), pyav[i]["frames"].float()
         assert (a - b).abs().mean() < 2, CLIPS[i][0]
         assert (a[0] - b[-1]).abs().mean() > (a[0] - b[0]).abs().mean()  # and the frames differ along the clip
+    assert not decord.pyav_files  # every one of these was read by decord
 
 
 def test_dataloader_with_worker_processes_opens_readers_in_the_workers(shards):
@@ -76,11 +77,24 @@ def test_a_run_folder_reads_its_last_step_and_no_caption_is_empty(video, tmp_pat
         ClipDataset(tmp_path / "run", caption_column="caption_video")
 
 
-def test_unusable_decord_timestamps_raise_and_pyav_reads_the_file(video, tmp_path):
-    folder = write_shards(tmp_path / "s", [clip_row(video("opencv_Megamind.avi"), 4.2, 6.0)])
+def test_files_decord_misreads_are_decoded_with_pyav(video, tmp_path):
+    clips = [  # (fixture, start_s, end_s, what decord does wrong with it)
+        ("opencv_Megamind.avi", 4.2, 6.0, "timestamps are unusable"),
+        ("imageio_cockatoo.mp4", 4.0, 6.0, "x264 build 142"),
+        ("nasa_13013.mp4", 1.0, 3.0, "2 video streams"),
+    ]
+    rows = [clip_row(video(name), start, end) for name, start, end, _ in clips]
+    folder = write_shards(tmp_path / "s", rows)
+    auto = ClipDataset(folder, num_frames=4, size=(64, 96))
+    pyav = ClipDataset(folder, num_frames=4, size=(64, 96), backend="pyav")
+    for i, (name, _, _, why) in enumerate(clips):
+        assert torch.equal(auto[i]["frames"], pyav[i]["frames"]), name
+        assert why in auto.pyav_files[rows[i]["video_path"]]
+    forced = ClipDataset(folder, num_frames=4, size=(64, 96), backend="decord")
     with pytest.raises(ClipDecodeError, match="backend='pyav'"):
-        ClipDataset(folder, num_frames=4)[0]
-    assert ClipDataset(folder, num_frames=4, size=64, backend="pyav")[0]["frames"].shape == (4, 3, 64, 87)
+        forced[0]
+    garbage = forced[1]["frames"].float()  # what auto avoids: decord's cockatoo frames after a seek
+    assert (garbage - pyav[1]["frames"].float()).abs().mean() > 20
 
 
 def test_plain_functions():

@@ -254,13 +254,21 @@ def tell_decoder_the_x264_build(container, stream) -> None:
     that SEI, and the frames come out as grey-green garbage (``imageio_cockatoo.mp4``, x264 core 142, after
     3.8 s). Reading the first packet here costs one packet.
     """
+    build = x264_build(container, stream)
+    if build is not None:
+        stream.codec_context.options = {**stream.codec_context.options, "x264_build": str(build)}
+
+
+def x264_build(container, stream) -> int | None:
+    """The x264 build that encoded an H.264 ``stream`` (from the SEI of its first packet), None if not x264.
+
+    Reads the first packet of the stream: call it on a fresh container, before decoding."""
     if stream.codec_context.name != "h264":
-        return
+        return None
     first = next(container.demux(stream), None)
     header = (stream.codec_context.extradata or b"") + (bytes(first) if first is not None else b"")
     match = re.search(rb"x264 - core (\d+)", header)
-    if match:
-        stream.codec_context.options = {**stream.codec_context.options, "x264_build": match.group(1).decode()}
+    return int(match.group(1)) if match else None
 
 
 def _pick_frames(container, stream, times: list[float], convert) -> dict[float, Frame]:
