@@ -21,7 +21,7 @@ codec MP4 holds.
 Output folder::
 
     DIR/export.json                 the options and the input clips; a relaunch with others is refused
-    DIR/clips/<clip_id>.mp4         --format mp4
+    DIR/clips/<clip_id>.mp4, .json  --format mp4: the clip, and its caption(s), span, source, scores (as below)
     DIR/shard-00000.tar             --format webdataset: <clip_id>.mp4 + <clip_id>.json per clip (caption(s),
                                     span, source, scores), for webdataset.WebDataset("DIR/shard-{00000..00009}.tar")
     DIR/manifest/part-00000.parquet one row per clip of a task: status ok | error, the error, file, frames, size...
@@ -52,7 +52,7 @@ from typing import Any, Literal, Sequence
 from curate.errors import CurateError
 
 #: A clip_id that may name a file: lowercase hex and underscores (``<video_id>_<start_frame>_<end_frame>``).
-CLIP_ID = re.compile(r"^[0-9a-f][0-9a-f_]{0,199}$")
+CLIP_ID = re.compile(r"[0-9a-f][0-9a-f_]{0,89}")  # fullmatch; <= 90 characters fits a tar (USTAR) member name
 #: Caption columns, best first: the summary's merged caption, then the video and image captions.
 CAPTION_COLUMNS = ("caption", "caption_video", "caption_image")
 SPAN_COLUMNS = ("clip_index", "start_s", "end_s", "duration_s", "start_frame", "end_frame")
@@ -83,8 +83,8 @@ class ExportOptions:
         if self.copy and (self.resolution or self.fps):
             raise ExportError("--copy copies the stored packets: it cannot change --resolution or --fps (drop one)")
         parse_resolution(self.resolution)
-        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
-            raise ExportError(f"--fps {self.fps}: give a positive number of frames per second")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps >= 0.01):
+            raise ExportError(f"--fps {self.fps}: give a number of frames per second, at least 0.01")
 
 
 @dataclass(frozen=True)
@@ -320,16 +320,18 @@ def _result(row: dict[str, Any], cut: Cut | None, file: str | None, error: str |
     return result
 
 
-def _existing(path: Path) -> Cut:
-    """What an mp4 finished by an earlier, killed launch holds (it was renamed into place: complete)."""
-    import av
+def _exported(cut: Cut) -> dict[str, Any]:
+    """What was cut, in source time: the ``exported`` entry of a clip's JSON."""
+    return {"start_s": cut.start_s, "end_s": cut.end_s, "frames": cut.frames, "width": cut.width,
+            "height": cut.height, "fps": cut.fps}
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        duration = float(container.duration / 1e6) if container.duration else 0.0
-        return Cut(b"", stream.frames, stream.width, stream.height, float(stream.average_rate or 0), start,
-                   start + duration)
+
+def _existing(meta_path: Path) -> Cut | None:
+    """The cut an earlier, killed launch finished: its JSON is written after its mp4, so both are complete."""
+    if not meta_path.is_file():
+        return None
+    e = json.loads(meta_path.read_text())["exported"]
+    return Cut(b"", e["frames"], e["width"], e["height"], e["fps"], e["start_s"], e["end_s"])
 
 
 def export_task(task: int, rows: list[dict[str, Any]], out: str, options: ExportOptions) -> int:
@@ -345,26 +347,26 @@ def export_task(task: int, rows: list[dict[str, Any]], out: str, options: Export
     for row in rows:
         start = time.perf_counter()
         clip_id = row.get("clip_id")
-        if not isinstance(clip_id, str) or not CLIP_ID.match(clip_id):
+        if not isinstance(clip_id, str) or not CLIP_ID.fullmatch(clip_id):
             results.append(_result(row, None, None, f"clip_id {clip_id!r} cannot name a file (expected lowercase hex "
                                                     f"and underscores, as the split stage makes)", 0.0))
             continue
-        target = out_dir / "clips" / f"{clip_id}.mp4"
-        if options.format == "mp4" and target.is_file():
-            results.append(_result(row, _existing(target), f"clips/{clip_id}.mp4", None, 0.0, target.stat().st_size))
+        target, meta_path = out_dir / "clips" / f"{clip_id}.mp4", out_dir / "clips" / f"{clip_id}.json"
+        if options.format == "mp4" and target.is_file() and (done := _existing(meta_path)) is not None:
+            results.append(_result(row, done, f"clips/{clip_id}.mp4", None, 0.0, target.stat().st_size))
             continue
         try:
             cut = _cut(row, options)
         except ClipCutError as e:
             results.append(_result(row, None, None, str(e), time.perf_counter() - start))
             continue
+        meta = json.dumps(sample_metadata(row) | {"exported": _exported(cut)}, ensure_ascii=False,
+                          default=str).encode()
         if options.format == "mp4":
             atomic_write_bytes(target, cut.data)
+            atomic_write_bytes(meta_path, meta)  # last: marks the clip complete for a relaunch
             results.append(_result(row, cut, f"clips/{clip_id}.mp4", None, time.perf_counter() - start))
         else:
-            meta = json.dumps(sample_metadata(row) | {"exported": {"start_s": cut.start_s, "end_s": cut.end_s,
-                              "frames": cut.frames, "width": cut.width, "height": cut.height, "fps": cut.fps}},
-                              ensure_ascii=False, default=str).encode()
             samples.append((clip_id, cut.data, meta))
             results.append(_result(row, cut, shard_file, None, time.perf_counter() - start))
     if options.format == "webdataset":

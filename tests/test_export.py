@@ -163,6 +163,14 @@ def test_a_killed_export_resumes_and_refuses_other_options(client, hostile_shard
     for m in ok:
         changed = (out / m["file"]).stat().st_mtime_ns != times[m["clip_id"]]
         assert changed == (m["clip_id"] == lost["clip_id"])  # only the lost clip was cut again
+    # killed after the clips were written but before the manifest parts: the clips are reused, with the span they
+    # were cut from (their JSON), except one whose JSON was never written, which is cut again
+    for part in [*(out / "manifest").glob("*.parquet"), out / "manifest.parquet"]:
+        part.unlink()
+    (out / "clips" / f"{ok[0]['clip_id']}.json").unlink()
+    resumed = export_clips(shards, out, client=client, clips_per_task=1)
+    assert resumed.drop_columns(["seconds"]).to_pylist() == first.drop_columns(["seconds"]).to_pylist()
+    assert (out / "clips" / f"{ok[0]['clip_id']}.json").is_file()
     with pytest.raises(ExportError, match="other options or other clips"):
         export_clips(shards, out, client=client, clips_per_task=1, fps=5)
     for part in shards.glob("*.parquet"):
