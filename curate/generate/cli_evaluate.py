@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--clip-model", help="open_clip architecture (the CLIP stage's default: ViT-B-32)")
     e.add_argument("--clip-pretrained", help="open_clip weights: tag, hub repo, file or folder (the CLIP stage's "
                    "default: laion2b_s34b_b79k)")
-    e.add_argument("--clip-frames", type=int, dest="num_frames", help="frames per clip for clip_score (3)")
+    e.add_argument("--clip-frames", type=int, dest="clip_num_frames", help="frames per clip for clip_score (3)")
     e.add_argument("--frame-width", type=int, help="frames decoded at most this wide (336)")
     e.add_argument("--motion-fps", type=float, help="motion stage sample rate (2.0)")
     e.add_argument("--clip-device", dest="clip_device", help="auto | cpu | cuda (auto)")
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: Evaluator keyword -> flag destination.
-_EVALUATOR_FLAGS = {"clip_model": "clip_model", "clip_pretrained": "clip_pretrained", "num_frames": "num_frames",
+_EVALUATOR_FLAGS = {"clip_model": "clip_model", "clip_pretrained": "clip_pretrained", "num_frames": "clip_num_frames",
                     "frame_width": "frame_width", "motion_fps": "motion_fps", "device": "clip_device",
                     "dtype": "clip_dtype"}  # fmt: skip
 

@@ -113,3 +113,13 @@ def test_sweep_over_two_guidance_values(tmp_path, caption_shards, tiny_t2v, tiny
     assert len(set(by_setting.values())) == 2  # guidance changes the video (same prompts, same seeds)
     assert (out / "eval" / "summary.png").read_bytes()[:4] == b"\x89PNG"
     assert "guidance_scale=6" in printed.out and "clip_score" in printed.out
+
+
+def test_clip_frames_and_generated_frames_are_separate_flags():
+    from curate.cli import build_parser
+    from curate.generate.cli_evaluate import evaluator_from_args
+    from curate.generate.cli_generate import settings_from_args
+
+    args = build_parser().parse_args(["evaluate", "gen", "--clip-frames", "5", "--num-frames", "16", "--device", "cpu"])
+    assert evaluator_from_args(args, {}).num_frames == 5
+    assert settings_from_args(args)[0].num_frames == 16
