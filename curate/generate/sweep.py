@@ -15,8 +15,10 @@ settings differ only by the swept parameters; ``curate evaluate GEN`` then compa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -75,8 +77,19 @@ def grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def point_name(point: dict[str, Any]) -> str:
-    """The sub-folder of one grid point: ``guidance_scale=3+scheduler=ddim``."""
-    return "+".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+    """The sub-folder of one grid point: ``guidance_scale=3+scheduler=ddim``.
+
+    A value with characters other than letters, digits, ``.``, ``_`` and ``-`` (a negative prompt, ``dpm++``) has
+    them replaced by ``_`` and a hash of the value appended: one folder level, inside the sweep folder, one name
+    per value."""
+    parts = []
+    for key, value in point.items():
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:40]
+        if safe != text:
+            safe += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+        parts.append(f"{key}={safe}")
+    return "+".join(parts)
 
 
 def run_sweep(source: str | os.PathLike, out: str | os.PathLike, base: GenerationSettings,

@@ -94,6 +94,10 @@ def test_sweep_grid_and_its_errors():
     points = grid(axes)
     assert len(points) == 4 and points[1] == {"guidance_scale": 1.0, "scheduler": "ddpm", "num_inference_steps": 2}
     assert point_name(points[1]) == "guidance_scale=1+scheduler=ddpm+num_inference_steps=2"
+    # any value names one folder level inside the sweep folder, and distinct values distinct folders
+    odd = [point_name({"negative_prompt": v}) for v in ["../../x", "text/watermark", "a b", "a_b", "dpm++", "dpm__"]]
+    assert all("/" not in name and "\\" not in name and name.startswith("negative_prompt=") for name in odd)
+    assert len(set(odd)) == len(odd) and odd[3] == "negative_prompt=a_b"
     assert parse_sweeps(["negative_prompt=none,blurry", "vae_slicing=true,false"]) == {
         "negative_prompt": [None, "blurry"], "vae_slicing": [True, False]}
     with pytest.raises(GenerateError, match="not a generation parameter; sweepable: num_frames"):
