@@ -172,9 +172,11 @@ def _digest(prompts: pa.Table) -> str:
 
 
 def _claim(out: Path, record: dict) -> None:
-    """Write ``settings.json``, or check that the one there asks for the same videos."""
+    """Write ``settings.json``, or check that the one there asks for the same videos. A folder where no batch is
+    done yet (e.g. a first launch that failed to load its model) is claimed anew."""
     path = out / "settings.json"
-    if path.is_file():
+    nothing_done = not any((out / "done").glob("*.json"))
+    if path.is_file() and not nothing_done:
         previous = read_json(path)
         if previous != json.loads(json.dumps(record)):
             before = previous.get("settings", {})

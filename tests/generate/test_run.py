@@ -135,3 +135,12 @@ def test_generates_in_fp16_on_gpu_workers(tmp_path, caption_shards, tiny_t2v):
     assert set(table["dtype"].to_pylist()) == {"auto"} and table["device"][0].as_py().startswith("cuda:")
     assert all(m > 0 for m in table["peak_gpu_memory_mb"].to_pylist())
     assert _frames(table["output_path"][0].as_py()).shape == (4, 32, 32, 3)
+
+
+def test_a_first_launch_that_generated_nothing_does_not_lock_its_folder(tmp_path, caption_shards, settings,
+                                                                        dask_client):
+    out = tmp_path / "gen"
+    with pytest.raises(GenerateError, match="nowhere"):  # a model path with a typo: every batch fails to load it
+        generate_videos(caption_shards, out, dataclasses.replace(settings, model=str(tmp_path / "nowhere")),
+                        dask_client, first=1, progress=False)
+    assert generate_videos(caption_shards, out, settings, dask_client, first=1, progress=False).num_rows == 1
