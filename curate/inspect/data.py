@@ -203,13 +203,14 @@ def kept_count(values: dict[str, list[Any]], rules: list[tuple[str, str, Any]]) 
 def _view(kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: list[str]) -> View:
     names = table.column_names
     captions = [c for c in CAPTION_ORDER if c in names] + sorted(
-        c for c in names if _is_caption(c) and c not in CAPTION_ORDER)
+        c for c in names if _is_caption(c) and c not in CAPTION_ORDER and pa.types.is_string(table.schema.field(c).type))
     return View(id="", kind=kind, step=d.name, folder=d.path.name, reason=reason, table=table,
                 score_columns=[c for c in scores if c in names], caption_columns=captions)
 
 
 def _is_caption(name: str) -> bool:
-    return "caption" in name
+    """A caption column (``caption_image``, ``summary_caption``...), not a stage's error column (``caption_image_error``)."""
+    return "caption" in name and not name.endswith("_error")
 
 
 def _read_columns(folder: Path, wanted: Callable[[str], bool]) -> pa.Table:

@@ -132,7 +132,8 @@ def _write_view(view: View, folder: Path, preview_of: dict, previews: bool, page
     table = view.table
     if previews and {"clip_id", "start_s", "end_s"} <= set(table.column_names):
         keys = zip(*(table[c].to_pylist() for c in ("clip_id", "start_s", "end_s")))
-        made = [preview_of.get(key, (None, "no preview")) for key in keys]
+        # a row without a span (a whole video rejected) has no preview and no preview error: the page says why
+        made = [(None, None) if None in key else preview_of.get(key, (None, "no preview")) for key in keys]
         table = table.append_column("preview", pa.array([name for name, _ in made], pa.string()))
         table = table.append_column("preview_error", pa.array([error for _, error in made], pa.string()))
     orders = {"d": np.arange(table.num_rows)}
@@ -163,8 +164,9 @@ def _whatif_values(w: WhatIf) -> dict:
         numbers = [v for v in w.values[column] if isinstance(v, (int, float)) and not isinstance(v, bool)]
         finite = np.array([v for v in numbers if np.isfinite(v)], dtype=float)
         if finite.size:
-            counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
-            histograms[column] = {"edges": edges.tolist(), "counts": counts.tolist()}
+            counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)  # (all equal: numpy pads the range by 0.5)
+            histograms[column] = {"edges": edges.tolist(), "counts": counts.tolist(),
+                                  "min": float(finite.min()), "max": float(finite.max())}
     return {"values": w.values, "histograms": histograms}
 
 
@@ -190,7 +192,8 @@ def _summary(data: RunData, run: Path, config: str | None, previews: bool, previ
         "funnel": data.funnel,
         "views": views,
         "whatifs": whatifs,
-        "command": {"config": config, "run": str(run)},
+        # absolute paths: the printed command works from any directory
+        "command": {"config": str(Path(config).resolve()) if config else None, "run": str(Path(run).resolve())},
         "previews": {"enabled": previews, "frames": frames, "width": width,
                      "made": sum(1 for name, _ in preview_of.values() if name),
                      "failed": sum(1 for _, error in preview_of.values() if error)},

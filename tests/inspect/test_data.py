@@ -120,3 +120,14 @@ def test_sort_orders_are_stable_with_missing_values_last():
     column = pa.chunked_array([[3.0, None, math.nan, 1.0, math.inf, 1.0]])
     assert ascending_order(column).tolist() == [3, 5, 0, 4, 1, 2]
     assert ascending_order(pa.chunked_array([[3, None, 2]])).tolist() == [2, 0, 1]
+
+
+def test_caption_columns_leave_out_error_columns_and_histograms_keep_the_real_range():
+    from curate.inspect.data import WhatIf, _is_caption
+    from curate.inspect.report import _whatif_values
+
+    assert _is_caption("caption_image") and _is_caption("summary_caption") and not _is_caption("caption_image_error")
+    w = WhatIf(step="filter", folder="05_filter", rules=[], columns=["ocr_area"], values={"ocr_area": [0.0] * 5},
+               rows_in=5, rows_kept=5)
+    hist = _whatif_values(w)["histograms"]["ocr_area"]
+    assert (hist["min"], hist["max"]) == (0.0, 0.0) and hist["edges"][0] == -0.5  # numpy pads; the page uses min/max

@@ -292,10 +292,15 @@
       el("h3", {}, `${w.folder}: ${w.rows_kept} of ${w.rows_in} kept when it ran`),
       totals,
       el("div", {}, "Re-filter the run with these rules (seconds, no model): "),
-      el("div", { class: "command" }, pre, copy));
-    const fixed = rules.filter((r) => r.fixed);
+      el("div", { class: "command" }, pre, copy),
+      el("p", { class: "hint" }, "This replaces the run's " + w.folder + " and removes the steps after it; then ",
+        el("code", {}, ["curate", "run", shellQuote(run.command.config || "CONFIG.yaml"), "--out",
+          shellQuote(run.command.run)].join(" ")),
+        " runs those again on the new kept clips (the steps before are kept as they are)."));
+    const fixed = rules.filter((r) => r.fixed || !data.histograms[r.column]);
     if (fixed.length) {
-      section.append(el("p", { class: "fixed-rules" }, "Rules kept as written (not numeric thresholds): ",
+      section.append(el("p", { class: "fixed-rules" },
+        "Rules kept as written (not numeric thresholds, or no values of their column to plot): ",
         fixed.map((r) => el("code", {}, r.text, " "))));
     }
     if (!run.command.config) {
@@ -336,7 +341,7 @@
 
   function columnCard(column, hist, rules, state, update, updaters) {
     const sorted = state.sorted[column];
-    const lo = hist.edges[0], hi = hist.edges[hist.edges.length - 1];
+    const lo = hist.min, hi = hist.max;  // the scores' range (the histogram's edges pad a single value by 0.5)
     const card = el("div", { class: "column", "data-column": column },
       el("h3", {}, column), el("div", { class: "hint" },
         `${sorted.length} values (${state.n - sorted.length} missing), ${fmt(lo)} to ${fmt(hi)}`));
