@@ -170,10 +170,7 @@ def cut_clip(
 
     if not end_s > start_s:
         raise ClipCutError(f"empty span: end_s {end_s} <= start_s {start_s}")
-    try:
-        container = av.open(str(source))
-    except (av.FFmpegError, OSError) as e:
-        raise ClipCutError(f"{source}: cannot open as a video file ({e})") from e
+    container = _open_source(source)
     buffer = io.BytesIO()
     try:
         with container:
@@ -209,6 +206,16 @@ def cut_clip(
     return Cut(buffer.getvalue(), count, size[0], size[1], float(rate), start_s, start_s + count / rate)
 
 
+def _open_source(source: str):
+    """The source's PyAV container; ClipCutError if it cannot be opened."""
+    import av
+
+    try:
+        return av.open(str(source))
+    except (av.FFmpegError, OSError) as e:
+        raise ClipCutError(f"{source}: cannot open as a video file ({e})") from e
+
+
 def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | None = None) -> Cut:
     """The packets of ``[start_s, end_s)`` copied into an mp4, no re-encoding: it starts at the keyframe at or
     before ``start_s`` (``Cut.start_s``) and ends with the last packet decoded before ``end_s``."""
@@ -216,10 +223,7 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
 
     from curate.video.frames import video_stream_index
 
-    try:
-        container = av.open(str(source))
-    except (av.FFmpegError, OSError) as e:
-        raise ClipCutError(f"{source}: cannot open as a video file ({e})") from e
+    container = _open_source(source)
     buffer = io.BytesIO()
     try:
         with container:
