@@ -40,6 +40,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import sys
 import tarfile
@@ -346,8 +347,8 @@ def export_task(task: int, rows: list[dict[str, Any]], out: str, options: Export
 
     out_dir = Path(out)
     results: list[dict[str, Any]] = []
-    samples: list[tuple[str, bytes, bytes]] = []
     shard_file = f"shard-{task:05d}.tar"
+    shard = _TarShard(out_dir / shard_file) if options.format == "webdataset" else None
     for row in rows:
         start = time.perf_counter()
         clip_id = row.get("clip_id")
@@ -371,25 +372,36 @@ def export_task(task: int, rows: list[dict[str, Any]], out: str, options: Export
             atomic_write_bytes(meta_path, meta)  # last: marks the clip complete for a relaunch
             results.append(_result(row, cut, f"clips/{clip_id}.mp4", None, time.perf_counter() - start))
         else:
-            samples.append((clip_id, cut.data, meta))
+            shard.add(clip_id, cut.data, meta)
             results.append(_result(row, cut, shard_file, None, time.perf_counter() - start))
-    if options.format == "webdataset":
-        atomic_write_bytes(out_dir / shard_file, _tar(samples))
+    if shard is not None:
+        shard.commit()
     atomic_write_parquet(out_dir / "manifest" / f"{shard_name(task)}.parquet",
                          pa.Table.from_pylist(results, schema=manifest_schema()))
     return len(results)
 
 
-def _tar(samples: list[tuple[str, bytes, bytes]]) -> bytes:
-    """A WebDataset shard: ``<key>.mp4`` then ``<key>.json`` per sample, in order (fixed mtime and owner)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for key, video, meta in samples:
-            for name, data in ((f"{key}.mp4", video), (f"{key}.json", meta)):
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, 0
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+class _TarShard:
+    """A WebDataset shard: ``<key>.mp4`` then ``<key>.json`` per sample, in order (fixed mtime and owner), written
+    sample by sample to a temporary file (a task's clips never sit in memory together), renamed when complete.
+    A killed task leaves only the temporary file; its relaunch writes the shard anew."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.tmp = path, path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
+        self.tar = tarfile.open(self.tmp, mode="w", format=tarfile.USTAR_FORMAT)
+
+    def add(self, key: str, video: bytes, meta: bytes) -> None:
+        for name, data in ((f"{key}.mp4", video), (f"{key}.json", meta)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            self.tar.addfile(info, io.BytesIO(data))
+
+    def commit(self) -> None:
+        self.tar.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
 
 
 # ------------------------------------------------------------------------------------------------- the job
