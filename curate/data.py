@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from curate.errors import CurateError
-from curate.export import caption_column as best_caption_column
+from curate.rundir import caption_column as best_caption_column
 from curate.rundir import curated_shards
 
 _COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "display_width", "display_height")

@@ -54,8 +54,6 @@ from curate.errors import CurateError
 
 #: A clip_id that may name a file: lowercase hex and underscores (``<video_id>_<start_frame>_<end_frame>``).
 CLIP_ID = re.compile(r"[0-9a-f][0-9a-f_]{0,89}")  # fullmatch; <= 90 characters fits a tar (USTAR) member name
-#: Caption columns, best first: the summary's merged caption, then the video and image captions.
-CAPTION_COLUMNS = ("caption", "caption_video", "caption_image")
 SPAN_COLUMNS = ("clip_index", "start_s", "end_s", "duration_s", "start_frame", "end_frame")
 SOURCE_COLUMNS = ("video_id", "video_path", "video_stream", "container", "codec", "width", "height",
                   "display_width", "display_height", "sample_aspect_ratio", "rotation", "fps", "nominal_fps",
@@ -270,17 +268,10 @@ def _rate(fps: float | Fraction) -> Fraction:
 
 
 # ------------------------------------------------------------------------------------------ sample metadata
-def caption_column(columns: Sequence[str], wanted: str | None = None) -> str | None:
-    """The caption column to use: ``wanted`` (checked), else the best of ``CAPTION_COLUMNS`` present, else None."""
-    if wanted is not None:
-        if wanted not in columns:
-            raise ExportError(f"caption column {wanted!r} is not in the shards; their columns: {', '.join(columns)}")
-        return wanted
-    return next((c for c in CAPTION_COLUMNS if c in columns), None)
-
-
 def sample_metadata(row: dict[str, Any]) -> dict[str, Any]:
     """The ``<key>.json`` of a WebDataset sample: caption(s), span, source, scores (scalar columns only)."""
+    from curate.rundir import caption_column
+
     best = caption_column(list(row))
     captions = {k: v for k, v in row.items() if k.startswith("caption") and isinstance(v, str)}
     scores = {k: v for k, v in row.items() if k not in SPAN_COLUMNS and k not in SOURCE_COLUMNS and k != "clip_id"

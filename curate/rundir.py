@@ -23,10 +23,12 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curate.errors import CurateError
 
 INPUTS_DIR = "00_inputs"
 
@@ -164,19 +166,38 @@ def read_parquet_dir(folder: Path, columns: list[str] | None = None) -> pa.Table
 
 
 def curated_shards(path: str | os.PathLike) -> list[Path]:
-    """The Parquet files a reader of curated clips should read from ``path``.
+    """The Parquet files a reader of curated clips (export, ClipDataset, generate) should read from ``path``.
 
-    ``path`` is a ``.parquet`` file, a folder of ``part-*.parquet`` shards (e.g. ``RUN/06_write/data``), or a run
-    folder: then the data of its last complete step (the ``write`` step when the pipeline ends with one).
+    ``path`` is a ``.parquet`` file, a folder of shards (e.g. ``RUN/06_write/data``), a step folder
+    (``RUN/06_write``: its ``data``), or a run folder: then the data of its last complete step (the ``write`` step
+    when the pipeline ends with one). A complete step that kept nothing still has one empty shard.
     """
     path = Path(path)
     if path.is_file():
         return [path]
-    files = sorted(path.glob("part-*.parquet")) if path.is_dir() else []
-    if files:
-        return files
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder (give curated shards, e.g. RUN/06_write/data, "
+                                f"or a run folder)")
+    for folder in (path, path / "data"):
+        files = sorted(folder.glob("*.parquet"))
+        if files:
+            return files
     complete = [d for d in stage_dirs(path) if d.is_complete()]
     if complete:
-        return sorted(complete[-1].data.glob("part-*.parquet"))
+        return sorted(complete[-1].data.glob("*.parquet"))
     raise FileNotFoundError(f"{path}: no Parquet shards here (expected a run folder with a complete step, a folder "
-                            f"of part-*.parquet files, or a .parquet file)")
+                            f"of .parquet files, or a .parquet file; an unfinished run: see curate status)")
+
+
+#: Caption columns of curated clips, most preferred first: the summary step's merged ``caption``, then the
+#: single-model ones. What export, ClipDataset and generate use when not told which.
+CAPTION_COLUMNS = ("caption", "caption_video", "caption_image")
+
+
+def caption_column(columns: Sequence[str], wanted: str | None = None) -> str | None:
+    """The caption column to use: ``wanted`` (checked), else the best of ``CAPTION_COLUMNS`` present, else None."""
+    if wanted is not None:
+        if wanted not in columns:
+            raise CurateError(f"caption column {wanted!r} is not in the shards; their columns: {', '.join(columns)}")
+        return wanted
+    return next((c for c in CAPTION_COLUMNS if c in columns), None)

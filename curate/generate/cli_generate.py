@@ -31,7 +31,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="diffusers text-to-video pipeline: hub id or local folder "
                    "(default: ali-vilab/text-to-video-ms-1.7b, ModelScope)")
     g.add_argument("--variant", help="weights variant of the repo, e.g. fp16 (smaller download)")
-    g.add_argument("--prompt-column", help="caption column (default: summary_caption, caption, caption_video, "
+    g.add_argument("--prompt-column", help="caption column (default: caption, caption_video, "
                    "caption_image: the first present)")
     pick = g.add_mutually_exclusive_group()
     pick.add_argument("--first", type=int, metavar="N", help="the first N prompts (default: all)")

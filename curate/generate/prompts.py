@@ -20,9 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.rundir import CAPTION_COLUMNS
 
-#: Caption columns, most preferred first: the summary stage's merged ``caption``, then the single-model ones.
-CAPTION_COLUMNS = ("summary_caption", "caption", "caption_video", "caption_image")
 #: Columns of the source clip carried with every prompt.
 SOURCE_COLUMNS = {"clip_id": pa.string(), "video_path": pa.string(), "video_stream": pa.int64(),
                   "start_s": pa.float64(), "end_s": pa.float64()}  # fmt: skip
@@ -33,22 +32,13 @@ class PromptError(CurateError):
 
 
 def shard_files(source: str | Path) -> list[Path]:
-    """The Parquet files of ``source``: a file, a folder of shards, or a run folder (its last complete step)."""
-    from curate.rundir import stage_dirs
+    """The Parquet files of ``source`` (``curate.rundir.curated_shards``); PromptError when there are none."""
+    from curate.rundir import curated_shards
 
-    path = Path(source)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise PromptError(f"{source}: no such file or folder (give curated shards, e.g. RUN/05_filter/data, or a run)")
-    files = sorted(path.glob("*.parquet"))
-    if files:
-        return files
-    steps = [d for d in stage_dirs(path) if d.is_complete() and sorted(d.data.glob("*.parquet"))]
-    if steps:
-        return sorted(steps[-1].data.glob("*.parquet"))
-    raise PromptError(f"{source}: neither Parquet shards nor a run folder with a complete step "
-                      "(finish the run first: curate status RUN)")
+    try:
+        return curated_shards(source)
+    except FileNotFoundError as e:
+        raise PromptError(str(e)) from e
 
 
 def read_prompts(

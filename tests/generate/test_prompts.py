@@ -58,5 +58,6 @@ def test_run_folder_uses_its_last_complete_step(tmp_path):
     (run / "02_filter" / "stats.json").write_text(json.dumps({}))
     _shards(run / "03_clip" / "data", caption=["unfinished"])  # no stats.json: not complete
     assert read_prompts(run)["prompt"].to_pylist() == ["late"]
+    assert read_prompts(run / "01_ingest")["prompt"].to_pylist() == ["early"]  # a step folder: its data
     with pytest.raises(PromptError, match="no such file or folder"):
         read_prompts(tmp_path / "missing")
