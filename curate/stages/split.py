@@ -23,7 +23,7 @@ from typing import Literal
 
 import pyarrow as pa
 from curate.rundir import read_parquet_dir
-from curate.stage import Stage, StageOutput
+from curate.stage import ShardBudget, Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
 from curate.video.scenes import (
     DEFAULT_CASCADE,
@@ -45,6 +45,12 @@ VIDEOS_SCHEMA = pa.schema(
         ("detector_cuts", pa.string()),  # JSON: raw cuts per detector of the cascade
     ]
 )
+
+
+#: "auto" clip shards: about this many per worker over the whole run, each of MIN_ to MAX_AUTO_SHARD_S seconds of clips
+SHARDS_PER_WORKER = 3
+MIN_AUTO_SHARD_S = 20.0
+MAX_AUTO_SHARD_S = 600.0
 
 
 class Split(Stage):
@@ -72,6 +78,8 @@ class Split(Stage):
         max_clip_s: float | None = 30.0,
         trim_frames: int = 2,
         skip_duplicate_videos: bool = True,
+        clips_per_shard: int | None = 64,
+        clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
     ):
         """detector: "cascade" (several detectors/frame rates, cuts merged) or one PySceneDetect detector.
         threshold: the single detector's threshold (its PySceneDetect default when null).
@@ -80,7 +88,11 @@ class Split(Stage):
         merge_window_frames: cuts of different detectors closer than this are one cut.
         min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
         trim_frames: frames dropped on each side of every cut.
-        skip_duplicate_videos: reject a video whose bytes equal an earlier input's (same video_id)."""
+        skip_duplicate_videos: reject a video whose bytes equal an earlier input's (same video_id).
+        clips_per_shard / clip_seconds_per_shard: the clips of a shard of videos are written as shards of at most
+            this many clips and this many seconds of clips, so the per-clip steps after split stay balanced even
+            when one long video holds most clips; "auto": the run's video seconds / (SHARDS_PER_WORKER * workers),
+            between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit."""
         self.detector = detector
         self.threshold = threshold
         self.cascade = cascade
@@ -90,6 +102,13 @@ class Split(Stage):
         self.max_clip_s = max_clip_s
         self.trim_frames = trim_frames
         self.skip_duplicate_videos = skip_duplicate_videos
+        self.clips_per_shard = clips_per_shard
+        self.clip_seconds_per_shard = clip_seconds_per_shard
+        if clips_per_shard is not None and clips_per_shard < 1:
+            raise ValueError(f"split.clips_per_shard must be >= 1 clips, or null (no limit), got {clips_per_shard}")
+        if clip_seconds_per_shard not in ("auto", None) and not clip_seconds_per_shard > 0:
+            raise ValueError(f"split.clip_seconds_per_shard must be > 0 seconds, auto or null, "
+                             f"got {clip_seconds_per_shard}")
         check_lengths(min_clip_s, max_clip_s, trim_frames)
         self.detectors()  # validate the detector settings now, not on a worker
         self._duplicates: dict[str, str] = {}
@@ -109,6 +128,20 @@ class Split(Stage):
         name = "adaptive_threshold" if self.detector == "adaptive" else "threshold"  # PySceneDetect's names
         params = {} if self.threshold is None else {name: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
+
+    # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
+    # fit never changes what an earlier shard decided.
+    refit_redoes_shards = False
+
+    def output_budget(self, input_dir: str, workers: int) -> ShardBudget:
+        """Clip shards of at most ``clips_per_shard`` clips and ``clip_seconds_per_shard`` seconds ("auto": about
+        SHARDS_PER_WORKER shards per worker over the run's video seconds, read from the ingest rows)."""
+        seconds = self.clip_seconds_per_shard
+        if seconds == "auto":
+            table = read_parquet_dir(Path(input_dir), columns=["video_duration_s"])
+            total = sum(v for v in (table["video_duration_s"].to_pylist() if table is not None else []) if v)
+            seconds = min(MAX_AUTO_SHARD_S, max(MIN_AUTO_SHARD_S, total / (SHARDS_PER_WORKER * max(1, workers))))
+        return ShardBudget(rows=self.clips_per_shard, seconds=seconds)
 
     def fit(self, input_dir: str) -> dict:
         """Find later copies (in input order) of the same video (same content hash) among all inputs."""

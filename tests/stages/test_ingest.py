@@ -10,7 +10,7 @@ from tests.stages.contract import check_output
 def test_probe_columns_on_real_footage(video):
     stage = Ingest(inputs=[str(video("psd_issue-134-rotate.mp4")), str(video("nasa_13013.mp4")),
                            str(video("psd_issue-195-aspect-ratio.mp4")), str(video("psd_goldeneye-vfr-drop3.mp4"))])
-    table = stage.plan()[0]
+    table = pa.concat_tables(stage.plan())
     out = stage.process(table)
     check_output(stage, table, out)
     rows = {Path(r["video_path"]).name: r for r in out.kept.to_pylist()}
@@ -30,7 +30,7 @@ def test_video_id_is_content_based(video, tmp_path):
     renamed = link(original, tmp_path / "renamed copy.mkv")
     different = write_truncated(original, tmp_path / "half.mp4", 0.999)
     stage = Ingest(inputs=[str(original), str(renamed), str(different)])
-    ids = stage.process(stage.plan()[0]).kept["video_id"].to_pylist()
+    ids = stage.process(pa.concat_tables(stage.plan())).kept["video_id"].to_pylist()
     assert ids[0] == ids[1] and len(ids[0]) == 16
 
 
