@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import pyarrow as pa
@@ -67,6 +68,18 @@ class ShardBudget:
 
     rows: int | None = None
     seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ShardPlace:
+    """Where the runner writes one shard of a step: the step's folder and the shard's name."""
+
+    folder: Path
+    shard: str
+
+    def extra_file(self, table_name: str) -> Path:
+        """The file of the side table ``table_name`` of this shard (what ``StageOutput.extras[table_name]`` becomes)."""
+        return self.folder / table_name / f"{self.shard}.parquet"
 
 
 @dataclass
@@ -164,6 +177,11 @@ class Stage(ABC):
     def process(self, table: pa.Table) -> StageOutput:
         """Kept (and rejected) rows for one shard; see ``StageOutput``."""
 
+    def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
+        """What the runner calls for one shard: ``process(table)``. A stage whose rows refer to a side table it
+        writes (the frames step) overrides it to learn where that table goes (``place.extra_file(name)``)."""
+        return self.process(table)
+
     # ------------------------------------------------------------------------------------------- helpers
     def with_columns(self, table: pa.Table, values: Mapping[str, Sequence[Any]]) -> pa.Table:
         """``table`` plus the declared ``adds`` columns built from Python values, typed as declared."""
@@ -227,21 +245,32 @@ def score_by_video(
 def read_clip_frames(
     table: pa.Table, positions: Sequence[float], width: int | None
 ) -> tuple[list[list[Any] | None], list[str | None]]:
-    """Frames at relative ``positions`` of every clip row, each video decoded about once: (frames, errors).
+    """Frames at relative ``positions`` of every clip row, at most ``width`` wide: (frames, errors).
 
-    A clip whose frames cannot be decoded gets ``None`` and the message (see ``score_by_video``).
+    Rows whose frames a ``frames`` step stored (``curate.video.stored_frames``) are read from there; the others are
+    decoded, each video about once. A clip whose frames cannot be decoded gets ``None`` and the message (see
+    ``score_by_video``).
     """
     from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
+    from curate.video.stored_frames import stored_frames
 
     def times(start: float, end: float) -> list[float]:
         return sample_times(start, end, positions=positions)
 
-    return score_by_video(
-        table,
-        lambda path, stream, spans: read_clips(path, [times(a, b) for a, b in spans], width=width, stream_index=stream),
-        lambda path, stream, a, b: read_frames(path, times(a, b), width=width, stream_index=stream),
-        (FrameDecodeError,),
-    )
+    frames: list[list[Any] | None] = list(stored_frames(table, positions, width))
+    errors: list[str | None] = [None] * table.num_rows
+    missing = [i for i, f in enumerate(frames) if f is None]
+    if missing:
+        decoded, decode_errors = score_by_video(
+            table.take(pa.array(missing, pa.int64())),
+            lambda path, stream, spans: read_clips(path, [times(a, b) for a, b in spans], width=width,
+                                                   stream_index=stream),
+            lambda path, stream, a, b: read_frames(path, times(a, b), width=width, stream_index=stream),
+            (FrameDecodeError,),
+        )
+        for i, result, error in zip(missing, decoded, decode_errors):
+            frames[i], errors[i] = result, error
+    return frames, errors
 
 
 def split_by_mask(table: pa.Table, keep: Sequence[bool]) -> tuple[pa.Table, pa.Table]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet
-from curate.stage import REJECT_COLUMNS, ShardBudget, ShardSlice, Stage, StageOutput
+from curate.stage import REJECT_COLUMNS, ShardBudget, ShardPlace, ShardSlice, Stage, StageOutput
 
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
 
@@ -128,7 +128,7 @@ def run_shard(
     stage = ready_stage(stage, setup_key)
     table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
     start = time.perf_counter()
-    out: StageOutput = stage.process(table)
+    out: StageOutput = stage.process_shard(table, ShardPlace(Path(out_dir), shard))
     seconds = time.perf_counter() - start
 
     added = stage.columns_added(table.column_names)

@@ -1,6 +1,6 @@
-"""The Stable Video Diffusion (LVD) curation order: split; cheap scores and their filter first, so captioning is not
-spent on clips that will be rejected anyway; then captions, their summary, CLIP alignment, dedup, a last filter,
-and the write step (Parquet shards + card).
+"""The Stable Video Diffusion (LVD) curation order: split; the frames every per-clip step needs, decoded once; cheap
+scores and their filter first, so captioning is not spent on clips that will be rejected anyway; then captions, their
+summary, CLIP alignment, dedup, a last filter, and the write step (Parquet shards + card).
 
 To drop a stage, remove its line; to add one, add a line. Values come from the YAML config (one block per step).
 """
@@ -10,6 +10,7 @@ from curate.stages.caption_video import CaptionVideo
 from curate.stages.clip import Clip
 from curate.stages.dedup import Dedup
 from curate.stages.filter import Filter
+from curate.stages.frames import Frames
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr
@@ -20,6 +21,7 @@ from curate.stages.write import Write
 PIPELINE = [
     ("ingest", Ingest),
     ("split", Split),
+    ("frames", Frames),
     ("motion", Motion),
     ("ocr", Ocr),
     ("filter", Filter),
