@@ -338,7 +338,8 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
     reasons: Counter = Counter()
     errors: Counter = Counter()
     for s in per_shard.values():
-        total.update({k: s[k] for k in ("rows_in", "rows_kept", "rows_rejected", "seconds", "video_seconds")})
+        total.update({k: s.get(k, 0) for k in ("rows_in", "rows_kept", "rows_rejected", "seconds", "cpu_seconds",
+                                                "video_seconds")})
         reasons.update(s["rejected_by_reason"])
         errors.update(s.get("errors", {}))
     busy = sum(s["finished_at"] - s["started_at"] for s in per_shard.values() if "started_at" in s)
@@ -355,6 +356,7 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
         "errors": dict(sorted(errors.items())),
         "wall_seconds": round(wall, 3),
         "compute_seconds": round(total["seconds"], 3),
+        "cpu_seconds": round(total["cpu_seconds"], 3),
         "busy_seconds": round(busy, 3),
         "workers": workers,
         "utilisation": round(busy / (workers * wall), 3) if wall > 0 and workers else None,

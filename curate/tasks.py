@@ -127,9 +127,9 @@ def run_shard(
     started = time.time()
     stage = ready_stage(stage, setup_key)
     table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out: StageOutput = stage.process_shard(table, ShardPlace(Path(out_dir), shard))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 
     added = stage.columns_added(table.column_names)
     expected = list(table.column_names) + [c for c in added if c not in table.column_names]
@@ -158,6 +158,7 @@ def run_shard(
         "rejected_by_reason": dict(Counter(rejected["reject_reason"].to_pylist())),
         "errors": _error_counts(kept, added),
         "seconds": round(seconds, 4),
+        "cpu_seconds": round(cpu_seconds, 4),  # every thread of this worker process: the stage's and Dask's own
         "video_seconds": round(float(out.video_seconds), 4),
         "outputs": names,
         "worker": worker_name(),

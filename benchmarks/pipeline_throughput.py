@@ -1,0 +1,132 @@
+"""Whole-pipeline throughput: every step's cost, how busy the workers were, streaming against step by step.
+
+    python benchmarks/pipeline_throughput.py                       # offline pipeline, all fixtures, 2 workers
+    python benchmarks/pipeline_throughput.py --repeat 5            # every fixture remuxed 5x longer
+    python benchmarks/pipeline_throughput.py --modes streaming     # one mode only
+
+For each mode (``streaming``: shards flow from step to step, the default; ``barrier``: ``--no-streaming``, each
+step finishes before the next starts) it runs the whole command ``curate run CONFIG --input FILES --workers N``
+(interpreter, cluster start-up and shutdown included) and reads every step's ``stats.json``. Printed, in markdown:
+
+1. the CPU (model and the flags curate's speed choices depend on), the workers, the files and their video seconds;
+2. per step (from the barrier run, where a step's wall time is its own): CPU-seconds per video-second and per
+   row in (a clip after split), wall seconds, and utilisation = busy seconds of its tasks / (workers x step wall);
+3. per mode: the whole command's wall seconds and its ratio to a plain one-thread PyAV decode of the same files
+   timed in the same run (> 1: the pipeline runs faster than one thread merely decodes the files), and how much
+   the steps overlapped (seconds during which two steps had a task running at once);
+4. whether both modes gave the same rows (they must).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from split_throughput import VIDEO_EXTENSIONS, decode_seconds, remux_repeated  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_description() -> str:
+    from curate.hardware import cpu_description as describe
+
+    return describe()
+
+
+def run_mode(config: str, videos: list[Path], workers: int, mode: str, out: Path, extra: list[str]) -> float:
+    command = [sys.executable, "-m", "curate", "run", config, "--out", str(out), "--no-progress", "--workers",
+               str(workers), "--input", *map(str, videos), *extra]
+    if mode == "barrier":
+        command.append("--no-streaming")
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def step_stats(run: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(run.glob("[0-9][0-9]_*/stats.json"))}
+
+
+def overlap_seconds(run: Path) -> float:
+    """Seconds during which tasks of two different steps were running at once (from the done markers)."""
+    spans = []
+    for done in sorted(run.glob("[0-9][0-9]_*/done")):
+        for marker in done.glob("*.json"):
+            stats = json.loads(marker.read_text())
+            if "started_at" in stats:
+                spans.append((stats["started_at"], stats["finished_at"], done.parent.name))
+    events = sorted([(a, 1, step) for a, _, step in spans] + [(b, -1, step) for _, b, step in spans])
+    running: dict[str, int] = {}
+    overlap, last = 0.0, None
+    for t, delta, step in events:
+        if last is not None and sum(1 for n in running.values() if n > 0) >= 2:
+            overlap += t - last
+        running[step] = running.get(step, 0) + delta
+        last = t
+    return overlap
+
+
+def rows_of(run: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    last = sorted(run.glob("[0-9][0-9]_*/data"))[-1]
+    return sorted(json.dumps(r, sort_keys=True, default=str) for f in sorted(last.glob("*.parquet"))
+                  for r in pq.read_table(f).to_pylist())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", default=str(ROOT.parent / "shared" / "videos"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "offline.yaml"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="every file remuxed N times longer")
+    parser.add_argument("--modes", default="streaming,barrier")
+    parser.add_argument("--set", action="append", default=[], help="config overrides, STEP.PARAM=VALUE")
+    args = parser.parse_args()
+    modes = args.modes.split(",")
+    extra = [x for override in args.set for x in ("--set", override)]
+
+    videos = sorted(p for p in Path(args.videos).iterdir() if p.suffix in VIDEO_EXTENSIONS)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.repeat > 1:
+            videos = [remux_repeated(p, Path(tmp) / p.name, args.repeat) for p in videos]
+        # 1. the baseline, then each mode, interleaved so that load from elsewhere hits them alike
+        raw = [decode_seconds(p) for p in videos]
+        raw_seconds, video_seconds = sum(s for s, _ in raw), sum(d for _, d in raw)
+        walls, stats, overlaps, rows = {}, {}, {}, {}
+        for mode in modes:
+            out = Path(tmp) / mode
+            walls[mode] = run_mode(args.config, videos, args.workers, mode, out, extra)
+            stats[mode], overlaps[mode], rows[mode] = step_stats(out), overlap_seconds(out), rows_of(out)
+
+    print(f"CPU: {cpu_description()}; {args.workers} workers; {len(videos)} files, {video_seconds:.0f} s of video"
+          f"{f' (each fixture remuxed {args.repeat}x)' if args.repeat > 1 else ''}; config {Path(args.config).name}\n")
+    per_step = stats["barrier" if "barrier" in stats else modes[0]]
+    print(f"Per step ({'barrier' if 'barrier' in stats else modes[0]} run):\n")
+    print("| step | rows in | CPU-s per video-s | CPU-s per row | wall s | utilisation |")
+    print("|---|---|---|---|---|---|")
+    for name, s in per_step.items():
+        cpu = s.get("cpu_seconds", s["compute_seconds"])
+        per_video = f"{cpu / s['video_seconds']:.3f}" if s["video_seconds"] else "-"
+        per_row = f"{cpu / s['rows_in']:.3f}" if s["rows_in"] else "-"
+        util = f"{s['utilisation']:.2f}" if s.get("utilisation") is not None else "-"
+        print(f"| {name} | {s['rows_in']} | {per_video} | {per_row} | {s['wall_seconds']:.2f} | {util} |")
+    print("\nWhole command:\n")
+    print("| mode | wall s | ratio to a one-thread decode | seconds two steps ran at once |")
+    print("|---|---|---|---|")
+    print(f"| raw decode (PyAV, 1 thread, same files) | {raw_seconds:.2f} | 1.00 | - |")
+    for mode in modes:
+        print(f"| {mode} | {walls[mode]:.2f} | {raw_seconds / walls[mode]:.2f} | {overlaps[mode]:.2f} |")
+    if len(modes) > 1:
+        same = all(rows[m] == rows[modes[0]] for m in modes)
+        print(f"\nsame rows in every mode: {same} ({len(rows[modes[0]])} rows in the last step)")
+
+
+if __name__ == "__main__":
+    main()
