@@ -162,3 +162,34 @@ def test_no_silent_empty_run(video, tmp_path):
     assert "ingest_unreadable=" in result.stderr and "01_ingest" in result.stdout  # the status table is printed
     assert read_json(run / "01_ingest" / "stats.json")["rows_rejected"] == 7  # the data are kept
     assert json.loads((run / "00_inputs" / "stats.json").read_text())["rows"] == 7
+
+
+class RecordsItsGpu(RecordsWhereItRuns):
+    """The same, noting which CUDA devices the worker sees (one, pinned) and putting a tensor on it."""
+
+    def setup(self) -> None:
+        import torch
+
+        super().setup()
+        torch.ones(1, device="cuda")  # a CUDA context on the worker's one GPU
+        Path(self.log_dir, f"cuda-{self._worker}-{torch.cuda.device_count()}-{os.environ['CUDA_VISIBLE_DEVICES']}"
+             ).touch()
+
+
+@pytest.mark.gpu
+def test_one_model_copy_per_gpu(video, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    gpus = torch.cuda.device_count()
+    logs = tmp_path / "setups"
+    logs.mkdir()
+    inputs = [str(video(n)) for n in EIGHT]
+    with start_client(workers=2, gpus=None, quiet=True) as client:  # one GPU worker per visible GPU
+        run_pipeline(steps(inputs)[:2] + [Step("model", RecordsItsGpu(str(logs)))], tmp_path / "run", client,
+                     progress=False)
+    setups = sorted(p.name for p in logs.glob("setup-*"))
+    assert len(setups) <= gpus and all(name.startswith("setup-gpu-") for name in setups)  # never on a CPU worker
+    pinned = sorted(p.name for p in logs.glob("cuda-*"))
+    assert all(name.split("-")[3] == "1" for name in pinned)  # each GPU worker sees exactly its own GPU
+    assert len({name.split("-")[4] for name in pinned}) == len(pinned)  # and no two share one
