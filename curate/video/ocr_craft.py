@@ -13,12 +13,12 @@ for full-size images; at 320 px wide a short word is ~20 px).
 
 Precision: CRAFT's CPU time per frame at 320x192, one thread (``benchmarks/ocr_detectors.py``):
 
-====================================================================  =========  ============================
-CPU                                                                   float32    bfloat16 + channels_last
-====================================================================  =========  ============================
-2-core CPU with AVX512-BF16 (this project's machine until June)       0.44 s     0.21 s
-AMD EPYC, 2 cores (avx2, no avx512f, no avx512_bf16, no amx)          0.6 s      3.3 s (emulated bf16)
-====================================================================  =========  ============================
+=====================================================================  =========  ============================
+CPU                                                                    float32    bfloat16 + channels_last
+=====================================================================  =========  ============================
+a 2-core CPU with AVX512-BF16 (the README's earlier figures)            0.44 s     0.21 s
+AMD EPYC, 2 cores (avx2, no avx512f, no avx512_bf16, no amx)           0.63 s     4.4 s (bf16 emulated)
+=====================================================================  =========  ============================
 
 bfloat16 finds the same boxes as float32 (areas equal to 0.001 on the test footage), so ``bf16="auto"`` follows
 ``curate.hardware.fast_dtype``: bf16 where the CPU (or GPU) has native bf16, float32 elsewhere.

@@ -167,11 +167,11 @@ def test_portrait_video_is_scaled_by_its_longer_side(reader, video):
 
 
 @pytest.mark.slow
-def test_ocr_clips_of_many_clips_equal_ocr_clip_of_each(reader, video):
+def test_ocr_clips_of_many_clips_equal_ocr_clip_of_each(ppocr, video):
     path = video("psd_goldeneye-vfr-drop3.mp4")
     spans = [(0.0, 3.75), (3.76, 8.75)]
-    together = ocr_clips(reader, path, spans, positions=(0.0, 1.0))
-    one_by_one = [ocr_clip(reader, path, start, end, positions=(0.0, 1.0)) for start, end in spans]
+    together = ocr_clips(ppocr, path, spans, positions=(0.0, 1.0))
+    one_by_one = [ocr_clip(ppocr, path, start, end, positions=(0.0, 1.0)) for start, end in spans]
     assert [r.area_per_frame for r in together] == [r.area_per_frame for r in one_by_one]
 
 
@@ -198,8 +198,25 @@ def test_ppocr_boxes_from_a_probability_map():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "time_s"), [("moviepy_nature_montage.mp4", 14.0), ("psd_issue-195-aspect-ratio.mp4", 2.0)])
+@pytest.mark.parametrize(("name", "time_s"), [("moviepy_nature_montage.mp4", 14.0),
+                                             ("psd_issue-195-aspect-ratio.mp4", 2.0)])
 def test_ppocr_does_not_take_textured_scenes_for_text(ppocr, video, name, time_s):
     # PP-OCR's network fires on these frames (gannets, hands) with one blob over 60-100 % of the frame
     result = ocr_clip(ppocr, video(name), time_s, time_s + 0.5, positions=(0.0,))
     assert result.area < 0.01
+
+
+@pytest.mark.slow
+def test_default_detector_orders_text_fixtures_above_plain_ones(ppocr, video):
+    text = {  # burned-in text of every kind the fixtures hold
+        ("psd_testvideo.mp4", 3.0, 7.0): "copyright watermark",
+        ("psd_issue-134-rotate.mp4", 4.0, 8.0): "UI text in a rotated video",
+        ("psd_goldeneye-vfr-drop3.mp4", 3.76, 8.75): "typed UI text",
+        ("psd_counter.mp4", 0.0, 3.0): "frame counter",
+        ("mmaction2_demo.mp4", 4.0, 8.0): "logo watermark",
+    }
+    plain = [("moviepy_nature_montage.mp4", 12.0, 16.0), ("psd_issue-195-aspect-ratio.mp4", 0.0, 4.0),
+             ("imageio_cockatoo.mp4", 0.0, 4.0), ("nasa_13013.mp4", 0.0, 4.0), ("opencv_Megamind.avi", 0.0, 4.0)]
+    areas = {clip: ocr_clip(ppocr, video(clip[0]), clip[1], clip[2]).area for clip in [*text, *plain]}
+    assert min(areas[clip] for clip in text) > 0.02
+    assert max(areas[clip] for clip in plain) < 0.005
