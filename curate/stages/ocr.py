@@ -76,7 +76,7 @@ class Ocr(Stage):
         max_side: frames are downscaled so their longer side is at most this (pixels); small text needs more.
         detector_bf16: craft in bfloat16: auto (where the CPU/GPU has native bf16, see curate.hardware) | true | false.
         recognize: also recognise the text into ocr_text (easyocr's recogniser, on the detector's boxes).
-        threads: CPU threads per worker (the detector's, and torch's)."""
+        threads: CPU threads per worker (the detector's, OpenCV's and torch's)."""
         self.detector = detector
         self.ppocr_model = ppocr_model
         self.languages = list(languages or ["en"])
@@ -124,6 +124,9 @@ class Ocr(Stage):
             raise RuntimeError(f"ocr.model_dir {self.model_dir!r} is not a folder: point it at easyocr's weight files")
 
     def setup(self) -> None:
+        import cv2  # resizing and box geometry: one thread too
+
+        cv2.setNumThreads(self.threads)
         self._reader = load_reader(self.languages, detector=self.detector, ppocr_model=self.ppocr_model,
                                    model_dir=self.model_dir, device=self.device, detector_bf16=self.detector_bf16,
                                    recognize=self.recognize, threads=self.threads)
