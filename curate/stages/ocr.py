@@ -11,7 +11,10 @@ the MAX over the sampled frames (first, middle, last by default): text on screen
 (x, y of its 4 corners, clockwise from top-left) as fractions of the frame width and height. ``ocr_text`` is the
 recognised text (one line per frame), only with ``recognize: true`` (slower: loads easyocr's recogniser).
 ``detector: craft`` is easyocr's CRAFT, what SVD used. The defaults (PP-OCR, longer side 320 px) keep a clip
-under 0.3 CPU-seconds on any CPU; see ``curate.video.ocr`` for the measurements behind them.
+under 0.3 CPU-seconds, decoding included (0.18 on an AVX2-only AMD EPYC); see ``curate.video.ocr`` for the
+measurements behind them. The detector is never picked by the hardware (there is no ``detector: auto``): it decides
+what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
+precision follows the hardware (``detector_bf16: auto``), which leaves its boxes the same.
 A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
 """
 
