@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_description() -> str:
-    from curate.hardware import cpu_description as describe
+    from curate.hardware import cpu
 
-    return describe()
+    return cpu().describe()
 
 
 def run_mode(config: str, videos: list[Path], workers: int, mode: str, out: Path, extra: list[str]) -> float:

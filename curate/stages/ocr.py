@@ -15,7 +15,8 @@ under 0.3 CPU-seconds, decoding included (0.18 on an AVX2-only AMD EPYC); see ``
 measurements behind them. The detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
 precision follows the hardware (``detector_bf16: auto``), which leaves its boxes the same.
-A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
+Frames come from a ``frames`` step before this one when the pipeline has one (``curate.stages.frames``: no second
+decode), else from the video. A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curate.stage import Stage, StageOutput, score_by_video
-from curate.video.frames import FrameDecodeError
 from curate.models.loading import ModelUnavailable, check_available
+from curate.stage import Stage, StageOutput, read_clip_frames
+from curate.video.frames import Frame
 from curate.video.ocr import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
@@ -36,9 +37,9 @@ from curate.video.ocr import (
     DEFAULT_PPOCR_MODEL,
     DETECTORS,
     OFFLINE_EN,
+    fit_longer_side,
     load_reader,
-    ocr_clip,
-    ocr_clips,
+    ocr_frames,
 )
 
 BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
@@ -138,13 +139,14 @@ class Ocr(Stage):
         if self._reader is None:
             raise RuntimeError("Ocr.setup() must run before process()")
 
-        settings = dict(positions=self.positions, max_side=self.max_side, recognize=self.recognize)
-        results, errors = score_by_video(
-            table,
-            lambda path, stream, spans: ocr_clips(self._reader, path, spans, stream_index=stream, **settings),
-            lambda path, stream, start, end: ocr_clip(self._reader, path, start, end, stream_index=stream, **settings),
-            (FrameDecodeError,),
-        )
+        # the frames: stored by a frames step before this one, else decoded (each video about once)
+        clips, errors = read_clip_frames(table, self.positions, self.max_side)
+        results = [
+            None if frames is None else ocr_frames(
+                self._reader, [Frame(f.time_s, fit_longer_side(f.image, self.max_side)) for f in frames],
+                recognize=self.recognize)
+            for frames in clips
+        ]
         kept = self.with_columns(table, {
             "ocr_area": [r.area if r else math.nan for r in results],
             "ocr_area_mean": [sum(r.area_per_frame) / len(r.area_per_frame) if r and r.area_per_frame else math.nan

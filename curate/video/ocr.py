@@ -262,10 +262,11 @@ def clip_frames(
         raise ValueError(f"max_side must be an integer number of pixels >= 32, got {max_side!r}")
     clip_times = [sample_times(start_s, end_s, positions=positions) for start_s, end_s in spans]
     clips = read_clips(source, clip_times, width=max_side, stream_index=stream_index)
-    return [[Frame(f.time_s, _fit_longer_side(f.image, max_side)) for f in frames] for frames in clips]
+    return [[Frame(f.time_s, fit_longer_side(f.image, max_side)) for f in frames] for frames in clips]
 
 
-def _fit_longer_side(image: np.ndarray, max_side: int) -> np.ndarray:
+def fit_longer_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` shrunk (never enlarged) so that its longer side is at most ``max_side`` pixels."""
     height, width = image.shape[:2]
     if max(height, width) <= max_side:
         return image
