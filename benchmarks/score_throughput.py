@@ -26,7 +26,7 @@ import av
 import cv2
 import torch
 
-from curate.video.frames import video_stream_index
+from curate.video.source import pick_video_stream
 from curate.video.motion import motion_score, motion_scores
 from curate.video.ocr import load_reader, ocr_clip, ocr_clips
 
@@ -64,7 +64,7 @@ class Scored:
 def raw_decode(path: Path) -> RawDecode:
     """Decode every frame of the default video stream on one thread; time it."""
     with av.open(str(path)) as container:
-        stream = container.streams[video_stream_index(container)]
+        stream = pick_video_stream(container, None)
         stream.codec_context.thread_count = 1
         times = []
         started = time.perf_counter()

@@ -65,9 +65,13 @@ __all__ = [
     "PTS_FORMATS",
     "TIME_TOLERANCE_S",
     "clock_fps",
+    "clocked_frames",
+    "packets_in_order",
+    "packets_trusted",
     "read_stream",
     "repair_frame_times",
     "seek_before",
+    "seek_packets",
     "tell_decoder_the_x264_build",
     "timestamps_trusted",
     "x264_build",
@@ -92,8 +96,10 @@ SEEK_MARGIN_S = 0.5
 # (B-frames): they cannot be the one returned. Must exceed what the decoder holds in flight (reorder delay,
 # plus one frame per thread when frame-threading), well under a second of video in practice.
 SKIP_MARGIN_S = 1.0
-# Files whose timestamps were judged, per process: (path or URL, stream, size, mtime) -> trusted.
-_VERDICTS: dict[tuple, bool] = {}
+# Per process, (path or URL, stream, size, mtime) -> whether the packets' timestamps are in order (the packet
+# pass), and the files whose decoded timestamps turned out not to be (a read by timestamp that met them).
+_PACKETS_IN_ORDER: dict[tuple, bool] = {}
+_DECODED_OUT_OF_ORDER: dict[tuple, bool] = {}
 _VERDICTS_KEPT = 4096
 
 Result = TypeVar("Result")
@@ -196,15 +202,22 @@ def timestamps_trusted(source: str | os.PathLike, container: av.container.InputC
     See the module docstring: MP4/MOV and Matroska/WebM yes, others after a pass over their packets; a verdict
     reached while reading (``UntrustedTimestamps``) is remembered for the process.
     """
-    key = _verdict_key(source, stream.index)
-    if key in _VERDICTS:
-        return _VERDICTS[key]
+    if _verdict_key(source, stream.index) in _DECODED_OUT_OF_ORDER:
+        return False
+    return packets_trusted(source, container, stream)
+
+
+def packets_trusted(source: str | os.PathLike, container: av.container.InputContainer,
+                    stream: av.VideoStream) -> bool:
+    """Whether ``stream``'s packets can be placed by their timestamps: MP4/MOV and Matroska/WebM yes, other
+    containers when :func:`packets_in_order` (checked on a second opening of ``source``, once per process)."""
     if container.format.name in PTS_FORMATS:
         return True
-    with open_container(source) as scan:
-        verdict = packets_in_order(scan, scan.streams[stream.index])
-    _remember(key, verdict)
-    return verdict
+    key = _verdict_key(source, stream.index)
+    if key not in _PACKETS_IN_ORDER:
+        with open_container(source) as scan:
+            _remember(_PACKETS_IN_ORDER, key, packets_in_order(scan, scan.streams[stream.index]))
+    return _PACKETS_IN_ORDER[key]
 
 
 def packets_in_order(container: av.container.InputContainer, stream: av.VideoStream,
@@ -243,10 +256,10 @@ def _verdict_key(source: str | os.PathLike, stream_index: int) -> tuple:
     return (path, stream_index, status.st_size, status.st_mtime_ns)
 
 
-def _remember(key: tuple, verdict: bool) -> None:
-    if len(_VERDICTS) >= _VERDICTS_KEPT:
-        _VERDICTS.pop(next(iter(_VERDICTS)))
-    _VERDICTS[key] = verdict
+def _remember(verdicts: dict[tuple, bool], key: tuple, verdict: bool) -> None:
+    if len(verdicts) >= _VERDICTS_KEPT:
+        verdicts.pop(next(iter(verdicts)))
+    verdicts[key] = verdict
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -276,7 +289,7 @@ def read_stream(
             try:
                 return work(_PtsCursor(container, stream))
             except UntrustedTimestamps:
-                _remember(_verdict_key(source, stream.index), False)
+                _remember(_DECODED_OUT_OF_ORDER, _verdict_key(source, stream.index), True)
         index = stream.index
     reopen = lambda: open_container(source)  # noqa: E731
     cursor = _IndexCursor(reopen, index, threads)
@@ -428,6 +441,31 @@ def seek_before(container: av.container.InputContainer, stream: av.VideoStream, 
         usable = first is None or (first[0] <= t + TIME_TOLERANCE_S and not first[1].is_corrupt)
         if usable or from_start:
             return frames, None, first, from_start
+        back_s = max(1.0, 2 * back_s)
+
+
+def seek_packets(container: av.container.InputContainer, stream: av.VideoStream, t: float) -> Iterator[av.Packet]:
+    """The stream's packets from the last keyframe whose timestamp is at or before ``t`` on, in decode order
+    (packets without a timestamp or data left out). Seeks back further (1 s, 2 s, 4 s, ...) while the first
+    keyframe lies after ``t``, as :func:`seek_before` does; a target at or before the start seeks to the file's
+    start, where the first keyframe is taken whatever its time."""
+    back_s = 0.0
+    while True:
+        target = t - back_s
+        from_start = target <= _start_s(stream)
+        if from_start:
+            container.seek(0)
+        else:
+            container.seek(_to_ticks(target, stream.time_base), stream=stream, backward=True, any_frame=False)
+        packets = (p for p in container.demux(stream) if p.dts is not None and p.size > 0)
+        first = next((p for p in packets if p.is_keyframe), None)
+        ticks = None if first is None else first.pts if first.pts is not None else first.dts
+        on_time = ticks is not None and float(ticks * stream.time_base) <= t + TIME_TOLERANCE_S
+        if on_time or from_start:
+            if first is not None:
+                yield first
+                yield from packets
+            return
         back_s = max(1.0, 2 * back_s)
 
 
