@@ -15,6 +15,7 @@ opened and their stream picked by ``curate.video.source``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass
 import av
 import fsspec
 
-from curate.video.source import NoVideoStreamError, VideoOpenError, open_container, pick_video_stream
+from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
@@ -79,7 +80,7 @@ END_BYTES = 1 << 20
 MIDDLE_CHUNKS, CHUNK_BYTES = 16, 256 << 10
 
 
-def content_id(path: str, size: int | None = None) -> str:
+def content_id(path: str, size: int | None = None, file=None) -> str:
     """64-bit BLAKE2b hex digest of the file's content (local path or fsspec URL): the same for every copy.
 
     A file of up to ``WHOLE_HASH_BYTES`` (8 MiB) is hashed whole. A larger one is hashed by its size, its first
@@ -88,13 +89,16 @@ def content_id(path: str, size: int | None = None) -> str:
     download it once more before split decodes it. What a sample misses: two files of the same size that differ
     only outside the sampled 6 MiB (an in-place edit of a few bytes in the middle) get one id, and split then
     rejects the second as ``split_duplicate_video``; distinct recordings differ in their headers and indexes,
-    which the ends hold. ``size``: the file's size in bytes when the caller knows it.
+    which the ends hold. ``size``: the file's size in bytes when the caller knows it; ``file``: the file open
+    for reading, if it is (a remote file's block cache then serves both the hash and the caller's reads).
     """
     fs, fs_path = fsspec.core.url_to_fs(path)
     size = int(fs.size(fs_path)) if size is None else size
     if size <= WHOLE_HASH_BYTES:
         digest = hashlib.blake2b(digest_size=8)
-        with fs.open(fs_path, "rb") as f:
+        if file is not None:
+            file.seek(0)
+        with fs.open(fs_path, "rb") if file is None else contextlib.nullcontext(file) as f:
             while block := f.read(1 << 20):
                 digest.update(block)
         return digest.hexdigest()
@@ -124,50 +128,54 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
     if size == 0:
         raise ProbeError("ingest_empty_file", f"{path}: file is empty (0 bytes)")
     try:
-        container = open_container(path)
+        with ContainerOpener(path) as open_again, open_again() as container:
+            return _probe_container(path, size, stream_index, container, open_again.file)
     except VideoOpenError as e:
         raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({e.__cause__ or e})") from e
-    with container:
-        if container.format.name in _IMAGE_FORMATS:
-            raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
-        try:
-            stream = pick_video_stream(container, stream_index, path)
-        except (NoVideoStreamError, ValueError) as e:
-            raise ProbeError("ingest_no_video_stream", str(e)) from e
-        first = _first_frame(container, stream, path)
-        ctx = stream.codec_context
-        fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
-        nominal = _nominal_fps(stream, fps_avg)
-        duration = _duration(container, stream)
-        if first is None:
-            what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
-            raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
-        sar = float(ctx.sample_aspect_ratio or 1) or 1.0
-        rotation = int(getattr(first, "rotation", 0) or 0)
-        width, height = int(ctx.width or first.width), int(ctx.height or first.height)
-        disp_w, disp_h = round(width * sar), height
-        if rotation % 180:
-            disp_w, disp_h = disp_h, disp_w
-        frames = int(stream.frames or 0) or int(round(duration * fps_avg))
-        return VideoInfo(
-            video_id=content_id(path, size),
-            size_bytes=size,
-            container=container.format.name,
-            codec=ctx.name,
-            video_stream=stream.index,
-            video_streams=len(container.streams.video),
-            width=width,
-            height=height,
-            display_width=int(disp_w),
-            display_height=int(disp_h),
-            sample_aspect_ratio=sar,
-            rotation=rotation,
-            fps=fps_avg,
-            nominal_fps=nominal,
-            video_duration_s=duration,
-            video_frames=frames,
-            has_audio=bool(container.streams.audio),
-        )
+
+
+def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:
+    """``probe`` of an open container; ``file``: the remote file it reads, whose cache the content hash shares."""
+    if container.format.name in _IMAGE_FORMATS:
+        raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    try:
+        stream = pick_video_stream(container, stream_index, path)
+    except (NoVideoStreamError, ValueError) as e:
+        raise ProbeError("ingest_no_video_stream", str(e)) from e
+    first = _first_frame(container, stream, path)
+    ctx = stream.codec_context
+    fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
+    nominal = _nominal_fps(stream, fps_avg)
+    duration = _duration(container, stream)
+    if first is None:
+        what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
+        raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
+    sar = float(ctx.sample_aspect_ratio or 1) or 1.0
+    rotation = int(getattr(first, "rotation", 0) or 0)
+    width, height = int(ctx.width or first.width), int(ctx.height or first.height)
+    disp_w, disp_h = round(width * sar), height
+    if rotation % 180:
+        disp_w, disp_h = disp_h, disp_w
+    frames = int(stream.frames or 0) or int(round(duration * fps_avg))
+    facts = dict(
+        size_bytes=size,
+        container=container.format.name,
+        codec=ctx.name,
+        video_stream=stream.index,
+        video_streams=len(container.streams.video),
+        width=width,
+        height=height,
+        display_width=int(disp_w),
+        display_height=int(disp_h),
+        sample_aspect_ratio=sar,
+        rotation=rotation,
+        fps=fps_avg,
+        nominal_fps=nominal,
+        video_duration_s=duration,
+        video_frames=frames,
+        has_audio=bool(container.streams.audio),
+    )
+    return VideoInfo(video_id=content_id(path, size, file), **facts)  # last: it reads the file the container reads
 
 
 def _first_frame(container, stream, path: str):

@@ -45,6 +45,7 @@ __all__ = [
     "is_url",
     "local_path",
     "open_container",
+    "ContainerOpener",
     "open_remote",
     "pick_video_stream",
     "source_name",
@@ -112,6 +113,49 @@ def open_container(source: Source) -> av.container.InputContainer:
         return av.open(source, mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
         raise VideoOpenError(f"{name}: cannot open as a video container ({err})") from err
+
+
+class ContainerOpener:
+    """Opens ``source``'s container as often as needed, one container at a time: a remote file is opened once,
+    and its block cache serves every container (a second pass reads no block twice that is still cached).
+
+        with ContainerOpener("s3://bucket/raw/a.ts") as open_again:
+            with open_again() as container:
+                ...                          # e.g. a pass over the packets
+            with open_again() as container:
+                ...                          # then the decode: the same blocks, fetched once
+
+    ``file``: the remote file object (None for a local source), for reading bytes through the same cache.
+    Raises :class:`VideoOpenError` as :func:`open_container` does, on entering (a remote file) or on a call.
+    """
+
+    def __init__(self, source: Source):
+        self.source, self.name = source, source_name(source)
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> ContainerOpener:
+        if is_url(self.source):
+            try:
+                self.file = open_remote(self.source)
+            except (OSError, ValueError) as err:
+                raise VideoOpenError(f"{self.name}: cannot open as a video container ({err})") from err
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def __call__(self) -> av.container.InputContainer:
+        if self.file is None:
+            if not isinstance(self.source, (str, os.PathLike)):  # a file object: rewind it for each container
+                self.source.seek(0)
+            return open_container(self.source)
+        self.file.seek(0)
+        try:
+            return av.open(self.file, mode="r")
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise VideoOpenError(f"{self.name}: cannot open as a video container ({err})") from err
 
 
 def video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:

@@ -54,7 +54,7 @@ from typing import TypeVar
 import av
 import numpy as np
 
-from curate.video.source import is_url, local_path, open_container, pick_video_stream, source_name
+from curate.video.source import ContainerOpener, is_url, local_path, open_container, pick_video_stream, source_name
 
 __all__ = [
     "FALLBACK_FPS",
@@ -199,8 +199,9 @@ def timestamps_trusted(source: str | os.PathLike, container: av.container.InputC
                        stream: av.VideoStream) -> bool:
     """Whether ``stream``'s timestamps are its timeline (read by timestamp) or not (read by decode index).
 
-    See the module docstring: MP4/MOV and Matroska/WebM yes, others after a pass over their packets; a verdict
-    reached while reading (``UntrustedTimestamps``) is remembered for the process.
+    See the module docstring: MP4/MOV and Matroska/WebM yes, others after a pass over their packets (on a
+    second opening of ``source``, once per process); a verdict reached while reading (``UntrustedTimestamps``)
+    is remembered for the process.
     """
     if _verdict_key(source, stream.index) in _DECODED_OUT_OF_ORDER:
         return False
@@ -211,13 +212,26 @@ def packets_trusted(source: str | os.PathLike, container: av.container.InputCont
                     stream: av.VideoStream) -> bool:
     """Whether ``stream``'s packets can be placed by their timestamps: MP4/MOV and Matroska/WebM yes, other
     containers when :func:`packets_in_order` (checked on a second opening of ``source``, once per process)."""
-    if container.format.name in PTS_FORMATS:
+    known = _known_verdict(source, stream.index, container.format.name, packets_only=True)
+    return known if known is not None else _scan_packets(source, stream.index, lambda: open_container(source))
+
+
+def _known_verdict(source: str | os.PathLike, stream_index: int, format_name: str, packets_only: bool = False):
+    """True or False when known without reading (the format, or a verdict of this process), else None."""
+    key = _verdict_key(source, stream_index)
+    if not packets_only and key in _DECODED_OUT_OF_ORDER:
+        return False
+    if format_name in PTS_FORMATS:
         return True
-    key = _verdict_key(source, stream.index)
-    if key not in _PACKETS_IN_ORDER:
-        with open_container(source) as scan:
-            _remember(_PACKETS_IN_ORDER, key, packets_in_order(scan, scan.streams[stream.index]))
-    return _PACKETS_IN_ORDER[key]
+    return _PACKETS_IN_ORDER.get(key)
+
+
+def _scan_packets(source: str | os.PathLike, stream_index: int,
+                  open_again: Callable[[], av.container.InputContainer]) -> bool:
+    with open_again() as scan:
+        verdict = packets_in_order(scan, scan.streams[stream_index])
+    _remember(_PACKETS_IN_ORDER, _verdict_key(source, stream_index), verdict)
+    return verdict
 
 
 def packets_in_order(container: av.container.InputContainer, stream: av.VideoStream,
@@ -281,22 +295,36 @@ def read_stream(
     stream); decoding errors (``av.FFmpegError``, :class:`FrameDecodeError`) pass through.
     """
     name = source_name(source)
-    with open_container(source) as container:
-        stream = pick_video_stream(container, stream_index, name)
-        if timestamps_trusted(source, container, stream):
-            _set_threads(stream, threads)
-            tell_decoder_the_x264_build(container, stream)
-            try:
-                return work(_PtsCursor(container, stream))
-            except UntrustedTimestamps:
-                _remember(_DECODED_OUT_OF_ORDER, _verdict_key(source, stream.index), True)
-        index = stream.index
-    reopen = lambda: open_container(source)  # noqa: E731
-    cursor = _IndexCursor(reopen, index, threads)
-    try:
-        return work(cursor)
-    finally:
-        cursor.close()
+    with ContainerOpener(source) as open_again:  # a remote file is fetched once for every pass below
+        # 1. open, pick the stream, and decide how to read it (a pass over the packets if the format says nothing)
+        container = open_again()
+        try:
+            stream = pick_video_stream(container, stream_index, name)
+            index = stream.index
+            trusted = _known_verdict(source, index, container.format.name)
+            if trusted is None:
+                container.close()
+                trusted = _scan_packets(source, index, open_again)
+                container = open_again()
+                stream = container.streams[index]
+
+            # 2. read by timestamp; a decoded timestamp that contradicts the timeline makes it read by index
+            if trusted:
+                _set_threads(stream, threads)
+                tell_decoder_the_x264_build(container, stream)
+                try:
+                    return work(_PtsCursor(container, stream))
+                except UntrustedTimestamps:
+                    _remember(_DECODED_OUT_OF_ORDER, _verdict_key(source, index), True)
+        finally:
+            container.close()
+
+        # 3. read by decode index, timing frames as split did
+        cursor = _IndexCursor(open_again, index, threads)
+        try:
+            return work(cursor)
+        finally:
+            cursor.close()
 
 
 class FrameCursor:
