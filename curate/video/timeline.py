@@ -393,22 +393,26 @@ class _IndexCursor(FrameCursor):
 
     trusted = False
 
-    def __init__(self, reopen: Callable[[], av.container.InputContainer], stream_index: int, threads: int):
+    def __init__(self, open_again: Callable[[], av.container.InputContainer], stream_index: int, threads: int):
         super().__init__()
-        self._reopen, self._index, self._threads = reopen, stream_index, threads
+        self._open_again, self._index, self._threads = open_again, stream_index, threads
         self.container = None
+        self._start()
 
     def _start(self) -> None:
+        """Open the container afresh, positioned before its first frame (nothing decoded yet)."""
         self.close()
-        self.container = self._reopen()
+        self.container = self._open_again()
         self.stream = self.container.streams[self._index]
         _set_threads(self.stream, self._threads)
-        self._frames = clocked_frames(self.container, self.stream)
-        self.current, self.upcoming = None, next(self._frames, None)
+        self._frames, self.current, self.upcoming = None, None, None
 
     def _position(self, t: float) -> None:
-        if self._frames is None or self._behind(t):
+        if self._behind(t):
             self._start()
+        if self._frames is None:
+            self._frames = clocked_frames(self.container, self.stream)
+            self.upcoming = next(self._frames, None)
 
     def close(self) -> None:
         if self.container is not None:
