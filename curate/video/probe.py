@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import av
 import fsspec
 
-from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream
+from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream, why
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
@@ -106,7 +106,7 @@ def content_id(path: str, size: int | None = None, file=None) -> str:
     starts = [0] + [END_BYTES + span * k // (MIDDLE_CHUNKS - 1) for k in range(MIDDLE_CHUNKS)] + [size - END_BYTES]
     ends = [END_BYTES] + [start + CHUNK_BYTES for start in starts[1:-1]] + [size]
     digest = hashlib.blake2b(size.to_bytes(8, "little"), digest_size=8, person=b"curate-sampled")
-    for block in fs.cat_ranges([fs_path] * len(starts), starts, ends):
+    for block in fs.cat_ranges([fs_path] * len(starts), starts, ends, on_error="raise"):
         digest.update(block)
     return digest.hexdigest()
 
@@ -131,7 +131,8 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
         with ContainerOpener(path) as open_again, open_again() as container:
             return _probe_container(path, size, stream_index, container, open_again.file)
     except VideoOpenError as e:
-        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({e.__cause__ or e})") from e
+        reason = why(e.__cause__) if e.__cause__ is not None else str(e)
+        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({reason})") from e
 
 
 def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:

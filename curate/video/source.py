@@ -50,6 +50,7 @@ __all__ = [
     "pick_video_stream",
     "source_name",
     "video_streams",
+    "why",
 ]
 
 #: Bytes fetched per request from a remote file (and the unit of its cache).
@@ -112,7 +113,7 @@ def open_container(source: Source) -> av.container.InputContainer:
             return av.open(local_path(source), mode="r")
         return av.open(source, mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoOpenError(f"{name}: cannot open as a video container ({err})") from err
+        raise VideoOpenError(f"{name}: cannot open as a video container ({why(err)})") from err
 
 
 class ContainerOpener:
@@ -138,7 +139,7 @@ class ContainerOpener:
             try:
                 self.file = open_remote(self.source)
             except (OSError, ValueError) as err:
-                raise VideoOpenError(f"{self.name}: cannot open as a video container ({err})") from err
+                raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
         return self
 
     def __exit__(self, *exc) -> None:
@@ -155,7 +156,18 @@ class ContainerOpener:
         try:
             return av.open(self.file, mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise VideoOpenError(f"{self.name}: cannot open as a video container ({err})") from err
+            raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
+
+
+def why(err: Exception) -> str:
+    """The reason in an open or read error, worded the same for a local file and a remote one (no path in it)."""
+    if isinstance(err, FileNotFoundError):
+        return "no such file"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, av.FFmpegError):
+        return err.strerror or type(err).__name__
+    return f"{type(err).__name__}: {err}"
 
 
 def video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:
