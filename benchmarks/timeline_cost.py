@@ -23,7 +23,7 @@ from pathlib import Path
 
 import av
 
-from curate.video import timeline
+from curate.video import cursor, timeline
 from curate.video.frames import read_clips, sample_times
 from curate.video.source import pick_video_stream
 
@@ -69,12 +69,12 @@ def clip_times(start_s: float, end_s: float, fps: float | None) -> list[list[flo
 
 def by_index(run):
     """``run()`` with every file read by decode index (the rejected alternative, for comparison)."""
-    known = timeline._known_verdict
-    timeline._known_verdict = lambda *args, **kwargs: False
+    known = cursor.known_verdict
+    cursor.known_verdict = lambda *args, **kwargs: False
     try:
         return run()
     finally:
-        timeline._known_verdict = known
+        cursor.known_verdict = known
 
 
 def remux(source: Path, folder: Path) -> list[Path]:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             cells = [cpu_seconds(lambda: read_clips(path, times, width=320), args.repeat) for times in (ocr, motion)]
             cells += [cpu_seconds(lambda: by_index(lambda: read_clips(path, times, width=320)), args.repeat)
                       for times in (ocr, motion)]
-            trusted = timeline.read_stream(path, lambda frames: frames.trusted)  # after the reads: what they found
+            trusted = cursor.read_stream(path, lambda frames: frames.trusted)  # after the reads: what they found
             ratios = " | ".join(f"{c / decode:.2f}x" for c in cells)
             print(f"| {path.name} | {'timestamp' if trusted else 'index'} | {decode:.3f} | {scan / decode:.3f}x | "
                   f"{ratios} |")

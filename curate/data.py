@@ -209,7 +209,8 @@ def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, floa
     import av
 
     from curate.video.source import VideoSourceError, open_container, pick_video_stream, video_streams
-    from curate.video.timeline import PTS_FORMATS, timestamps_trusted, x264_build
+    from curate.video.cursor import x264_build
+    from curate.video.timeline import PTS_FORMATS, timestamps_trusted
 
     try:
         with open_container(path) as container:

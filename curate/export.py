@@ -199,7 +199,8 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
     """
     import av
 
-    from curate.video.timeline import packets_trusted, seek_packets
+    from curate.video.cursor import seek_packets
+    from curate.video.timeline import packets_trusted
 
     def copy(container, stream) -> Cut:
         if not packets_trusted(source, container, stream):
@@ -240,7 +241,7 @@ def _read_source(source: str, work, stream_index: int | None, packets: bool = Fa
     import av
 
     from curate.video.source import VideoSourceError, open_container, pick_video_stream, source_name
-    from curate.video.timeline import FrameDecodeError, read_stream
+    from curate.video.cursor import FrameDecodeError, read_stream
 
     name = source_name(source)
     try:

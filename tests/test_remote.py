@@ -30,7 +30,7 @@ from curate.runner import run_pipeline
 from curate.video.frames import read_clips, read_frames, sample_times
 from curate.video.probe import CHUNK_BYTES, END_BYTES, WHOLE_HASH_BYTES, content_id
 from curate.video.source import open_container
-from curate.video.timeline import read_stream
+from curate.video.cursor import read_stream
 from tests.curated import clip_row, write_shards
 from tests.media import join_files, link, write_remux
 

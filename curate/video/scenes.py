@@ -58,7 +58,7 @@ from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDe
 
 from curate.video.source import VideoSourceError, open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
-from curate.video.timeline import FALLBACK_FPS, clock_fps, repair_frame_times  # noqa: F401 (the shared timeline)
+from curate.video.timeline import clock_fps, repair_frame_times
 
 DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
     "content": ContentDetector,

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from curate.video import timeline
+from curate.video import cursor
 from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
 from curate.video.timeline import clock_fps, repair_frame_times
 
@@ -143,7 +143,7 @@ def test_seeking_past_the_x264_version_sei_still_decodes_right(video):
 
 def test_keyframe_flagged_corrupt_makes_decoding_start_further_back(video, monkeypatch):
     """The safety net for keyframes that do not decode on their own: here, by hiding the x264 build."""
-    monkeypatch.setattr(timeline, "tell_decoder_the_x264_build", lambda container, stream: None)
+    monkeypatch.setattr(cursor, "tell_decoder_the_x264_build", lambda container, stream: None)
     _check_times(video("imageio_cockatoo.mp4"), [75, 76, 77, 100, 144, 145, 146, 200])
 
 
@@ -151,7 +151,7 @@ def test_decoder_is_told_the_x264_build(video):
     """Without it the keyframes at 3.8 s and 7.25 s decode as garbage and read_frames must restart from 0 s."""
     with av.open(str(video("imageio_cockatoo.mp4"))) as container:
         stream = container.streams.video[0]
-        timeline.tell_decoder_the_x264_build(container, stream)
+        cursor.tell_decoder_the_x264_build(container, stream)
         assert stream.codec_context.options.get("x264_build") == "142"
         container.seek(int(7.3 / stream.time_base), stream=stream)
         keyframe = next(container.decode(stream))

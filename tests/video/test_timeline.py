@@ -15,7 +15,8 @@ from curate.video.clips import plan_clips
 from curate.video.frames import read_frames
 from curate.video.motion import motion_scores
 from curate.video.scenes import scan_scenes
-from curate.video.timeline import FrameClock, read_stream, repair_frame_times
+from curate.video.cursor import read_stream
+from curate.video.timeline import FrameClock, repair_frame_times
 from tests.curated import clip_row, write_shards
 from tests.media import join_files, write_remux
 
