@@ -3,8 +3,10 @@
     import numpy as np
     from curate.video.timeline import repair_frame_times
 
-    raw = np.array([1.48, 1.52, 1.56, 1.48, 1.52])          # decoded frames' pts, seconds: the clock restarts
-    repair_frame_times(raw, fps=25.0)                        # [1.48, 1.52, 1.56, 1.60, 1.64]
+    repair_frame_times(np.array([10.0, 10.04, 10.08, 1.48, 1.52]), fps=25.0)  # decoded frames' pts, seconds
+    # [10.0, 10.04, 10.08, 10.12, 10.16]: the clock restarted after the third frame; the timeline goes on
+    repair_frame_times(np.array([0.04, 0.08, 0.16, 0.12, 0.2]), fps=25.0)
+    # [0.04, 0.08, 0.12, 0.16, 0.2]: two frames labelled the wrong way round
 
 The timeline. Frame ``i`` (0-based, in the decoder's output order of the chosen stream) is shown at ``T[i]``
 seconds, where ``T`` is what :class:`FrameClock` makes of the decoded frames' presentation timestamps
@@ -25,20 +27,25 @@ the reader decodes the stream from its first frame, counting frames and running 
 frame ``i`` then gets ``T[i]`` by construction. Which way a file is read (:func:`timestamps_trusted`):
 
 1. MP4/MOV and Matroska/WebM store a timestamp per frame that cannot restart: read by timestamp, with no check
-   before (reading them costs what it did before; ``benchmarks/timeline_cost.py``).
+   before. Reading them costs what it did before this module: over all the shared footage, the scorers' reads
+   took 0.99x (OCR's 3 frames per clip) and 0.92x (motion's 2 per second) the CPU time of the earlier reader,
+   measured once against it (AMD EPYC, AVX2, 2 cores shared with other jobs; single files varied 0.7-1.3x).
 2. Every other container (MPEG-TS/PS, AVI, FLV, raw streams, ...) is checked once per process by a pass over its
-   packets without decoding them (1-3 % of a decode's CPU time on the shared footage; it reads the file once
-   more, from the cache a remote file's read shares): every packet must carry a timestamp and, once sorted within
-   a window of ``MAX_REORDER`` packets (B-frames), they must strictly increase.
+   packets without decoding them (1-4 % of a decode's CPU time on the AVI and MPEG-TS test files,
+   ``benchmarks/timeline_cost.py``; it reads the file once more, from the cache a remote file's read shares):
+   every packet must carry a timestamp and, once sorted within a window of ``MAX_REORDER`` packets (B-frames),
+   they must strictly increase.
 3. While reading by timestamp, a decoded frame whose timestamp is missing or not above the previous one (a
    decoder that labels frames out of order although its packets are in order, as DivX packed B-frames do) stops
    the read, and the file is read again by decode index (remembered for the process).
 
 Cost of reading by decode index (only files whose timestamps cannot be trusted): every call decodes from the
 first frame to its last requested time, every frame (no B-frame skipping), holding up to ``MAX_REORDER + 1``
-decoded frames. Scorers read all of a file's clips in one call (about one decode of the file, as split); a reader
-of one clip at a time (``ClipDataset``, ``curate export``) decodes from the start for each clip. Export such files
-once (``curate export`` writes clean MP4) before training on them at random.
+decoded frames. Scorers read all of a file's clips in one call: about one decode of the file, as split
+(``benchmarks/timeline_cost.py``: 0.5-1.7x a plain decode on the shared footage, against 0.2-1.4x by timestamp,
+which seeks past what it does not need; the files are short, so seeking saves less here than on long ones). A
+reader of one clip at a time (``ClipDataset``, ``curate export``) decodes from the start for each clip: export
+such files once (``curate export`` writes clean MP4) before training on them in random order.
 """
 
 from __future__ import annotations
