@@ -25,6 +25,7 @@ from curate.cli import main as cli_main
 from curate.config import build_steps
 from curate.data import ClipDataset, ClipDecodeError
 from curate.export import export_clips
+from curate.inspect.previews import make_previews
 from curate.rundir import read_parquet_dir, stage_dirs
 from curate.runner import run_pipeline
 from curate.video.frames import read_clips, read_frames, sample_times
@@ -165,6 +166,9 @@ def test_export_and_clip_dataset_read_s3_sources(s3, client, tmp_path):
     manifest = export_clips(remote, tmp_path / "export", client=client).to_pylist()
     assert [m["status"] for m in manifest] == ["ok", "ok"]
     assert [m["frames"] for m in manifest] == [43, 42]  # 1.72 s and 1.68 s at 25 fps
+
+    made = make_previews(pa.Table.from_pylist(rows["s3"]), tmp_path / "previews")  # curate inspect's previews
+    assert all(name is not None and error is None for name, error in made.values()) and len(made) == 2
 
 
 def test_endpoint_from_the_fsspec_config(s3, monkeypatch):

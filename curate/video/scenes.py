@@ -214,7 +214,7 @@ def scan_scenes(
     """Find the hard cuts of one video stream in a single streaming decode.
 
     Args:
-        source: path, or binary file object open for reading.
+        source: local path, URL (``s3://...``, through fsspec), or binary file object open for reading.
         detectors: the cascade; each :class:`DetectorSpec` needs a distinct ``name`` (kind@stride).
         downscale_width: width in pixels of the frames detectors see (height keeps the coded aspect
             ratio, both rounded to even); ``None`` = full size. Frames are never upscaled.

@@ -129,18 +129,24 @@ def test_every_clip_after_the_join_is_scored(files):
     assert all(r.pairs >= 2 and np.isfinite(r.score) for r in results)
 
 
-def test_exported_clip_after_the_join_holds_the_frames_of_its_span(files, mp4_pixels):
-    joined = files[2]
-    times = scan_scenes(joined).frame_times
-    cut = cut_clip(str(joined), times[280], times[330])  # frames 280..329: the mp4's frames 30..79
+@pytest.mark.parametrize("which, first", [(1, 30), (2, 280)])  # the late start's frames 30.., the joined 280..
+def test_exported_clip_holds_the_frames_of_its_span(files, mp4_pixels, which, first):
+    path = files[which]
+    times = scan_scenes(path).frame_times
+    cut = cut_clip(str(path), times[first], times[first + 50])  # frames first .. first + 49
     with av.open(io.BytesIO(cut.data)) as container:
         exported = [f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)]
     assert len(exported) == 50
     difference = lambda a, b: np.abs(a - b.astype(int)).mean()  # noqa: E731
-    assert difference(exported[0], mp4_pixels[30]) < 3 < difference(exported[0], mp4_pixels[29])
-    assert difference(exported[-1], mp4_pixels[79]) < 3 < difference(exported[-1], mp4_pixels[80])
+    start, last = first % 250, (first + 49) % 250  # the same frames of the mp4
+    assert difference(exported[0], mp4_pixels[start]) < 3 < difference(exported[0], mp4_pixels[start - 1])
+    assert difference(exported[-1], mp4_pixels[last]) < 3 < difference(exported[-1], mp4_pixels[last + 1])
+
+
+def test_stream_copy_refuses_a_file_whose_clock_restarts(files):
+    times = scan_scenes(files[2]).frame_times
     with pytest.raises(ClipCutError, match="without --copy"):
-        copy_clip(str(joined), times[280], times[330])
+        copy_clip(str(files[2]), times[280], times[330])
 
 
 def test_clip_dataset_reads_both_in_the_timeline(files, tmp_path):
