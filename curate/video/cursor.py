@@ -279,7 +279,9 @@ def seek_packets(container: av.container.InputContainer, stream: av.VideoStream,
         back_s = max(1.0, 2 * back_s)
 
 
-def _pts_frames(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[tuple[float, av.VideoFrame]]:
+def _pts_frames(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> Iterator[tuple[float, av.VideoFrame]]:
     """(presentation time in seconds, frame) decoded forward from the current position; raises
     :class:`UntrustedTimestamps` at a frame without a timestamp or with one not above the previous one."""
     time_base = float(stream.time_base)  # as split and clocked_frames compute seconds: the same float

@@ -120,12 +120,33 @@ def open_container(source: Source) -> av.container.InputContainer:
     name = source_name(source)
     try:
         if is_url(source):
-            return av.open(open_remote(source), mode="r")
+            return av.open(_ClosedWithContainer(open_remote(source)), mode="r")
         if isinstance(source, (str, os.PathLike)):
             return av.open(local_path(source), mode="r")
         return av.open(source, mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
         raise VideoOpenError(f"{name}: cannot open as a video container ({why(err)})") from err
+
+
+class _ClosedWithContainer:
+    """A remote file that closes itself (its cache and read-ahead thread) when its container lets go of it: PyAV
+    never closes a file object, and fsspec's files hold a reference cycle that only the garbage collector breaks."""
+
+    def __init__(self, file: BinaryIO):
+        self._file = file
+        self.name = getattr(file, "path", None) or "<remote>"
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def __del__(self) -> None:
+        self._file.close()
 
 
 class ContainerOpener:

@@ -169,7 +169,9 @@ def repair_frame_times(pts_s: np.ndarray, fps: float, max_reorder: int = MAX_REO
     return np.array(times + clock.flush(), dtype=np.float64)
 
 
-def clocked_frames(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[tuple[float, av.VideoFrame]]:
+def clocked_frames(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> Iterator[tuple[float, av.VideoFrame]]:
     """(time in the timeline, frame) of every frame of ``stream``, decoded from the current position (the start
     of a freshly opened container), timed by a :class:`FrameClock` as split times them."""
     clock = FrameClock(clock_fps(stream))

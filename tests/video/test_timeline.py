@@ -93,7 +93,8 @@ def test_every_clip_of_the_late_start_scores_as_on_the_mp4(files):
         scan = scan_scenes(path)
         spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=1.0, max_clip_s=30.0,
                            trim_frames=2)
-        scores[path] = [r.score for r in motion_scores(path, [(s.start_s, s.end_s) for s in spans if not s.reject_reason])]
+        kept = [(s.start_s, s.end_s) for s in spans if not s.reject_reason]
+        scores[path] = [r.score for r in motion_scores(path, kept)]
     assert all(np.isfinite(scores[files[1]])) and scores[files[1]] == pytest.approx(scores[files[0]], rel=1e-9)
 
 
