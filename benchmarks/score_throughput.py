@@ -28,7 +28,7 @@ import cv2
 import torch
 
 from curate.hardware import cpu
-from curate.video.frames import video_stream_index
+from curate.video.source import pick_video_stream
 from curate.video.motion import motion_score, motion_scores
 from curate.video.ocr import DEFAULT_DETECTOR, DETECTORS, load_reader, ocr_clip, ocr_clips
 
@@ -66,7 +66,7 @@ class Scored:
 def raw_decode(path: Path) -> RawDecode:
     """Decode every frame of the default video stream on one thread; time it."""
     with av.open(str(path)) as container:
-        stream = container.streams[video_stream_index(container)]
+        stream = pick_video_stream(container, None)
         stream.codec_context.thread_count = 1
         times = []
         started = time.perf_counter()

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from curate.rundir import INPUTS_DIR, StageDir, find_stage, read_parquet_dir, stage_dirs
+from curate.rundir import INPUTS_DIR, StageDir, find_stage, output_folder, read_parquet_dir, stage_dirs
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -240,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if isinstance(getattr(args, "out", None), str):
+            args.out = output_folder(args.out)  # a URL is refused: runs and exports are written on a filesystem
         return args.func(args)
     except (CurateError, ConfigError, InputError, PipelineError, StageFailed, FileNotFoundError) as e:
         print(f"curate: error: {e}", file=sys.stderr)

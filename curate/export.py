@@ -148,116 +148,111 @@ def cut_clip(
     resolution: tuple[int, int] | int | None = None,
     fps: float | None = None,
 ) -> Cut:
-    """The clip ``[start_s, end_s)`` of ``source`` re-encoded (libx264, yuv420p): an exact cut.
+    """The clip ``[start_s, end_s)`` of ``source`` (a local path or URL) re-encoded (libx264, yuv420p): an exact cut.
 
-    Output frame k shows the source frame on screen at ``start_s + k / fps`` (the same rule as
-    ``curate.video.frames``), for ``round((end_s - start_s) * fps)`` frames; fps defaults to the source's
-    average rate. Raises ``ClipCutError`` when the source cannot be opened or decoded over the span.
+    Output frame k shows the source frame on screen at ``start_s + k / fps`` in curate's timeline (the frames
+    split and the scorers saw there: ``curate.video.timeline``), for ``round((end_s - start_s) * fps)`` frames;
+    fps defaults to the source's average rate. Raises ``ClipCutError`` when the source cannot be opened or
+    decoded over the span.
     """
     import av
     from av.video.reformatter import VideoReformatter
 
-    from curate.video.frames import (
-        PAST_END_TOLERANCE_S,
-        TIME_TOLERANCE_S,
-        FrameDecodeError,
-        seek_before,
-        tell_decoder_the_x264_build,
-        to_rgb,
-        video_stream_index,
-    )
+    from curate.video.frames import to_rgb
 
     if not end_s > start_s:
         raise ClipCutError(f"empty span: end_s {end_s} <= start_s {start_s}")
-    container = _open_source(source)
-    buffer = io.BytesIO()
-    try:
-        with container:
-            stream = container.streams[video_stream_index(container, stream_index)]
-            tell_decoder_the_x264_build(container, stream)
-            rate = _rate(fps if fps is not None else (stream.average_rate or stream.guessed_rate or 25))
-            count = max(1, round((end_s - start_s) * rate))
-            reformatter = VideoReformatter()
-            decoded, current, upcoming = seek_before(container, stream, start_s)
-            with av.open(buffer, "w", format="mp4") as output:
-                video = output.add_stream("libx264", rate=rate, options={"crf": str(CRF)})
-                video.pix_fmt = "yuv420p"
-                size = image = shown = None
-                for k in range(count):
-                    t = start_s + k / rate
-                    while upcoming is not None and upcoming[0] <= t + TIME_TOLERANCE_S:
-                        current, upcoming = upcoming, next(decoded, None)
-                    chosen = current if current is not None else upcoming
-                    if chosen is None or (upcoming is None and t > chosen[0] + PAST_END_TOLERANCE_S):
-                        raise ClipCutError(f"{source}: no frame at {t:.3f} s (past the end of stream {stream.index})")
-                    if chosen[0] != shown:
-                        upright = to_rgb(chosen[1], None, stream.sample_aspect_ratio, reformatter)
-                        if size is None:
-                            size = output_size((upright.shape[1], upright.shape[0]), resolution)
-                            video.width, video.height = size
-                        image, shown = _fit(upright, size), chosen[0]
-                    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                    frame.pts = k
-                    output.mux(video.encode(frame))
-                output.mux(video.encode())
-    except (av.FFmpegError, FrameDecodeError, ValueError) as e:
-        raise ClipCutError(f"{source}: {e}") from e
-    return Cut(buffer.getvalue(), count, size[0], size[1], float(rate), start_s, start_s + count / rate)
 
+    def encode(frames) -> Cut:
+        stream = frames.stream
+        rate = _rate(fps if fps is not None else (stream.average_rate or stream.guessed_rate or 25))
+        count = max(1, round((end_s - start_s) * rate))
+        reformatter = VideoReformatter()
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mp4") as output:
+            video = output.add_stream("libx264", rate=rate, options={"crf": str(CRF)})
+            video.pix_fmt = "yuv420p"
+            size = image = shown = None
+            for k in range(count):
+                time_s, frame = frames.frame_at(start_s + k / rate)
+                if time_s != shown:
+                    upright = to_rgb(frame, None, stream.sample_aspect_ratio, reformatter)
+                    if size is None:
+                        size = output_size((upright.shape[1], upright.shape[0]), resolution)
+                        video.width, video.height = size
+                    image, shown = _fit(upright, size), time_s
+                picture = av.VideoFrame.from_ndarray(image, format="rgb24")
+                picture.pts = k
+                output.mux(video.encode(picture))
+            output.mux(video.encode())
+        return Cut(buffer.getvalue(), count, size[0], size[1], float(rate), start_s, start_s + count / rate)
 
-def _open_source(source: str):
-    """The source's PyAV container; ClipCutError if it cannot be opened."""
-    import av
-
-    try:
-        return av.open(str(source))
-    except (av.FFmpegError, OSError) as e:
-        raise ClipCutError(f"{source}: cannot open as a video file ({e})") from e
+    return _read_source(source, encode, stream_index)
 
 
 def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | None = None) -> Cut:
     """The packets of ``[start_s, end_s)`` copied into an mp4, no re-encoding: it starts at the keyframe at or
-    before ``start_s`` (``Cut.start_s``) and ends with the last packet decoded before ``end_s``."""
+    before ``start_s`` (``Cut.start_s``) and ends with the last packet decoded before ``end_s``.
+
+    Packets are placed by their timestamps, so a source whose packet timestamps cannot be trusted (a clock that
+    restarts, as in joined MPEG-TS recordings: ``curate.video.timeline``) raises ``ClipCutError``: cut it exactly.
+    """
     import av
 
-    from curate.video.frames import video_stream_index
+    from curate.video.cursor import seek_packets
+    from curate.video.timeline import packets_trusted
 
-    container = _open_source(source)
-    buffer = io.BytesIO()
-    try:
-        with container:
-            stream = container.streams[video_stream_index(container, stream_index)]
-            base = stream.time_base
-            container.seek(math.floor(start_s / base), stream=stream, backward=True, any_frame=False)
-            with av.open(buffer, "w", format="mp4") as output:
-                copied = output.add_stream_from_template(stream)
-                offset = first_pts = None
-                last_pts, frames = None, 0
-                for packet in container.demux(stream):
-                    if packet.dts is None or packet.size == 0:
-                        continue
-                    if packet.dts * base >= end_s:
-                        break
-                    if offset is None:
-                        if not packet.is_keyframe:
-                            continue
-                        offset, first_pts = packet.dts, packet.pts
-                    pts = packet.pts if packet.pts is not None else packet.dts
-                    last_pts = pts if last_pts is None else max(last_pts, pts)
-                    packet.dts -= offset
-                    packet.pts = pts - offset
-                    packet.stream = copied
-                    output.mux(packet)
-                    frames += 1
+    def copy(container, stream) -> Cut:
+        if not packets_trusted(source, container, stream):
+            raise ClipCutError(f"{source}: its timestamps restart or are missing, so packets cannot be placed on the "
+                               f"span [{start_s:.3f}, {end_s:.3f}) s; export it without --copy (exact cuts)")
+        base = stream.time_base
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mp4") as output:
+            copied = output.add_stream_from_template(stream)
+            offset = first_pts = None
+            last_pts, frames = None, 0
+            for packet in seek_packets(container, stream, start_s):
+                if packet.dts * base >= end_s:
+                    break
                 if offset is None:
-                    raise ClipCutError(f"{source}: no keyframe at or before {start_s:.3f} s to start a copy from")
-                width, height = stream.codec_context.width, stream.codec_context.height
-                rate = float(stream.average_rate or stream.guessed_rate or 0)
-    except (av.FFmpegError, ValueError) as e:
-        raise ClipCutError(f"{source}: {e}") from e
-    start = float(first_pts * base)
-    end = float(last_pts * base) + (1 / rate if rate else 0)
-    return Cut(buffer.getvalue(), frames, width, height, rate, start, end)
+                    offset, first_pts = packet.dts, packet.pts
+                pts = packet.pts if packet.pts is not None else packet.dts
+                last_pts = pts if last_pts is None else max(last_pts, pts)
+                packet.dts -= offset
+                packet.pts = pts - offset
+                packet.stream = copied
+                output.mux(packet)
+                frames += 1
+            if offset is None:
+                raise ClipCutError(f"{source}: no keyframe at or before {start_s:.3f} s to start a copy from")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        start = float(first_pts * base)
+        end = float(last_pts * base) + (1 / rate if rate else 0)
+        return Cut(buffer.getvalue(), frames, width, height, rate, start, end)
+
+    return _read_source(source, copy, stream_index, packets=True)
+
+
+def _read_source(source: str, work, stream_index: int | None, packets: bool = False) -> Cut:
+    """``work`` over the source's frames (a ``curate.video.timeline`` cursor) or, with ``packets``, over its open
+    container and stream; any failure to read the source becomes a ``ClipCutError`` naming it."""
+    import av
+
+    from curate.video.source import VideoSourceError, open_container, pick_video_stream, source_name
+    from curate.video.cursor import FrameDecodeError, read_stream
+
+    name = source_name(source)
+    try:
+        if not packets:
+            return read_stream(source, work, stream_index=stream_index)
+        with open_container(source) as container:
+            return work(container, pick_video_stream(container, stream_index, name))
+    except VideoSourceError as e:
+        raise ClipCutError(str(e)) from e
+    except (av.FFmpegError, FrameDecodeError, ValueError, OSError) as e:
+        raise ClipCutError(f"{name}: {e}") from e
 
 
 def _rate(fps: float | Fraction) -> Fraction:

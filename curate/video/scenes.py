@@ -18,12 +18,14 @@ Usage::
 
 What :func:`scan_scenes` does, in order:
 
-1. Open the container with PyAV and pick one video stream: the first video stream with the
-   "default" disposition, else the first video stream; ``stream_index`` overrides.
+1. Open the source (a local path, a URL through fsspec, or a file object: ``curate.video.source``) and
+   pick one video stream: the first video stream with the "default" disposition, else the first video
+   stream; ``stream_index`` overrides.
 2. Decode it once, single-threaded, in decode order. Frame ``i`` (0-based) goes to every detector
    whose ``stride`` divides ``i``, shrunk to ``downscale_width`` pixels wide (bilinear) as BGR
    uint8. Nothing but an 8-byte time per frame is kept, so memory does not grow with length.
-3. Repair the frame times so they strictly increase (:func:`repair_frame_times`).
+3. Repair the frame times so they strictly increase (:func:`repair_frame_times`): curate's one
+   timeline (``curate.video.timeline``), which every frame reader reproduces.
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
    window (:func:`refine_cut`), then merge all detectors' cuts into events (:func:`merge_cuts`).
 
@@ -54,7 +56,9 @@ from scenedetect.detectors import content_detector
 from scenedetect.detector import SceneDetector
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
-from curate.video.probe import default_video_stream, video_streams
+from curate.video.source import VideoSourceError, open_container, pick_video_stream
+from curate.video.source import source_name as _source_name
+from curate.video.timeline import clock_fps, repair_frame_times
 
 DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
     "content": ContentDetector,
@@ -74,10 +78,6 @@ DEFAULT_MERGE_WINDOW_FRAMES = 8
 REFINE_HISTORY_FRAMES = 1024
 """Per-frame change scores kept (8 KiB) to place the cuts of strided detectors. A cut reported
 more than this many frames after it happened keeps the position the detector gave."""
-
-FALLBACK_FPS = 25.0
-"""Frame rate assumed when the container declares none (used to build detector timecodes, which
-only matters for detector parameters given in seconds, and to fill missing timestamps)."""
 
 _PLANAR_YUV_8BIT = {
     "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
@@ -214,7 +214,7 @@ def scan_scenes(
     """Find the hard cuts of one video stream in a single streaming decode.
 
     Args:
-        source: path, or binary file object open for reading.
+        source: local path, URL (``s3://...``, through fsspec), or binary file object open for reading.
         detectors: the cascade; each :class:`DetectorSpec` needs a distinct ``name`` (kind@stride).
         downscale_width: width in pixels of the frames detectors see (height keeps the coded aspect
             ratio, both rounded to even); ``None`` = full size. Frames are never upscaled.
@@ -237,7 +237,7 @@ def scan_scenes(
     try:
         stream = _pick_stream(container, stream_index, name)
         stream.codec_context.thread_count = 1  # one core per video: parallelise across videos
-        nominal_fps = float(stream.average_rate or stream.guessed_rate or FALLBACK_FPS)
+        nominal_fps = clock_fps(stream)  # the rate the timeline repairs timestamps with, as every reader
         time_base = float(stream.time_base)  # seconds per pts tick
         chosen = stream.index
 
@@ -304,33 +304,20 @@ def _check_arguments(detectors: list[DetectorSpec], downscale_width: int | None,
         raise ValueError(f"merge_window_frames must be an int >= 0, got {merge_window!r}")
 
 
-def _source_name(source: str | os.PathLike | BinaryIO) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return str(getattr(source, "name", None) or f"<{type(source).__name__}>")
-
-
 def _open(source: str | os.PathLike | BinaryIO, name: str) -> av.container.InputContainer:
+    """The container, local or remote (``curate.video.source``); VideoDecodeError naming the source if it fails."""
     try:
-        return av.open(os.fspath(source) if isinstance(source, os.PathLike) else source, mode="r")
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoDecodeError(f"{name}: cannot open as a video container ({err})") from err
+        return open_container(source)
+    except VideoSourceError as err:
+        raise VideoDecodeError(str(err)) from err
 
 
 def _pick_stream(container: av.container.InputContainer, stream_index: int | None, name: str) -> av.VideoStream:
-    video = video_streams(container)
-    if not video:
-        found = ", ".join(f"{s.index}:{s.type}" for s in container.streams) or "none"
-        raise VideoDecodeError(f"{name}: no video stream (streams: {found})")
-    if stream_index is None:
-        return default_video_stream(container)
-    for stream in video:
-        if stream.index == stream_index:
-            return stream
-    raise ValueError(
-        f"{name}: stream_index={stream_index} is not a video stream; "
-        f"video streams: {[s.index for s in video]}, or None for the default one"
-    )
+    """The one stream rule of ``curate.video.source``; no video stream is a VideoDecodeError."""
+    try:
+        return pick_video_stream(container, stream_index, name)
+    except VideoSourceError as err:
+        raise VideoDecodeError(str(err)) from err
 
 
 def _decode(
@@ -485,41 +472,3 @@ def merge_cuts(cuts_per_detector: Sequence[Sequence[int]], strides: Sequence[int
         else:
             events.append([candidate])
     return sorted({min(event, key=lambda c: (c[1], c[2], c[0]))[0] for event in events})
-
-
-# -- timestamps --------------------------------------------------------------------------------------
-
-
-def repair_frame_times(pts_s: np.ndarray, fps: float, max_reorder: int = 16) -> np.ndarray:
-    """Strictly increasing presentation times (seconds) from raw per-frame times (seconds, NaN = none).
-
-    Decoders return frames in presentation order, but some files label them wrongly: an AVI with
-    packed B-frames (``opencv_Megamind.avi``) gives pts 1, 2, 3, 5, 4, 6, 8, 7, ... The repair:
-
-    1. If the known times are only shuffled locally (none more than ``max_reorder`` frames from
-       its sorted position), sort them: sorted labels are the true presentation times.
-    2. A missing time becomes the previous time + 1/fps; missing leading times count back from the
-       first known one (not below 0).
-    3. A time not above its predecessor (a timestamp reset, or disorder too large to sort) becomes
-       the predecessor + 1/fps.
-    """
-    times = np.array(pts_s, dtype=np.float64)
-    step = 1.0 / fps
-    known = ~np.isnan(times)
-    values = times[known]
-    if values.size > 1 and np.any(np.diff(values) <= 0):
-        order = np.argsort(values, kind="stable")
-        if np.max(np.abs(order - np.arange(values.size))) <= max_reorder:
-            times[known] = values[order]
-    if not known.all():
-        first = int(np.argmax(known)) if known.any() else len(times)
-        if first > 0:
-            start = times[first] - first * step if first < len(times) else 0.0
-            times[:first] = np.maximum(start, 0.0) + step * np.arange(first)
-        for i in np.flatnonzero(~known[first:]) + first:
-            times[i] = times[i - 1] + step
-    bad = np.flatnonzero(np.diff(times) <= 0)
-    for i in range(int(bad[0]) + 1 if bad.size else len(times), len(times)):
-        if times[i] <= times[i - 1]:
-            times[i] = times[i - 1] + step
-    return times

@@ -10,8 +10,9 @@ import av
 import numpy as np
 import pytest
 
-from curate.video import frames as frames_module
+from curate.video import cursor
 from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
+from curate.video.timeline import clock_fps, repair_frame_times
 
 
 def _digest(image: np.ndarray) -> str:
@@ -23,23 +24,17 @@ def _sequential(path: Path, wanted: tuple[int, ...] | None = None) -> tuple[list
     """A sequential decode: each frame's time (s), in output order, and the digest of the native RGB pixels of
     each wanted frame (None: every frame; (): none, times only). Stops after the last wanted frame.
 
-    Time is the PTS, or the DTS where the PTS run backwards and the DTS do not (the documented rule).
+    Time is the timeline split computes: the PTS repaired where they do not strictly increase (the documented
+    rule), computed here over every frame's PTS.
     """
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        pts, dts, digests = [], [], {}
+        pts, digests = [], {}
         for i, frame in enumerate(container.decode(stream)):
-            if wanted and i > max(wanted) + 1:
-                break
-            pts.append(frame.pts)
-            dts.append(frame.dts)
-            if dts[-1] is None and len(dts) > 1 and dts[-2] is not None:
-                dts[-1] = dts[-2] + frame.duration  # frames flushed last from the decoder have no DTS
+            pts.append(np.nan if frame.pts is None else frame.pts * float(stream.time_base))
             if wanted is None or i in wanted:
                 digests[i] = _digest(frame.to_ndarray(format="rgb24"))
-        increasing = lambda ticks: all(b > a for a, b in zip(ticks, ticks[1:]))  # noqa: E731
-        ticks = pts if increasing(pts) or not increasing(dts) else dts
-        return [float(t * stream.time_base) for t in ticks], digests
+        return repair_frame_times(np.array(pts), clock_fps(stream)).tolist(), digests
 
 
 def _check_times(path: Path, indices: list[int]) -> None:
@@ -148,7 +143,7 @@ def test_seeking_past_the_x264_version_sei_still_decodes_right(video):
 
 def test_keyframe_flagged_corrupt_makes_decoding_start_further_back(video, monkeypatch):
     """The safety net for keyframes that do not decode on their own: here, by hiding the x264 build."""
-    monkeypatch.setattr(frames_module, "tell_decoder_the_x264_build", lambda container, stream: None)
+    monkeypatch.setattr(cursor, "tell_decoder_the_x264_build", lambda container, stream: None)
     _check_times(video("imageio_cockatoo.mp4"), [75, 76, 77, 100, 144, 145, 146, 200])
 
 
@@ -156,7 +151,7 @@ def test_decoder_is_told_the_x264_build(video):
     """Without it the keyframes at 3.8 s and 7.25 s decode as garbage and read_frames must restart from 0 s."""
     with av.open(str(video("imageio_cockatoo.mp4"))) as container:
         stream = container.streams.video[0]
-        frames_module.tell_decoder_the_x264_build(container, stream)
+        cursor.tell_decoder_the_x264_build(container, stream)
         assert stream.codec_context.options.get("x264_build") == "142"
         container.seek(int(7.3 / stream.time_base), stream=stream)
         keyframe = next(container.decode(stream))
@@ -181,8 +176,8 @@ def test_read_clips_gives_the_frames_of_read_frames_clip_by_clip(video):
     spans = [(20.0, 22.0), (22.0, 24.0), (24.0, 27.0), (60.0, 61.0)]
     clip_times = [sample_times(start, end, fps=2.0) for start, end in spans]
     one_by_one = [read_frames(path, times, width=160) for times in clip_times]
-    for frames_per_read in (512, 5):  # one pass, or a pass per batch of whole clips
-        together = read_clips(path, clip_times, width=160, frames_per_read=frames_per_read)
+    for order in (slice(None), slice(None, None, -1)):  # clips in time order, or in any order
+        together = read_clips(path, clip_times[order], width=160)[order]
         assert [[f.time_s for f in clip] for clip in together] == [[f.time_s for f in clip] for clip in one_by_one]
         pairs = [(a, b) for clip_a, clip_b in zip(together, one_by_one) for a, b in zip(clip_a, clip_b)]
         assert all(np.array_equal(a.image, b.image) for a, b in pairs)
@@ -223,7 +218,7 @@ def test_stream_index_picks_among_all_streams(video):
     path = video("nasa_13013.mp4")  # video streams 0 (320x180) and 3 (480x270)
     assert read_frames(path, [1.0])[0].image.shape == (180, 320, 3)
     assert read_frames(path, [1.0], stream_index=3)[0].image.shape == (270, 480, 3)
-    with pytest.raises(ValueError, match=r"video stream indices are \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"video streams: \[0, 3\]"):
         read_frames(path, [1.0], stream_index=1)
 
 
