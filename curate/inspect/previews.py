@@ -49,11 +49,17 @@ def encode_webp(images: list, duration_ms: int) -> bytes:
 def render_previews(clips: pa.Table, folder: str, frames: int = FRAMES, width: int = WIDTH) -> list[str | None]:
     """Write the previews of ``clips`` (rows of one or more videos) into ``folder``: one error (or None) per row.
 
-    Runs on a Dask worker: each video is decoded about once for all its clips (``curate.stage.read_clip_frames``).
+    Runs on a Dask worker: each video is decoded about once for all its clips (``curate.stage.read_clip_frames``),
+    or not at all when a frames step stored their frames (``frames_file``): then the preview shows ``frames`` of
+    the stored positions, evenly picked.
     """
     from curate.stage import read_clip_frames
+    from curate.video.stored_frames import stored_positions
 
     positions = [i / (frames - 1) for i in range(frames)] if frames > 1 else [0.5]
+    stored = stored_positions(clips)
+    if stored:
+        positions = [stored[round(k * (len(stored) - 1) / max(1, frames - 1))] for k in range(min(frames, len(stored)))]
     table = clips if "video_stream" in clips.column_names else clips.append_column(
         "video_stream", pa.nulls(clips.num_rows, pa.int64()))
     all_frames, errors = read_clip_frames(table, positions, width)
@@ -83,7 +89,7 @@ def make_previews(
         return {}
     valid = pc.and_(pc.is_valid(clips["start_s"]), pc.is_valid(clips["end_s"]))
     clips = clips.filter(pc.and_(valid, pc.is_valid(clips["clip_id"])))
-    columns = [c for c in (*SPAN_COLUMNS, "video_stream") if c in clips.column_names]
+    columns = [c for c in (*SPAN_COLUMNS, "video_stream", "frames_file") if c in clips.column_names]
     rows = clips.select(columns).to_pylist()
     unique = {(r["clip_id"], r["start_s"], r["end_s"]): r for r in rows}
     name = {key: preview_name(*key, frames, width) for key in unique}

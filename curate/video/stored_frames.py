@@ -93,6 +93,17 @@ def stored_frames(table: pa.Table, positions: Sequence[float], width: int | None
     return out
 
 
+def stored_positions(table: pa.Table) -> list[float] | None:
+    """The positions stored for the first row of ``table`` that has stored frames (None if no row has)."""
+    if FRAMES_FILE not in table.column_names:
+        return None
+    path = next((p for p in table[FRAMES_FILE].to_pylist() if p and Path(p).is_file()), None)
+    if path is None:
+        return None
+    side = pq.read_table(path, columns=["frame_positions"])
+    return side["frame_positions"][0].as_py() if side.num_rows else None
+
+
 def _pick(side: pa.Table, k: int, positions: Sequence[float], width: int | None) -> list[Frame] | None:
     stored = side["frame_positions"][k].as_py()
     picks = []

@@ -80,7 +80,8 @@ def test_positions_that_were_not_stored_are_decoded(stored, monkeypatch):
     original = frames_module.read_clips
     monkeypatch.setattr(frames_module, "read_clips", lambda *a, **k: calls.append(a) or original(*a, **k))
     frames, errors = read_clip_frames(stored, [0.25], 160)
-    assert len(calls) == 3 and frames[0][0].image.shape[1] == 160  # every row decoded: 0.25 is not stored
+    assert {str(c[0]) for c in calls} == set(stored["video_path"].to_pylist())  # every row decoded: 0.25 is not stored
+    assert frames[0][0].image.shape[1] == 160
     assert errors[:2] == [None, None] and "cut.mp4" in errors[2]
 
 
@@ -95,3 +96,14 @@ def test_a_run_writes_the_side_table_next_to_the_shard(video, tmp_path):
     kept = pq.read_table(tmp_path / "run" / "03_frames" / "data" / "part-00000.parquet")
     assert set(kept[FRAMES_FILE].to_pylist()) == {str((tmp_path / "run/03_frames/frames/part-00000.parquet").resolve())}
     assert pq.read_table(kept[FRAMES_FILE][0].as_py()).num_rows == kept.num_rows == stats["frames"]["rows_kept"] == 5
+
+
+def test_inspect_previews_use_the_stored_frames(stored, monkeypatch, tmp_path):
+    from curate.inspect.previews import render_previews
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("stored frames must not be decoded again")
+
+    monkeypatch.setattr(frames_module, "read_clips", no_decoding)
+    errors = render_previews(stored.slice(0, 2), str(tmp_path / "previews"), frames=6, width=96)
+    assert errors == [None, None] and len(list((tmp_path / "previews").glob("*.webp"))) == 2
