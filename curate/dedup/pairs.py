@@ -13,17 +13,26 @@ a Dask array of any scale; rows that are not finite (a clip without embedding) a
 **exact**: the rows are cut into blocks of ``block_size``; each pair of blocks (upper triangle) is one task. Work
 grows as n²: fine for tens of thousands of clips, hours at a million.
 
-**clustered** (SemDeDup's idea, Abbas et al. 2023): spherical k-means (faiss) on a sample of the unit-normalised
-embeddings; each clip then belongs to its nearest centroid's cluster, and is compared with the members of its
-``probes`` nearest clusters (its own and the next ones), so a near-duplicate that fell on the other side of a
-cluster boundary is still found. Work is about n²/k · (2·probes − 1)/2 products plus n·k for the assignment;
-k = √n balances the two. A pair is missed only when neither clip has the other's cluster among its ``probes``
-nearest: ``benchmarks/dedup_throughput.py`` measures how often. The clips are routed to their clusters as float16
-copies (half the memory; cosines within ~1e-4 of float32), grouped in buckets of clusters, one task per bucket.
+**clustered** (SemDeDup's idea, Abbas et al. 2023), in four steps:
+
+1. spherical k-means (faiss) on a sample of the unit-normalised embeddings (at most 256 clips per cluster), on the
+   client: k = √n by default;
+2. every clip's ``probes`` nearest centroids, as Dask tasks: it is a *member* of the nearest one's cluster and a
+   *visitor* of the others, so a near-duplicate that fell on the other side of a cluster boundary is still met;
+3. clusters are packed into buckets (one task each, ~128k routed clips) and buckets into waves of at most
+   ``memory_bytes`` of float16 copies (4 GiB: every bucket of a million 768-d clips at 4 probes in two waves);
+4. per wave, the input is read again and each clip sent to its buckets as a float16 copy (half the memory;
+   cosines within ~1e-4 of float32); a bucket task compares each cluster's members with each other and its
+   visitors with its members.
+
+Work is about n²/k · (2·probes − 1)/2 products plus n·k for the assignment, so k = √n balances the two. A pair is
+missed only when neither clip has the other's cluster among its ``probes`` nearest centroids:
+``benchmarks/dedup_throughput.py`` measures how often, against exact all-pairs.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,8 +46,10 @@ DEFAULT_BLOCK_SIZE = 4096
 #: k-means trains on at most this many sampled clips per cluster (faiss's own default is 256)
 SAMPLE_PER_CLUSTER = 256
 KMEANS_ITERATIONS = 10
-#: clips (members + probing visitors) per bucket task, about: 256k float16 rows of 768 = 400 MB
-ROWS_PER_BUCKET = 262_144
+#: clips (members + probing visitors) per bucket task, about: 128k float16 rows of 768 = 200 MB
+ROWS_PER_BUCKET = 131_072
+#: routed float16 copies held at once, all workers together; more are made in waves (the input is read again)
+WAVE_BYTES = 4 * 2**30
 
 
 @dataclass
@@ -74,41 +85,50 @@ def clustered_pairs(
     probes: int = 4,
     seed: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_bytes: int = WAVE_BYTES,
     sample_per_cluster: int = SAMPLE_PER_CLUSTER,
     kmeans_iterations: int = KMEANS_ITERATIONS,
 ) -> Pairs:
     """Pairs ``i < j`` with cosine >= ``threshold`` among clips that share one of their ``probes`` nearest k-means
-    clusters (``clusters`` centroids; None = √n). ``info`` says how the work was split."""
+    clusters (``clusters`` centroids; None = √n). At most ``memory_bytes`` of routed float16 copies exist at once
+    (all workers together): above that the embeddings are read again, once per extra wave. ``info`` says how the
+    work was split."""
     if probes < 1:
         raise ValueError(f"{probes=}: each clip is compared within at least its own cluster (probes >= 1)")
     matrix = _as_matrix(embeddings, threshold, block_size)
-    n = matrix.shape[0]
+    n, dim = matrix.shape
     k = max(1, min(clusters or round(math.sqrt(n)), n))
-    probes = min(probes, k)
     # 1. k-means on a sample, on the client (faiss, every core)
-    start = time.perf_counter()
+    clock = time.perf_counter()
     sample = _sample_rows(matrix, min(n, sample_per_cluster * k), seed)
     k = max(1, min(k, len(sample)))
-    centroids = train_kmeans(sample, k, kmeans_iterations, seed)
-    kmeans_s = time.perf_counter() - start
-    # 2. route every clip to its cluster (member) and its next probes-1 clusters (visitor), by buckets of clusters
-    buckets = max(1, min(k, math.ceil(n * probes / ROWS_PER_BUCKET)))
-    shared = dask.delayed(centroids)
-    chunks = matrix.to_delayed().ravel()
-    routed = [
-        dask.delayed(_route, nout=buckets)(chunk, start_row, shared, probes, buckets, block_size)
-        for chunk, start_row in zip(chunks, _starts(matrix))
-    ]
-    # 3. one task per bucket: pairs among each cluster's members, and between its visitors and members
-    tasks = [dask.delayed(_bucket_pairs)([r[b] for r in routed], threshold, block_size) for b in range(buckets)]
-    start = time.perf_counter()
-    found = dask.compute(*tasks)
-    sizes = np.concatenate([f[2] for f in found])
+    probes = min(probes, k)
+    centroids = dask.delayed(train_kmeans(sample, k, kmeans_iterations, seed))
+    kmeans_s = time.perf_counter() - clock
+    # 2. every clip's `probes` nearest clusters, its own first (-1: no embedding), as Dask tasks; [n, probes] here
+    chunks, starts = matrix.to_delayed().ravel(), _starts(matrix)
+    nearest = np.concatenate(dask.compute(*[dask.delayed(_nearest)(c, centroids, probes, block_size) for c in chunks]))
+    # 3. clusters packed into buckets (one task each) and buckets into waves that fit in memory_bytes
+    routed_rows = np.bincount(nearest[nearest >= 0].ravel(), minlength=k)
+    bucket_of = _pack(routed_rows, ROWS_PER_BUCKET)
+    bucket_rows = np.bincount(bucket_of, weights=routed_rows)
+    waves = _pack(bucket_rows, max(1, memory_bytes // (2 * dim)))
+    # 4. per wave: the chunks are read again, their clips routed to the wave's buckets as members of their own
+    #    cluster and visitors of the next ones; per bucket: pairs among members and between visitors and members
+    found = []
+    for wave in range(int(waves.max(initial=-1)) + 1):
+        buckets = np.flatnonzero(waves == wave)
+        routed = [dask.delayed(_route, nout=len(buckets))(chunk, start, nearest[start : start + len(c_rows)],
+                                                            bucket_of, buckets)
+                  for chunk, start, c_rows in zip(chunks, starts, _chunk_ranges(matrix))]  # fmt: skip
+        found += dask.compute(*[dask.delayed(_bucket_pairs)([r[b] for r in routed], threshold, block_size)
+                                for b in range(len(buckets))])
+    members = np.bincount(nearest[:, 0][nearest[:, 0] >= 0], minlength=k)
     info = {
         "method": "clustered", "clusters": k, "probes": probes, "kmeans_sample": len(sample),
-        "kmeans_seconds": round(kmeans_s, 3), "compare_seconds": round(time.perf_counter() - start, 3),
-        "buckets": buckets, "largest_cluster": int(sizes.max(initial=0)),
-        "compared_pairs": int(sum(f[3] for f in found)),
+        "kmeans_seconds": round(kmeans_s, 3), "compare_seconds": round(time.perf_counter() - clock - kmeans_s, 3),
+        "buckets": len(bucket_rows), "waves": int(waves.max(initial=-1)) + 1, "largest_cluster": int(members.max()),
+        "compared_pairs": int(sum(f[2] for f in found)),
     }  # fmt: skip
     return _collect([(f[0], f[1]) for f in found], info=info)
 
@@ -168,40 +188,71 @@ def _block_pairs(rows: np.ndarray, cols: np.ndarray, row_start: int, col_start: 
     return np.stack([hit_rows + row_start, hit_cols + col_start], axis=1).astype(np.int64), scores[hit_rows, hit_cols]
 
 
-def _route(chunk: np.ndarray, start: int, centroids: np.ndarray, probes: int, buckets: int, block_size: int):
-    """Per bucket: (member rows, their cluster, float16 rows; visitor rows, cluster visited, float16 rows)."""
+def _chunk_ranges(matrix: da.Array) -> list[range]:
+    return [range(start, start + size) for start, size in zip(_starts(matrix), matrix.chunks[0])]
+
+
+def _nearest(chunk: np.ndarray, centroids: np.ndarray, probes: int, block_size: int) -> np.ndarray:
+    """[rows, probes] int64: each row's nearest centroids by cosine, nearest first; -1 for a non-finite row."""
     unit = _unit_rows(chunk)
+    nearest = np.full((len(unit), probes), -1, dtype=np.int64)
     valid = np.flatnonzero(np.isfinite(unit).all(axis=1))
-    unit, rows = unit[valid], valid.astype(np.int64) + start
-    nearest = np.empty((len(rows), probes), dtype=np.int64)
-    for i in range(0, len(rows), block_size):  # [block, k] scores at a time
-        scores = unit[i : i + block_size] @ centroids.T
+    for i in range(0, len(valid), block_size):  # [block, k] scores at a time
+        rows = valid[i : i + block_size]
+        scores = unit[rows] @ centroids.T
         top = np.argpartition(-scores, probes - 1, axis=1)[:, :probes]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        nearest[i : i + block_size] = np.take_along_axis(top, order, axis=1)
-    half = unit.astype(np.float16)
+        nearest[rows] = np.take_along_axis(top, order, axis=1)
+    return nearest
+
+
+def _pack(weights: np.ndarray, capacity: int) -> np.ndarray:
+    """Items into bins of about ``capacity`` total weight, heaviest first (an item heavier than that: alone)."""
+    bins = np.zeros(len(weights), dtype=np.int64)
+    order = np.argsort(-np.asarray(weights), kind="stable")
+    loads: list[float] = []
+    heap: list[tuple[float, int]] = []  # (load, bin) of the open bins, lightest first
+    for item in order.tolist():
+        weight = float(weights[item])
+        if heap and heap[0][0] + weight <= capacity:
+            load, target = heapq.heappop(heap)
+        else:
+            load, target = 0.0, len(loads)
+            loads.append(0.0)
+        loads[target] = load + weight
+        bins[item] = target
+        heapq.heappush(heap, (loads[target], target))
+    return bins
+
+
+def _route(chunk: np.ndarray, start: int, nearest: np.ndarray, bucket_of: np.ndarray, buckets: np.ndarray):
+    """Per bucket of ``buckets``: (member rows, their cluster, float16 rows; visitor rows, cluster visited,
+    float16 rows), for this chunk's clips."""
+    unit = _unit_rows(chunk).astype(np.float16)
+    rows = np.arange(start, start + len(unit), dtype=np.int64)
     own, other = nearest[:, 0], nearest[:, 1:]
-    visitor_of = np.repeat(np.arange(len(rows)), probes - 1)
-    visited = other.ravel()
+    visitor, slot = np.nonzero(other >= 0)
+    visited = other[visitor, slot]
+    own_bucket = np.where(own >= 0, bucket_of[np.maximum(own, 0)], -1)
+    visit_bucket = bucket_of[visited]
     pieces = []
-    for bucket in range(buckets):
-        member = np.flatnonzero(own % buckets == bucket)
-        visit = np.flatnonzero(visited % buckets == bucket)
-        pieces.append((rows[member], own[member], half[member],
-                       rows[visitor_of[visit]], visited[visit], half[visitor_of[visit]]))  # fmt: skip
+    for bucket in buckets.tolist():
+        member = np.flatnonzero(own_bucket == bucket)
+        visit = np.flatnonzero(visit_bucket == bucket)
+        pieces.append((rows[member], own[member], unit[member],
+                       rows[visitor[visit]], visited[visit], unit[visitor[visit]]))  # fmt: skip
     return tuple(pieces)
 
 
 def _bucket_pairs(pieces: list[tuple], threshold: float, block_size: int):
-    """Pairs of one bucket's clusters: (pairs, similarities, member count per cluster, products computed)."""
+    """Pairs of one bucket's clusters: (pairs, similarities, products computed)."""
     m_rows, m_cluster, m_half, v_rows, v_cluster, v_half = (np.concatenate(p) for p in zip(*pieces))
     members, visitors = np.argsort(m_cluster, kind="stable"), np.argsort(v_cluster, kind="stable")
     m_bounds, v_bounds = _groups(m_cluster[members]), _groups(v_cluster[visitors])
-    found, sims, sizes, products = [], [], [], 0
+    found, sims, products = [], [], 0
     for cluster, (m0, m1) in m_bounds.items():
         own = members[m0:m1]
-        unit = _unit_rows(m_half[own])  # back to float32, norms re-made exact
-        sizes.append(len(own))
+        unit = _unit_rows(m_half[own])  # back to float32, norms made exact again
         for i in range(0, len(own), block_size):  # members x members, upper triangle
             scores = unit[i : i + block_size] @ unit[i:].T
             a, b = np.nonzero(scores >= threshold)
@@ -222,7 +273,7 @@ def _bucket_pairs(pieces: list[tuple], threshold: float, block_size: int):
                 products += scores.size
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     similarity = np.concatenate(sims) if sims else np.empty(0, dtype=np.float32)
-    return pairs, similarity, np.asarray(sizes, dtype=np.int64), products
+    return pairs, similarity, products
 
 
 def _groups(sorted_keys: np.ndarray) -> dict[int, tuple[int, int]]:
