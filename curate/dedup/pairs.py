@@ -66,7 +66,7 @@ class Pairs:
 
 def exact_pairs(embeddings: np.ndarray | da.Array, threshold: float, *, block_size: int = DEFAULT_BLOCK_SIZE) -> Pairs:
     """Every pair ``i < j`` with cosine >= ``threshold``, comparing all pairs block by block."""
-    matrix = _as_matrix(embeddings, threshold, block_size)
+    matrix = _as_matrix(embeddings, threshold, block_size).rechunk((block_size, -1))
     blocks = matrix.to_delayed().ravel()
     starts = _starts(matrix)
     tasks = [
@@ -158,7 +158,7 @@ def _as_matrix(embeddings: np.ndarray | da.Array, threshold: float, block_size: 
         raise ValueError(f"embeddings must be a 2-D [clips, dim] array, got shape {matrix.shape}")
     if isinstance(embeddings, np.ndarray):
         matrix = matrix.rechunk((block_size, -1))
-    return matrix.astype(np.float32).rechunk({1: -1})
+    return matrix.astype(np.float32).rechunk({1: -1})  # a Dask array keeps its row chunks (its read tasks)
 
 
 def _starts(matrix: da.Array) -> list[int]:
