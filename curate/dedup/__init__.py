@@ -89,7 +89,9 @@ def find_duplicates(
     return Duplicates(duplicate_of, similarity, pairs, info)
 
 
-def near_duplicates(ids: Sequence[str], embeddings: np.ndarray | da.Array, threshold: float, **options) -> dict[str, str]:
+def near_duplicates(
+    ids: Sequence[str], embeddings: np.ndarray | da.Array, threshold: float, **options: Any
+) -> dict[str, str]:
     """Map each near-duplicate clip id to the id of the kept clip it duplicates (``find_duplicates``'s options).
 
     Kept clips are not in the result; with no ``keep`` columns the first in ``ids`` order is kept.

@@ -25,8 +25,8 @@ grows as n²: fine for tens of thousands of clips, hours at a million.
    cosines within ~1e-4 of float32); a bucket task compares each cluster's members with each other and its
    visitors with its members.
 
-Work is about n²/k · (2·probes − 1)/2 products plus n·k for the assignment, so k = √n balances the two. A pair is
-missed only when neither clip has the other's cluster among its ``probes`` nearest centroids:
+Work is about n²/k · (2·probes − 1)/2 products plus n·k for the assignment, so k = √n balances the two. A pair
+is missed only when neither clip has the other's cluster among its ``probes`` nearest centroids:
 ``benchmarks/dedup_throughput.py`` measures how often, against exact all-pairs.
 """
 

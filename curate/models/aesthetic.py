@@ -125,7 +125,8 @@ class AestheticPredictor:
         try:
             network.load_state_dict(state)
         except RuntimeError as error:
-            raise ValueError(f"aesthetic predictor {ref!r}: layer shapes differ from the reference's: {error}") from None
+            message = f"aesthetic predictor {ref!r}: layer shapes differ from the reference's: {error}"
+            raise ValueError(message) from None
         chosen = pick_device(device)
         return cls(network.float().to(chosen).eval(), chosen)
 

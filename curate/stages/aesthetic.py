@@ -38,17 +38,17 @@ class Aesthetic(Stage):
     adds = {"aesthetic_score": pa.float64(), "aesthetic_error": pa.string()}
     resources = Resources(cpus=1, gpus=1)
 
-    def __init__(self, predictor: str = DEFAULT_PREDICTOR, clip_model: str = REFERENCE_CLIP[0],
+    def __init__(self, model: str = DEFAULT_PREDICTOR, clip_model: str = REFERENCE_CLIP[0],
                  clip_pretrained: str = REFERENCE_CLIP[1], num_frames: int = 3, device: str = "auto",
                  dtype: str = "auto", batch_size: int = 32, frame_width: int = 336, threads: int = 1):
-        """predictor: the MLP's weights: hub id, .safetensors/.pth file, folder, or package:NAME/file.
+        """model: the predictor MLP's weights: hub id, .safetensors/.pth file, folder, or package:NAME/file.
         clip_model, clip_pretrained: the open_clip model whose embeddings the predictor reads (the reference's:
         ViT-L-14 / openai); the CLIP stage's embeddings are reused when it ran this very model.
         num_frames, frame_width, batch_size, device, dtype, threads: the own pass's frames and model, as the CLIP
         stage's (used only for clips without a matching CLIP embedding)."""
         if num_frames < 1 or batch_size < 1 or frame_width < 32:
             raise ValueError("aesthetic: num_frames and batch_size must be >= 1, frame_width >= 32 pixels")
-        self.predictor = predictor
+        self.model = model
         self.clip_model = clip_model
         self.clip_pretrained = clip_pretrained
         self.num_frames = num_frames
@@ -66,7 +66,7 @@ class Aesthetic(Stage):
         from curate.models.aesthetic import predictor_source
         from curate.models.clip import open_clip_source
 
-        predictor_source(self.predictor)
+        predictor_source(self.model)
         open_clip_source(self.clip_model, self.clip_pretrained)
 
     def setup(self) -> None:
@@ -75,7 +75,7 @@ class Aesthetic(Stage):
         from curate.models.aesthetic import AestheticPredictor
 
         torch.set_num_threads(self.threads)
-        self._predictor = AestheticPredictor.load(self.predictor, device=self.device)
+        self._predictor = AestheticPredictor.load(self.model, device=self.device)
         self._clip = None  # loaded by the first shard that has clips without a matching CLIP embedding
 
     def process(self, table: pa.Table) -> StageOutput:

@@ -2,7 +2,7 @@
 
     from curate.stages.dedup import Dedup
     stage = Dedup(threshold=0.95)      # method auto: exact all-pairs up to 20,000 clips, k-means clusters above
-    stage.fit("RUN/09_clip/data")      # every pair above the threshold, as Dask tasks; the groups, on the client
+    stage.fit("RUN/10_aesthetic/data") # every pair above the threshold, as Dask tasks; the groups, on the client
     out = stage.process(table)         # duplicates rejected: dedup_near_duplicate, duplicate_of = the clip kept
 
 Which clip of a group stays: the first in ``keep_by`` order (default: the highest ``clip_score``, then the longest

@@ -51,7 +51,7 @@ def clips(video, tmp_path_factory) -> pa.Table:
 
 
 def aesthetic(tiny, **options) -> Aesthetic:
-    return Aesthetic(predictor=tiny["predictor"], clip_model="ViT-L-14", clip_pretrained=tiny["clip"], device="cpu",
+    return Aesthetic(model=tiny["predictor"], clip_model="ViT-L-14", clip_pretrained=tiny["clip"], device="cpu",
                      dtype="fp32", **options)
 
 
@@ -117,8 +117,8 @@ def test_embeddings_of_another_clip_model_are_not_reused(tiny, clips, monkeypatc
 
 def test_missing_weights_fail_the_run_before_any_work(tiny, video, tmp_path):
     run_dir = tmp_path / "run"
-    for stage, missing in ((Aesthetic(predictor=str(tmp_path / "no.pth")), "no.pth"),
-                           (Aesthetic(predictor=tiny["predictor"], clip_pretrained=str(tmp_path / "no-clip")),
+    for stage, missing in ((Aesthetic(model=str(tmp_path / "no.pth")), "no.pth"),
+                           (Aesthetic(model=tiny["predictor"], clip_pretrained=str(tmp_path / "no-clip")),
                             "no-clip")):
         with pytest.raises(ModelUnavailable, match=missing):
             stage.check()
