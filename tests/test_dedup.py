@@ -77,6 +77,8 @@ def test_rows_without_embedding_are_nobodys_pair():
         found = find_duplicates(embeddings, 0.95, method=method, clusters=4, probes=4)
         assert not np.isin(found.pairs.index, [3, 50]).any()
         assert found.duplicate_of[[3, 50]].tolist() == [-1, -1]
+        nothing = find_duplicates(np.full((5, 4), np.nan, np.float32), 0.95, method=method)
+        assert nothing.duplicate_of.tolist() == [-1] * 5 and len(nothing.pairs) == 0
 
 
 # -------------------------------------------------------------------------------------------------- groups

@@ -101,7 +101,9 @@ def clustered_pairs(
     # 1. k-means on a sample, on the client (faiss, every core)
     clock = time.perf_counter()
     sample = _sample_rows(matrix, min(n, sample_per_cluster * k), seed)
-    k = max(1, min(k, len(sample)))
+    if len(sample) == 0:  # no clip has an embedding
+        return _collect([], info={"method": "clustered", "clusters": 0, "probes": probes})
+    k = min(k, len(sample))
     probes = min(probes, k)
     centroids = dask.delayed(train_kmeans(sample, k, kmeans_iterations, seed))
     kmeans_s = time.perf_counter() - clock
@@ -118,9 +120,9 @@ def clustered_pairs(
     found = []
     for wave in range(int(waves.max(initial=-1)) + 1):
         buckets = np.flatnonzero(waves == wave)
-        routed = [dask.delayed(_route, nout=len(buckets))(chunk, start, nearest[start : start + len(c_rows)],
-                                                            bucket_of, buckets)
-                  for chunk, start, c_rows in zip(chunks, starts, _chunk_ranges(matrix))]  # fmt: skip
+        routed = [dask.delayed(_route, nout=len(buckets))(chunk, start, nearest[start : start + size], bucket_of,
+                                                            buckets)
+                  for chunk, start, size in zip(chunks, starts, matrix.chunks[0])]  # fmt: skip
         found += dask.compute(*[dask.delayed(_bucket_pairs)([r[b] for r in routed], threshold, block_size)
                                 for b in range(len(buckets))])
     members = np.bincount(nearest[:, 0][nearest[:, 0] >= 0], minlength=k)
@@ -188,14 +190,10 @@ def _block_pairs(rows: np.ndarray, cols: np.ndarray, row_start: int, col_start: 
     return np.stack([hit_rows + row_start, hit_cols + col_start], axis=1).astype(np.int64), scores[hit_rows, hit_cols]
 
 
-def _chunk_ranges(matrix: da.Array) -> list[range]:
-    return [range(start, start + size) for start, size in zip(_starts(matrix), matrix.chunks[0])]
-
-
 def _nearest(chunk: np.ndarray, centroids: np.ndarray, probes: int, block_size: int) -> np.ndarray:
-    """[rows, probes] int64: each row's nearest centroids by cosine, nearest first; -1 for a non-finite row."""
+    """[rows, probes] int32: each row's nearest centroids by cosine, nearest first; -1 for a non-finite row."""
     unit = _unit_rows(chunk)
-    nearest = np.full((len(unit), probes), -1, dtype=np.int64)
+    nearest = np.full((len(unit), probes), -1, dtype=np.int32)
     valid = np.flatnonzero(np.isfinite(unit).all(axis=1))
     for i in range(0, len(valid), block_size):  # [block, k] scores at a time
         rows = valid[i : i + block_size]
