@@ -34,7 +34,7 @@ import dask.array as da
 import numpy as np
 
 from curate.dedup.keep import keep_rank, resolve
-from curate.dedup.pairs import DEFAULT_BLOCK_SIZE, Pairs, clustered_pairs, exact_pairs
+from curate.dedup.pairs import DEFAULT_BLOCK_SIZE, WAVE_BYTES, Pairs, clustered_pairs, exact_pairs
 
 METHODS = ("auto", "exact", "clustered")
 #: ``auto`` compares all pairs up to this many embeddings (about 10 s on 2 cores at 512 dimensions)
@@ -65,6 +65,7 @@ def find_duplicates(
     clusters: int | None = None,
     probes: int = 4,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_bytes: int = WAVE_BYTES,
     seed: int = 0,
 ) -> Duplicates:
     """Near-duplicate decisions for every row of ``embeddings`` ([clips, dim]; non-finite rows are nobody's pair).
@@ -72,7 +73,8 @@ def find_duplicates(
     keep: "higher is better" columns deciding which clip of a group stays (first column first, NaN last, then
         row order), e.g. ``[clip_score, duration_s]``.
     method: auto | exact | clustered; exact_max: the largest size auto compares exactly.
-    clusters, probes, seed: the clustered method's k (None = √n), clusters compared per clip, k-means seed.
+    clusters, probes, seed: the clustered method's k (None = √n), clusters compared per clip, k-means seed;
+    memory_bytes: its float16 copies held at once (more: the input is read once more per extra wave).
     """
     if method not in METHODS:
         raise ValueError(f"dedup method {method!r}: choose one of {', '.join(METHODS)}")
@@ -82,7 +84,7 @@ def find_duplicates(
         pairs = exact_pairs(embeddings, threshold, block_size=block_size)
     else:
         pairs = clustered_pairs(embeddings, threshold, clusters=clusters, probes=probes, seed=seed,
-                                block_size=block_size)
+                                block_size=block_size, memory_bytes=memory_bytes)
     rank = keep_rank(list(keep), n)
     duplicate_of, similarity = resolve(n, pairs.index, pairs.similarity, rank)
     info = dict(pairs.info, embeddings=n, pairs=len(pairs), duplicates=int((duplicate_of >= 0).sum()))

@@ -38,26 +38,29 @@ class Dedup(Stage):
     reject_reasons = ("dedup_near_duplicate",)
 
     def __init__(self, threshold: float = 0.95, method: str = "auto", keep_by: list[str] | None = None,
-                 exact_max: int = EXACT_MAX, clusters: int | None = None, probes: int = 4,
+                 exact_max: int = EXACT_MAX, clusters: int | None = None, probes: int = 4, memory_gb: float = 4.0,
                  block_size: int = DEFAULT_BLOCK_SIZE, seed: int = 0):
         """threshold: cosine similarity at or above which two clips are near-duplicates (0.9-0.98 for CLIP).
         method: auto | exact | clustered (auto: exact up to ``exact_max`` clips with an embedding).
         keep_by: columns deciding which clip of a group stays, higher first (default clip_score, duration_s).
         clusters: k-means clusters of the clustered method (null = √clips). probes: clusters each clip is compared
         in (its own + the nearest others; more finds more pairs near cluster boundaries, at more cost).
-        block_size: rows per block of similarities (memory ~ block_size² floats). seed: k-means sample and start."""
+        memory_gb: float16 copies of embeddings the clustered method holds at once, all Dask workers together
+        (above it, the shards are read once more per extra wave). block_size: rows per block of similarities
+        (memory ~ block_size² floats). seed: k-means sample and start."""
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"dedup.threshold is a cosine similarity in (0, 1], got {threshold}")
         if method not in METHODS:
             raise ValueError(f"dedup.method must be one of {', '.join(METHODS)}, got {method!r}")
-        if block_size < 1 or probes < 1 or exact_max < 0 or (clusters is not None and clusters < 1):
-            raise ValueError("dedup: block_size, probes and clusters must be >= 1, exact_max >= 0")
+        if block_size < 1 or probes < 1 or exact_max < 0 or memory_gb <= 0 or (clusters is not None and clusters < 1):
+            raise ValueError("dedup: block_size, probes and clusters must be >= 1, exact_max >= 0, memory_gb > 0")
         self.threshold = threshold
         self.method = method
         self.keep_by = ["clip_score", "duration_s"] if keep_by is None else list(keep_by)
         self.exact_max = exact_max
         self.clusters = clusters
         self.probes = probes
+        self.memory_gb = memory_gb
         self.block_size = block_size
         self.seed = seed
         self._duplicate_of: dict[str, tuple[str, float]] = {}
@@ -78,7 +81,8 @@ class Dedup(Stage):
         # 2. pairs above the threshold (exact or clustered), then the groups in keep_by order
         keep = [pc.cast(table[c], pa.float64()).to_numpy(zero_copy_only=False) for c in self.keep_by]
         found = find_duplicates(embeddings, self.threshold, keep=keep, method=self.method, exact_max=self.exact_max,
-                                clusters=self.clusters, probes=self.probes, block_size=self.block_size, seed=self.seed)
+                                clusters=self.clusters, probes=self.probes, memory_bytes=int(self.memory_gb * 2**30),
+                                block_size=self.block_size, seed=self.seed)
         # 3. what process() needs: rejected clip id -> (the clip kept, their cosine)
         ids = table["clip_id"].to_numpy(zero_copy_only=False)
         rejected = np.flatnonzero(found.duplicate_of >= 0)
