@@ -9,10 +9,10 @@
 score of each frame: its MLP applied to the frame's L2-normalised CLIP ViT-L/14 embedding (see
 ``curate.models.aesthetic``). After a CLIP stage that ran the same model (``clip_model`` equal to
 ``clip_model:clip_pretrained``, e.g. ``ViT-L-14:openai``), the score comes from that stage's ``clip_embedding`` and
-``clip_embedding_norm`` (their product is the mean of the unit frame embeddings, and the MLP is affine): no video is
-decoded and no CLIP model is loaded. Any other clip is decoded and embedded here (the CLIP model is loaded the
-first time one is needed, on the GPU when there is one). A clip that cannot be decoded gets NaN and
-``aesthetic_error``. The reference scale: Open-Sora calls 5.5 fair and 6.5 good; filter with
+``clip_embedding_norm`` (their product is the mean of the unit frame embeddings, and the MLP is affine), over that
+stage's frames: no video is decoded and no CLIP model is loaded. Any other clip is decoded and embedded here (the
+CLIP model is loaded the first time one is needed, on the GPU when there is one). A clip that cannot be decoded
+gets NaN and ``aesthetic_error``. The reference scale: Open-Sora calls 5.5 fair and 6.5 good; filter with
 ``aesthetic_score >= 4.5`` or a percentile.
 """
 
