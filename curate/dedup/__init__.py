@@ -74,7 +74,7 @@ def find_duplicates(
         row order), e.g. ``[clip_score, duration_s]``.
     method: auto | exact | clustered; exact_max: the largest size auto compares exactly.
     clusters, probes, seed: the clustered method's k (None = √n), clusters compared per clip, k-means seed;
-    memory_bytes: its float16 copies held at once (more: the input is read once more per extra wave).
+    memory_bytes: its routed copies held at once (more: the input is read once more per extra wave).
     """
     if method not in METHODS:
         raise ValueError(f"dedup method {method!r}: choose one of {', '.join(METHODS)}")

@@ -15,15 +15,15 @@ grows as n²: fine for tens of thousands of clips, hours at a million.
 
 **clustered** (SemDeDup's idea, Abbas et al. 2023), in four steps:
 
-1. spherical k-means (faiss) on a sample of the unit-normalised embeddings (at most 256 clips per cluster), on the
-   client: k = √n by default;
+1. spherical k-means (``curate.dedup.kmeans``, as Dask tasks) on a random sample of the embeddings (at most 256
+   clips per cluster): k = √n clusters by default;
 2. every clip's ``probes`` nearest centroids, as Dask tasks: it is a *member* of the nearest one's cluster and a
    *visitor* of the others, so a near-duplicate that fell on the other side of a cluster boundary is still met;
 3. clusters are packed into buckets (one task each, ~128k routed clips) and buckets into waves of at most
-   ``memory_bytes`` of float16 copies (4 GiB: every bucket of a million 768-d clips at 4 probes in two waves);
-4. per wave, the input is read again and each clip sent to its buckets as a float16 copy (half the memory;
-   cosines within ~1e-4 of float32); a bucket task compares each cluster's members with each other and its
-   visitors with its members.
+   ``memory_bytes`` of copies (4 GiB: a million 768-d clips at 4 probes in three waves);
+4. per wave, the input is read again and each clip sent to its buckets (a float32 copy: the cosines are exactly
+   those of exact all-pairs); a bucket task compares each cluster's members with each other and its visitors with
+   its members.
 
 Work is about n²/k · (2·probes − 1)/2 products plus n·k for the assignment, so k = √n balances the two. A pair
 is missed only when neither clip has the other's cluster among its ``probes`` nearest centroids:
@@ -42,13 +42,15 @@ import dask
 import dask.array as da
 import numpy as np
 
+from curate.dedup.kmeans import spherical_kmeans
+
 DEFAULT_BLOCK_SIZE = 4096
-#: k-means trains on at most this many sampled clips per cluster (faiss's own default is 256)
+#: k-means trains on at most this many sampled clips per cluster (as faiss's default)
 SAMPLE_PER_CLUSTER = 256
 KMEANS_ITERATIONS = 10
-#: clips (members + probing visitors) per bucket task, about: 128k float16 rows of 768 = 200 MB
+#: clips (members + probing visitors) per bucket task, about: 128k float32 rows of 768 = 400 MB
 ROWS_PER_BUCKET = 131_072
-#: routed float16 copies held at once, all workers together; more are made in waves (the input is read again)
+#: routed copies held at once, all workers together; more are made in waves (the input is read again)
 WAVE_BYTES = 4 * 2**30
 
 
@@ -90,7 +92,7 @@ def clustered_pairs(
     kmeans_iterations: int = KMEANS_ITERATIONS,
 ) -> Pairs:
     """Pairs ``i < j`` with cosine >= ``threshold`` among clips that share one of their ``probes`` nearest k-means
-    clusters (``clusters`` centroids; None = √n). At most ``memory_bytes`` of routed float16 copies exist at once
+    clusters (``clusters`` centroids; None = √n). At most ``memory_bytes`` of routed copies exist at once
     (all workers together): above that the embeddings are read again, once per extra wave. ``info`` says how the
     work was split."""
     if probes < 1:
@@ -98,14 +100,17 @@ def clustered_pairs(
     matrix = _as_matrix(embeddings, threshold, block_size)
     n, dim = matrix.shape
     k = max(1, min(clusters or round(math.sqrt(n)), n))
-    # 1. k-means on a sample, on the client (faiss, every core)
+    # 1. k-means on a random sample of the clips, as Dask tasks
     clock = time.perf_counter()
-    sample = _sample_rows(matrix, min(n, sample_per_cluster * k), seed)
-    if len(sample) == 0:  # no clip has an embedding
+    sample_size = min(n, sample_per_cluster * k)
+    rng = np.random.default_rng(seed)
+    sample = matrix[np.sort(rng.choice(n, size=sample_size, replace=False))] if sample_size < n else matrix
+    found_centroids = spherical_kmeans(sample, k, kmeans_iterations, seed)
+    if len(found_centroids) == 0:  # no clip has an embedding
         return _collect([], info={"method": "clustered", "clusters": 0, "probes": probes})
-    k = min(k, len(sample))
+    k = len(found_centroids)
     probes = min(probes, k)
-    centroids = dask.delayed(train_kmeans(sample, k, kmeans_iterations, seed))
+    centroids = dask.delayed(found_centroids)
     kmeans_s = time.perf_counter() - clock
     # 2. every clip's `probes` nearest clusters, its own first (-1: no embedding), as Dask tasks; [n, probes] here
     chunks, starts = matrix.to_delayed().ravel(), _starts(matrix)
@@ -114,7 +119,7 @@ def clustered_pairs(
     routed_rows = np.bincount(nearest[nearest >= 0].ravel(), minlength=k)
     bucket_of = _pack(routed_rows, ROWS_PER_BUCKET)
     bucket_rows = np.bincount(bucket_of, weights=routed_rows)
-    waves = _pack(bucket_rows, max(1, memory_bytes // (2 * dim)))
+    waves = _pack(bucket_rows, max(1, memory_bytes // (4 * dim)))
     # 4. per wave: the chunks are read again, their clips routed to the wave's buckets as members of their own
     #    cluster and visitors of the next ones; per bucket: pairs among members and between visitors and members
     found = []
@@ -127,26 +132,12 @@ def clustered_pairs(
                                 for b in range(len(buckets))])
     members = np.bincount(nearest[:, 0][nearest[:, 0] >= 0], minlength=k)
     info = {
-        "method": "clustered", "clusters": k, "probes": probes, "kmeans_sample": len(sample),
+        "method": "clustered", "clusters": k, "probes": probes, "kmeans_sample": sample_size,
         "kmeans_seconds": round(kmeans_s, 3), "compare_seconds": round(time.perf_counter() - clock - kmeans_s, 3),
         "buckets": len(bucket_rows), "waves": int(waves.max(initial=-1)) + 1, "largest_cluster": int(members.max()),
         "compared_pairs": int(sum(f[2] for f in found)),
     }  # fmt: skip
     return _collect([(f[0], f[1]) for f in found], info=info)
-
-
-def train_kmeans(sample: np.ndarray, k: int, iterations: int = KMEANS_ITERATIONS, seed: int = 0) -> np.ndarray:
-    """[k, D] float32 centroids of spherical k-means (faiss) on unit rows ``sample``."""
-    import faiss
-
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
-    if k == 1:
-        return _unit_rows(sample.mean(axis=0, keepdims=True))
-    per_cluster = math.ceil(len(sample) / k)  # the caller sampled already: faiss must not sample again
-    kmeans = faiss.Kmeans(sample.shape[1], k, niter=iterations, seed=seed, spherical=True, verbose=False,
-                          max_points_per_centroid=per_cluster + 1, min_points_per_centroid=1)
-    kmeans.train(sample)
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -171,14 +162,6 @@ def _unit_rows(block: np.ndarray) -> np.ndarray:
     block = np.asarray(block, dtype=np.float32)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.maximum(norms, 1e-12)
-
-
-def _sample_rows(matrix: da.Array, size: int, seed: int) -> np.ndarray:
-    """``size`` random rows (fewer: the non-finite ones are dropped), unit-normalised, as a NumPy array."""
-    n = matrix.shape[0]
-    index = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False)) if size < n else np.arange(n)
-    rows = _unit_rows(matrix[index].compute())
-    return rows[np.isfinite(rows).all(axis=1)]
 
 
 def _block_pairs(rows: np.ndarray, cols: np.ndarray, row_start: int, col_start: int, threshold: float):
@@ -224,9 +207,9 @@ def _pack(weights: np.ndarray, capacity: int) -> np.ndarray:
 
 
 def _route(chunk: np.ndarray, start: int, nearest: np.ndarray, bucket_of: np.ndarray, buckets: np.ndarray):
-    """Per bucket of ``buckets``: (member rows, their cluster, float16 rows; visitor rows, cluster visited,
-    float16 rows), for this chunk's clips."""
-    unit = _unit_rows(chunk).astype(np.float16)
+    """Per bucket of ``buckets``: (member rows, their cluster, unit embeddings; visitor rows, cluster visited, unit
+    embeddings), for this chunk's clips."""
+    unit = _unit_rows(chunk)
     rows = np.arange(start, start + len(unit), dtype=np.int64)
     own, other = nearest[:, 0], nearest[:, 1:]
     visitor, slot = np.nonzero(other >= 0)
@@ -244,13 +227,13 @@ def _route(chunk: np.ndarray, start: int, nearest: np.ndarray, bucket_of: np.nda
 
 def _bucket_pairs(pieces: list[tuple], threshold: float, block_size: int):
     """Pairs of one bucket's clusters: (pairs, similarities, products computed)."""
-    m_rows, m_cluster, m_half, v_rows, v_cluster, v_half = (np.concatenate(p) for p in zip(*pieces))
+    m_rows, m_cluster, m_unit, v_rows, v_cluster, v_unit = (np.concatenate(p) for p in zip(*pieces))
     members, visitors = np.argsort(m_cluster, kind="stable"), np.argsort(v_cluster, kind="stable")
     m_bounds, v_bounds = _groups(m_cluster[members]), _groups(v_cluster[visitors])
     found, sims, products = [], [], 0
     for cluster, (m0, m1) in m_bounds.items():
         own = members[m0:m1]
-        unit = _unit_rows(m_half[own])  # back to float32, norms made exact again
+        unit = m_unit[own]
         for i in range(0, len(own), block_size):  # members x members, upper triangle
             scores = unit[i : i + block_size] @ unit[i:].T
             a, b = np.nonzero(scores >= threshold)
@@ -264,7 +247,7 @@ def _bucket_pairs(pieces: list[tuple], threshold: float, block_size: int):
             guests = visitors[v0:v1]
             for j in range(0, len(guests), block_size):
                 part = guests[j : j + block_size]
-                scores = _unit_rows(v_half[part]) @ unit.T
+                scores = v_unit[part] @ unit.T
                 a, b = np.nonzero(scores >= threshold)
                 found.append(np.stack([v_rows[part[a]], m_rows[own[b]]], axis=1))
                 sims.append(scores[a, b])

@@ -45,7 +45,7 @@ class Dedup(Stage):
         keep_by: columns deciding which clip of a group stays, higher first (default clip_score, duration_s).
         clusters: k-means clusters of the clustered method (null = √clips). probes: clusters each clip is compared
         in (its own + the nearest others; more finds more pairs near cluster boundaries, at more cost).
-        memory_gb: float16 copies of embeddings the clustered method holds at once, all Dask workers together
+        memory_gb: copies of embeddings the clustered method holds at once, all Dask workers together
         (above it, the shards are read once more per extra wave). block_size: rows per block of similarities
         (memory ~ block_size² floats). seed: k-means sample and start."""
         if not 0.0 < threshold <= 1.0:
