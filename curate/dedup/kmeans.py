@@ -9,8 +9,8 @@ Each iteration is one task per chunk of rows (each row's nearest centroid by cos
 the rows of each centroid) and a sum of those on the client, so it runs on every worker of a Dask cluster while the
 rows stay on the workers (the array is persisted once). Centroids start at k distinct random rows and are the
 normalised mean of their rows after each iteration (a centroid left without rows keeps its place). Rows that are
-not finite are ignored (made zeros: they add nothing to any centroid). On this project's 2-core CPU it took within
-~6% of faiss's k-means CPU time on the same rows (``benchmarks/dedup_throughput.py --kmeans``), needs no extra
+not finite are ignored (made zeros: they add nothing to any centroid). On this project's 2-core CPU it took 2-10%
+more CPU time than faiss's k-means on the same rows (``benchmarks/dedup_throughput.py --kmeans``), needs no extra
 package, and is not bound to one machine.
 """
 
