@@ -34,14 +34,14 @@ import dask.array as da
 import numpy as np
 
 from curate.dedup.keep import keep_rank, resolve
-from curate.dedup.pairs import DEFAULT_BLOCK_SIZE, WAVE_BYTES, Pairs, clustered_pairs, exact_pairs
+from curate.dedup.pairs import DEFAULT_BLOCK_SIZE, DEFAULT_PROBES, WAVE_BYTES, Pairs, clustered_pairs, exact_pairs
 
 METHODS = ("auto", "exact", "clustered")
 #: ``auto`` compares all pairs up to this many embeddings (about 10 s on 2 cores at 512 dimensions)
 EXACT_MAX = 20_000
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "EXACT_MAX", "METHODS", "Duplicates", "Pairs", "clustered_pairs", "exact_pairs",
-           "find_duplicates", "keep_rank", "near_duplicates", "resolve"]  # fmt: skip
+__all__ = ["DEFAULT_BLOCK_SIZE", "DEFAULT_PROBES", "EXACT_MAX", "METHODS", "Duplicates", "Pairs", "clustered_pairs",
+           "exact_pairs", "find_duplicates", "keep_rank", "near_duplicates", "resolve"]  # fmt: skip
 
 
 @dataclass
@@ -63,7 +63,7 @@ def find_duplicates(
     method: str = "auto",
     exact_max: int = EXACT_MAX,
     clusters: int | None = None,
-    probes: int = 4,
+    probes: int = DEFAULT_PROBES,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_bytes: int = WAVE_BYTES,
     seed: int = 0,

@@ -45,6 +45,9 @@ import numpy as np
 from curate.dedup.kmeans import spherical_kmeans
 
 DEFAULT_BLOCK_SIZE = 4096
+#: clusters each clip is compared in: at a million synthetic clips, 8 find 98.8% of the pairs exact all-pairs finds
+#: (4: 95%, 12: 99.6%), at 100,000 all but 0.1% (benchmarks/dedup_throughput.py)
+DEFAULT_PROBES = 8
 #: k-means trains on at most this many sampled clips per cluster (as faiss's default)
 SAMPLE_PER_CLUSTER = 256
 KMEANS_ITERATIONS = 10
@@ -84,7 +87,7 @@ def clustered_pairs(
     threshold: float,
     *,
     clusters: int | None = None,
-    probes: int = 4,
+    probes: int = DEFAULT_PROBES,
     seed: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_bytes: int = WAVE_BYTES,

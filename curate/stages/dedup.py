@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.dedup import DEFAULT_BLOCK_SIZE, EXACT_MAX, METHODS, find_duplicates
+from curate.dedup import DEFAULT_BLOCK_SIZE, DEFAULT_PROBES, EXACT_MAX, METHODS, find_duplicates
 from curate.stage import Stage, StageOutput, split_by_mask
 
 EMBEDDING = "clip_embedding"
@@ -38,8 +38,8 @@ class Dedup(Stage):
     reject_reasons = ("dedup_near_duplicate",)
 
     def __init__(self, threshold: float = 0.95, method: str = "auto", keep_by: list[str] | None = None,
-                 exact_max: int = EXACT_MAX, clusters: int | None = None, probes: int = 4, memory_gb: float = 4.0,
-                 block_size: int = DEFAULT_BLOCK_SIZE, seed: int = 0):
+                 exact_max: int = EXACT_MAX, clusters: int | None = None, probes: int = DEFAULT_PROBES,
+                 memory_gb: float = 4.0, block_size: int = DEFAULT_BLOCK_SIZE, seed: int = 0):
         """threshold: cosine similarity at or above which two clips are near-duplicates (0.9-0.98 for CLIP).
         method: auto | exact | clustered (auto: exact up to ``exact_max`` clips with an embedding).
         keep_by: columns deciding which clip of a group stays, higher first (default clip_score, duration_s).
