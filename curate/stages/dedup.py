@@ -11,8 +11,9 @@ it, and ``duplicate_of`` names the most similar such clip: every reject is above
 names, and no chaining (a~b~c with a and c unlike: c stays when b goes). A clip without an embedding is never
 anybody's duplicate. Methods, and what they cost: see ``curate.dedup``.
 
-Memory: the client holds the ids and ``keep_by`` columns (about 60 bytes a clip), the k-means sample (at most 256
-clips per cluster) and the pairs found; the embeddings are read from the shards inside the Dask tasks.
+Memory: the client holds the ids and ``keep_by`` columns (about 60 bytes a clip), each clip's nearest clusters (4
+bytes a probe) and the pairs found; the embeddings, and the k-means sample, are read from the shards inside the Dask
+tasks and stay on the workers.
 """
 
 from __future__ import annotations
