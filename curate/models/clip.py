@@ -1,13 +1,14 @@
 """CLIP image/text embeddings (open_clip) and the caption-alignment score built on them.
 
     >>> import numpy as np
-    >>> from curate.models.clip import ClipModel, clip_embedding, clip_score
+    >>> from curate.models.clip import ClipModel, clip_embedding, clip_score, frame_mean
     >>> clip = ClipModel.load("ViT-B-32", pretrained="laion2b_s34b_b79k")  # once per worker
     >>> frames = [np.zeros((240, 320, 3), np.uint8)] * 8                   # one clip: RGB uint8 HxWx3
     >>> frame_embs = clip.embed_images(frames)                             # [8, 512] float32, unit rows
     >>> text_emb = clip.embed_texts(["a black screen"])[0]                 # [512]
     >>> clip_score(text_emb, frame_embs)                                   # 0..100, CLIPScore-style
     >>> clip_embedding(frame_embs)                                         # [512] unit vector for dedup
+    >>> frame_mean(frame_embs)                                             # its direction, with length <= 1
 
 ``pretrained`` is any of: an open_clip tag for ``model`` (``"laion2b_s34b_b79k"``, see
 ``open_clip.list_pretrained_tags_by_model(model)``), a hub repo in open_clip's layout
@@ -215,7 +216,20 @@ def clip_score(text_emb: np.ndarray, frame_embs: np.ndarray) -> float:
 
 def clip_embedding(frame_embs: np.ndarray) -> np.ndarray:
     """One unit-length [D] float32 vector per clip: the normalised mean of its frame embeddings."""
+    return _unit_rows(frame_mean(frame_embs).reshape(1, -1))[0]
+
+
+def frame_mean(frame_embs: np.ndarray) -> np.ndarray:
+    """The mean of a clip's unit frame embeddings, not re-normalised ([D] float32). Its direction is
+    ``clip_embedding``; its length (``clip_embedding_norm``: 1 when every frame embeds alike, less the more they
+    differ) is what a per-frame average of a linear function of the embedding needs (the aesthetic score)."""
     frames = _unit_rows(np.atleast_2d(frame_embs))
     if frames.shape[0] == 0:
         raise ValueError("clip_embedding needs at least one frame embedding")
-    return _unit_rows(frames.mean(axis=0, keepdims=True))[0]
+    return frames.mean(axis=0)
+
+
+def clip_model_id(model: str, pretrained: str) -> str:
+    """How the CLIP stage names the model behind its embeddings in its ``clip_model`` column: ``ViT-L-14:openai``.
+    A later stage that needs embeddings of one model (the aesthetic predictor) reuses them only on a match."""
+    return f"{model}:{pretrained}"

@@ -3,13 +3,17 @@
     from curate.stages.clip import Clip
     stage = Clip()                     # ViT-B-32 laion2b_s34b_b79k, from the hub or its cache; GPU when there is one
     stage.check(); stage.setup()
-    out = stage.process(clips)         # + clip_score, clip_embedding, clip_frames, clip_error
+    out = stage.process(clips)         # + clip_score, clip_embedding, clip_embedding_norm, clip_model, clip_frames,
+                                       #   clip_error
 
 ``clip_score`` follows the CLIPScore paper's scale: 100 * max(cos, 0), where cos is the mean over the sampled frames
 of the cosine similarity between the caption's and the frame's embeddings (0..100; matching caption/frame pairs
 of real CLIP models typically score 25-35, unrelated ones below 20). ``clip_embedding`` is the L2-normalised mean
-of the frame embeddings (list<float32>). No caption or undecodable frames: NaN and ``clip_error``. Filter on the
-score like any other (``clip_score >= 20``).
+of the frame embeddings (list<float32>) and ``clip_embedding_norm`` the length of that mean before normalising
+(1 when every frame embeds alike), so ``clip_embedding * clip_embedding_norm`` is the mean frame embedding, from
+which the aesthetic stage scores without a second model. ``clip_model`` names the model (``ViT-L-14:openai``).
+A clip without caption is still embedded (NaN score, ``clip_error`` "no caption"); undecodable frames: NaN, no
+embedding, and ``clip_error``. Filter on the score like any other (``clip_score >= 20``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from curate.models.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from curate.models.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, clip_model_id
 from curate.stage import Resources, Stage, StageOutput, read_clip_frames
 from curate.stages.caption_video import even_positions
 
@@ -30,6 +34,8 @@ class Clip(Stage):
     adds = {
         "clip_score": pa.float64(),
         "clip_embedding": pa.list_(pa.float32()),
+        "clip_embedding_norm": pa.float32(),
+        "clip_model": pa.string(),
         "clip_frames": pa.int32(),
         "clip_error": pa.string(),
     }
@@ -69,30 +75,38 @@ class Clip(Stage):
         self._model = ClipModel.load(self.model, self.pretrained, device=self.device, dtype=self.dtype)
 
     def process(self, table: pa.Table) -> StageOutput:
-        from curate.models.clip import clip_embedding, clip_score
+        from curate.models.clip import clip_score, frame_mean
 
+        # 1. frames of every clip (a clip without caption is embedded too: dedup and aesthetics use it)
         rows = table.to_pylist()
         frames, errors = read_clip_frames(table, even_positions(self.num_frames), self.frame_width)
-        for i, row in enumerate(rows):
-            if not row["caption"]:
-                frames[i], errors[i] = None, "no caption"
         present = [i for i, f in enumerate(frames) if f]
+        captioned = [i for i in present if rows[i]["caption"]]
+        # 2. one batched pass for the images, one for the captions
         images = [frame.image for i in present for frame in frames[i]]
         image_embs = self._model.embed_images(images, batch_size=self.batch_size) if images else np.zeros((0, 0))
-        text_embs = self._model.embed_texts([rows[i]["caption"] for i in present]) if present else np.zeros((0, 0))
-        scores: list[float] = [math.nan] * len(rows)
-        embeddings: list[list[float] | None] = [None] * len(rows)
-        counts = [0] * len(rows)
+        texts = self._model.embed_texts([rows[i]["caption"] for i in captioned]) if captioned else np.zeros((0, 0))
+        text_of = dict(zip(captioned, texts))
+        # 3. per clip: the mean of its unit frame embeddings (direction and length), and the caption's score
+        n = len(rows)
+        scores, embeddings, norms, counts = [math.nan] * n, [None] * n, [None] * n, [0] * n
         offset = 0
-        for j, i in enumerate(present):
-            n = len(frames[i])
-            own = image_embs[offset : offset + n]
-            offset += n
-            scores[i] = clip_score(text_embs[j], own)
-            embeddings[i] = clip_embedding(own).astype(np.float32).tolist()
-            counts[i] = n
-        kept = self.with_columns(table, {"clip_score": scores, "clip_embedding": embeddings, "clip_frames": counts,
-                                         "clip_error": errors})
+        for i in present:
+            own = image_embs[offset : offset + len(frames[i])]
+            offset += len(frames[i])
+            mean = frame_mean(own)
+            norms[i] = float(np.linalg.norm(mean))
+            embeddings[i] = (mean / max(norms[i], 1e-12)).astype(np.float32).tolist()
+            counts[i] = len(frames[i])
+            if i in text_of:
+                scores[i] = clip_score(text_of[i], own)
+            else:
+                errors[i] = "no caption"
+        kept = self.with_columns(table, {
+            "clip_score": scores, "clip_embedding": embeddings, "clip_embedding_norm": norms,
+            "clip_model": [clip_model_id(self.model, self.pretrained)] * n, "clip_frames": counts,
+            "clip_error": errors,
+        })  # fmt: skip
         return StageOutput(kept=kept)
 
     def __getstate__(self) -> dict:

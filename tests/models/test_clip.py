@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from curate.models.clip import ClipModel, clip_embedding, clip_score, frames_to_batch
+from curate.models.clip import ClipModel, clip_embedding, clip_model_id, clip_score, frame_mean, frames_to_batch
 from curate.models.loading import ModelUnavailable
 from tests.models.tiny import TINY_CLIP_CFG, save_tiny_clip
 
@@ -47,6 +47,8 @@ def test_clip_embedding_is_the_normalised_mean():
     frames = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     np.testing.assert_allclose(clip_embedding(frames), [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-6)
     assert clip_embedding(frames).dtype == np.float32
+    np.testing.assert_allclose(frame_mean(3 * frames), [0.5, 0.5], atol=1e-6)  # the mean of the unit rows
+    assert clip_model_id("ViT-L-14", "openai") == "ViT-L-14:openai"
 
 
 def test_tiny_model_embeds_through_the_real_loader(tiny_clip, frames):

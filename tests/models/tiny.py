@@ -7,9 +7,9 @@
     >>> folder = save_tiny_clip(Path(mkdtemp()) / "clip")      # open_clip_config.json + open_clip_model.safetensors
     >>> clip = ClipModel.load(pretrained=str(folder), device="cpu")  # the loader real models go through
 
-Every model here has 2 layers, widths of 32 and images of 32x32 pixels, so building, saving and loading one
-takes well under a second. Their outputs are meaningless (random weights): tests only check shapes,
-types, determinism and plumbing, never what a caption says.
+Every model here has 2 layers, widths of 32 and images of 32x32 pixels (the aesthetic predictor is the reference's
+own small MLP), so building, saving and loading one takes well under a second. Their outputs are meaningless
+(random weights): tests only check shapes, types, determinism and plumbing, never what a caption says.
 """
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ def save_open_clip(folder: Path, model_cfg: dict) -> Path:
 
 def save_tiny_clip(folder: Path) -> Path:
     return save_open_clip(folder, TINY_CLIP_CFG)
+
+
+#: the tiny CLIP with ViT-L/14's embedding width (768), so the aesthetic predictor's reference MLP reads its output
+TINY_CLIP_768_CFG = dict(TINY_CLIP_CFG, embed_dim=768)
+
+
+def save_tiny_clip_768(folder: Path) -> Path:
+    return save_open_clip(folder, TINY_CLIP_768_CFG)
 
 
 def save_tiny_coca(folder: Path) -> Path:
@@ -201,3 +209,23 @@ def save_tiny_chat_lm(folder: Path) -> Path:
     tokenizer.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
+
+
+# 4. the improved aesthetic predictor: the reference's own MLP (full size, it is small), random weights
+
+
+def save_tiny_aesthetic_predictor(path: Path, input_size: int = 768) -> Path:
+    """The reference MLP (Linear 768-1024-128-64-16-1) with seeded random weights, saved as its state dict:
+    ``.safetensors`` or ``.pth`` (torch.save, as the reference publishes it) by the suffix of ``path``."""
+    from safetensors.torch import save_file
+
+    from curate.models.aesthetic import AestheticMLP
+
+    torch.manual_seed(SEED)
+    state = AestheticMLP(input_size).state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    return path

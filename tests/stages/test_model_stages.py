@@ -107,6 +107,10 @@ def test_clip_stage_scores_and_embeddings(tiny, clips):
     assert np.linalg.norm(embedding) == pytest.approx(1.0, abs=1e-4) and out["clip_frames"].to_pylist()[0] == 3
     assert math.isnan(scores[1]) and out["clip_error"].to_pylist()[1] == "no caption"
     assert math.isnan(scores[2]) and "FrameDecodeError" in out["clip_error"].to_pylist()[2]
+    embeddings, norms = out["clip_embedding"].to_pylist(), out["clip_embedding_norm"].to_pylist()
+    assert embeddings[1] is not None and embeddings[2] is None  # no caption: still embedded (dedup, aesthetics)
+    assert 0.0 < norms[0] <= 1.0 + 1e-6 and 0.0 < norms[1] <= 1.0 + 1e-6 and norms[2] is None
+    assert out["clip_model"].to_pylist() == [f"ViT-B-32:{tiny['clip']}"] * 3
 
 
 def test_dedup_rejects_exactly_the_reencoded_copy(tiny, video, tmp_path):
@@ -124,8 +128,9 @@ def test_dedup_rejects_exactly_the_reencoded_copy(tiny, video, tmp_path):
     pq.write_table(embedded.slice(0, 2), folder / "part-00000.parquet")  # the copy sits in another shard
     pq.write_table(embedded.slice(2), folder / "part-00001.parquet")
     # random-weight embeddings separate images less than real CLIP does, hence a strict threshold in this test
-    stage = Dedup(threshold=0.999, block_size=2)
-    assert stage.fit(str(folder)) == {"clips": 4, "duplicates": 1}
+    stage = Dedup(threshold=0.999, block_size=2, keep_by=[])  # keep_by=[]: the first in run order stays
+    stats = stage.fit(str(folder))
+    assert (stats["clips"], stats["duplicates"], stats["method"]) == (4, 1, "exact")
     outs = [stage.process(pq.read_table(folder / f"part-0000{i}.parquet")) for i in (0, 1)]
     for i, out in enumerate(outs):
         check_output(stage, pq.read_table(folder / f"part-0000{i}.parquet"), out)
