@@ -50,7 +50,8 @@ def run_mode(config: str, videos: list[Path], workers: int, mode: str, out: Path
 
 
 def step_stats(run: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(run.glob("[0-9][0-9]_*/stats.json"))}
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(run.glob("[0-9][0-9]_*/stats.json"))
+            if p.parent.name != "00_inputs"}
 
 
 def overlap_seconds(run: Path) -> float:
