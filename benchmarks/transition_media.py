@@ -62,8 +62,12 @@ SHOTS: list[tuple[str, float, float]] = [
     ("mmaction2_test2.mp4", 0.0, 4.9), ("mmaction2_test2.mp4", 5.1, 9.9),
 ]  # fmt: skip
 
-GRADUAL = ["fade", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
-           "slideleft", "slideright", "slideup", "slidedown", "fadeblack", "fadewhite"]  # fmt: skip
+# Gradual transitions in the proportions drawn (of 20): cross-dissolves ("fade", 5; "dissolve" is xfade's noise
+# dissolve, 3), dips to black (3) and white (1), and each wipe and slide direction once (wipes 4, slides 4).
+# Dissolves and fades dominate edited news, documentary and film; wipes and slides are rarer there.
+GRADUAL = ["fade"] * 5 + ["dissolve"] * 3 + ["fadeblack"] * 3 + ["fadewhite"] + [
+    f"{kind}{direction}" for kind in ("wipe", "slide") for direction in ("left", "right", "up", "down")
+]
 MIN_FRAMES, MAX_FRAMES = 8, 60  # transition lengths
 MAX_SHOT_S = 6.0  # a shot longer than this is shortened (a random stretch of it), to keep the set small
 PURE_FRAMES = 12  # frames of every shot that no transition touches
@@ -107,8 +111,8 @@ class Edit:
 
 def plan_edits(seed: int = 0, shots_per_edit: int = 6, passes: int = 2) -> list[Edit]:
     """Every shot ``passes`` times (a different stretch of it each time), shuffled into edits of ``shots_per_edit``
-    whose neighbours come from different videos; junctions: one in four a hard cut, the others every xfade type
-    equally often; transition lengths uniform in 8-60 frames, capped by what the two shots can give."""
+    whose neighbours come from different videos; junctions: one in four a hard cut, the others drawn from
+    ``GRADUAL`` in its proportions; transition lengths uniform in 8-60 frames, capped by what the shots can give."""
     rng = random.Random(seed)
     groups = []
     for _ in range(passes):

@@ -59,6 +59,7 @@ from curate.video.probe import default_video_stream, video_streams
 from curate.video.transnet import (
     DEFAULT_CONTEXT,
     DEFAULT_WINDOW,
+    Predictions,
     Transition,
     TransitionFinder,
     TransNetV2Windows,
@@ -214,6 +215,10 @@ and no strided or added detector improved on it (they miss cuts or add false one
 motion). The benchmark's docstring holds the table."""
 
 
+GPU_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"), DetectorSpec(TRANSNETV2, params={"threshold": 0.5}))
+"""The best setting of ``benchmarks/transitions.py`` (it needs the TransNetV2 network; meant for GPUs)."""
+
+
 @dataclass
 class SceneScan:
     """What :func:`scan_scenes` found in one video stream.
@@ -234,6 +239,9 @@ class SceneScan:
             by :attr:`DetectorSpec.name`; a strided detector's cut is the sample frame that showed it.
         transitions: gradual transitions, ``(first, last)`` frame indices, inclusive: frames that belong
             to neither shot. Each holds exactly one of ``cut_frames``; hard cuts have none.
+        transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
+            ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
+            threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
     """
 
     cut_frames: list[int]
@@ -247,6 +255,7 @@ class SceneScan:
     height: int
     detector_cuts: dict[str, list[int]]
     transitions: list[tuple[int, int]] = field(default_factory=list)
+    transnet_scores: np.ndarray | None = None
 
 
 def scan_scenes(
@@ -335,6 +344,7 @@ def scan_scenes(
         height=height,
         detector_cuts=detector_cuts,
         transitions=transitions,
+        transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
     )
 
 
@@ -464,6 +474,7 @@ class _Cascade:
                     transnet, window=params["window"], context=params["context"], batch=params["batch"]
                 )
                 self.finder = TransitionFinder(params["threshold"])
+        self.scores = array.array("f")  # the network's probabilities: single, many, single, many, ...
 
     def wants(self, index: int) -> bool:
         """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
@@ -473,11 +484,16 @@ class _Cascade:
         if self.history is not None:
             self.history.push(index, small)
         if self.windows is not None:
-            self.finder.add(self.windows.push(transnet_frame(small)))
+            self._score(self.windows.push(transnet_frame(small)))
         timecode = FrameTimecode(index, fps=self._rate)
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
             if detector is not None and index % spec.stride == 0:
                 cuts += [tc.frame_num for tc in detector.process_frame(timecode, small)]
+
+    def _score(self, predictions: Predictions | None) -> None:
+        if predictions is not None:
+            self.finder.add(predictions)
+            self.scores.extend(np.stack([predictions.single, predictions.many], 1).astype(np.float32).ravel())
 
     def finish(self, n_frames: int) -> tuple[dict[str, list[int]], list[Transition]]:
         """Flush the detectors: raw cuts per detector name (sorted, inside ``1 .. n_frames - 1``; a transnetv2
@@ -485,8 +501,8 @@ class _Cascade:
         last = FrameTimecode(n_frames - 1, fps=self._rate)
         spans: list[Transition] = []
         if self.windows is not None:
-            self.finder.add(self.windows.finish())
-            spans = [t for t in self.finder.finish(n_frames) if 0 < t.cut < n_frames]
+            self._score(self.windows.finish())
+            spans = [t for t in self.finder.finish() if 0 < t.cut < n_frames]
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
             cuts += [t.cut for t in spans] if detector is None else [tc.frame_num for tc in detector.post_process(last)]
         raw = {

@@ -43,7 +43,9 @@ from curate.models.transnetv2 import FRAME_SHAPE, TransNetV2
 DEFAULT_WINDOW = 100
 DEFAULT_CONTEXT = 25
 HARD_CUT_MAX_FRAMES = 2
-"""A run of at most this many frames above the threshold is a hard cut, a longer one a gradual transition."""
+"""A transition of at most this many frames is a hard cut, a longer one a gradual transition."""
+DEFAULT_EXTENT_THRESHOLD = 0.2
+DEFAULT_GAP = 8
 
 
 def transnet_frame(bgr: np.ndarray) -> np.ndarray:
@@ -140,8 +142,9 @@ class TransNetV2Windows:
 
 @dataclass(frozen=True)
 class Transition:
-    """A run of frames the network marks: ``first``..``last`` inclusive, and ``cut``, the first frame counted as the
-    new shot's (hard cut: ``last + 1``; gradual: the most probable frame of the run, inside it)."""
+    """Frames ``first``..``last`` (inclusive) the network marks as one transition; ``cut`` is the first frame counted
+    as the new shot's (a hard cut: the frame after the last marked one; a gradual transition: its most probable
+    frame, inside it); ``peak`` is the highest single-frame probability in it."""
 
     first: int
     last: int
@@ -153,49 +156,66 @@ class Transition:
         return self.last - self.first + 1 > HARD_CUT_MAX_FRAMES
 
 
-@dataclass
 class TransitionFinder:
-    """Runs of frames whose single-frame probability exceeds ``threshold``, from probabilities given in order."""
+    """Transitions from per-frame probabilities given in order (``add``), holding only the open one.
 
-    threshold: float = 0.5
-    transitions: list[Transition] = field(default_factory=list)
-    _first: int | None = None
-    _peak: tuple[float, int] = (0.0, -1)
-    _next: int = 0
+    A frame is *marked* when its single-frame probability exceeds ``threshold``, and *active* when it is marked or
+    its all-frames probability exceeds ``extent_threshold``. Active frames less than ``gap`` frames apart form a
+    span; a span with a marked frame is a transition from its first to its last active frame. The single-frame head
+    fires on a few frames in the middle of a dissolve (sometimes twice in a fade through black); the all-frames
+    head covers the whole of it, so the span is what no clip may hold. ``benchmarks/transitions.py`` chose the
+    defaults (see ``DEFAULT_EXTENT_THRESHOLD``).
+    """
+
+    def __init__(self, threshold: float = 0.5, extent_threshold: float = DEFAULT_EXTENT_THRESHOLD,
+                 gap: int = DEFAULT_GAP) -> None:  # fmt: skip
+        self.threshold, self.extent_threshold, self.gap = threshold, extent_threshold, gap
+        self.transitions: list[Transition] = []
+        self._next = 0
+        self._span: list[int] | None = None  # [first active, last active] of the open span
+        self._marked: list[int] | None = None  # [first marked, last marked] in it
+        self._peak = (0.0, -1)
 
     def add(self, predictions: Predictions | None) -> None:
+        """Take the probabilities of the next frames (``None`` is nothing)."""
         if predictions is None:
             return
         if predictions.start != self._next:
             raise ValueError(f"probabilities must come in order: expected frame {self._next}, got {predictions.start}")
-        single, start = predictions.single, predictions.start
-        open_run = self._first is not None
-        toggles = np.flatnonzero(np.diff(np.concatenate([[open_run], single > self.threshold]).astype(np.int8)))
-        position = 0
-        for offset in [*toggles.tolist(), len(single)]:
-            if open_run and offset > position:  # frames position .. offset - 1 belong to the open run
-                best = position + int(np.argmax(single[position:offset]))
-                if single[best] > self._peak[0]:
-                    self._peak = (float(single[best]), start + best)
-            if offset == len(single):
-                break
-            if open_run:
-                self._close(start + offset - 1)
-            else:
-                self._first, self._peak = start + offset, (0.0, start + offset)
-            open_run, position = not open_run, offset
-        self._next = start + len(single)
+        marked = predictions.single > self.threshold
+        active = marked | (predictions.many > self.extent_threshold)
+        for offset in np.flatnonzero(active).tolist():
+            index = predictions.start + offset
+            if self._span is not None and index - self._span[1] > self.gap:
+                self._close()
+            if self._span is None:
+                self._span = [index, index]
+            self._span[1] = index
+            if marked[offset]:
+                self._marked = [index, index] if self._marked is None else [self._marked[0], index]
+                if predictions.single[offset] > self._peak[0]:
+                    self._peak = (float(predictions.single[offset]), index)
+        self._next = predictions.start + len(predictions.single)
+        if self._span is not None and self._next - 1 - self._span[1] > self.gap:
+            self._close()
 
-    def finish(self, n_frames: int) -> list[Transition]:
-        """Close a run still open at the end of the video (``n_frames`` frames); every transition found."""
-        if self._first is not None:
-            self._close(n_frames - 1)
+    def finish(self) -> list[Transition]:
+        """Close the span still open at the end of the video; every transition found, in order."""
+        if self._span is not None:
+            self._close()
         return self.transitions
 
-    def _close(self, last: int) -> None:
-        first, (peak, peak_index) = self._first, self._peak
-        self._first = None
-        if last - first + 1 <= HARD_CUT_MAX_FRAMES:
-            self.transitions.append(Transition(first, last, last + 1, peak))
-        else:
-            self.transitions.append(Transition(first, last, peak_index, peak))
+    def _close(self) -> None:
+        (first, last), marked, (peak, peak_index) = self._span, self._marked, self._peak
+        self._span, self._marked, self._peak = None, None, (0.0, -1)
+        if marked is None:
+            return
+        cut = marked[1] + 1 if last - first + 1 <= HARD_CUT_MAX_FRAMES else peak_index
+        self.transitions.append(Transition(first, last, cut, peak))
+
+
+def find_transitions(single: np.ndarray, many: np.ndarray, threshold: float = 0.5, **options) -> list[Transition]:
+    """:class:`TransitionFinder` over whole arrays of probabilities (e.g. kept scores, for another threshold)."""
+    finder = TransitionFinder(threshold, **options)
+    finder.add(Predictions(0, np.asarray(single), np.asarray(many)))
+    return finder.finish()
