@@ -79,7 +79,7 @@ def _d(kind: str, stride: int = 1, **params) -> DetectorSpec:
     return DetectorSpec(kind, stride, params)
 
 
-def _tn(threshold: float, window: int = 100, context: int = 25) -> DetectorSpec:
+def _tn(threshold: float, window: int = 200, context: int = 25) -> DetectorSpec:
     return _d("transnetv2", threshold=threshold, window=window, context=context)
 
 
@@ -91,13 +91,12 @@ SETTINGS = [
     Setting("dissolve", (_d("dissolve"),), quick=True),
     Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
     Setting("adaptive + dissolve max_residual=0.2", (_d("adaptive"), _d("dissolve", max_residual=0.2)), quick=True),
-    Setting("adaptive + dissolve max_residual=0.2 + transnetv2 t=0.3",
-            (_d("adaptive"), _d("dissolve", max_residual=0.2), _tn(0.3))),
     *[Setting(f"transnetv2 t={t}", (_tn(t),)) for t in (0.3, 0.4, 0.5)],
+    Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),)),
     *[Setting(f"adaptive + transnetv2 t={t}", (_d("adaptive"), _tn(t))) for t in (0.3, 0.4, 0.5)],
     *[Setting(f"adaptive + dissolve + transnetv2 t={t}", (_d("adaptive"), _d("dissolve"), _tn(t))) for t in (0.3, 0.5)],
-    Setting("adaptive + transnetv2 t=0.5, windows 200/25", (_d("adaptive"), _tn(0.5, 200, 25))),
-    Setting("adaptive + transnetv2 t=0.5, windows 100/10", (_d("adaptive"), _tn(0.5, 100, 10))),
+    Setting("adaptive + dissolve max_residual=0.2 + transnetv2 t=0.3",
+            (_d("adaptive"), _d("dissolve", max_residual=0.2), _tn(0.3))),
 ]
 
 

@@ -86,14 +86,15 @@ class _StackedDDCNN(nn.Module):
         self.DDCNN = nn.ModuleList(
             [_DilatedDCNN(in_filters if i == 0 else filters * 4, filters, relu=i < _BLOCKS - 1) for i in range(_BLOCKS)]
         )
-        self.pool = nn.AvgPool3d(kernel_size=(1, 2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = None
         for block in self.DDCNN:
             x = block(x)
             shortcut = x if shortcut is None else shortcut
-        return self.pool(F.relu(x) + shortcut)
+        x = F.relu(x) + shortcut
+        b, c, t, h, w = x.shape  # 2x2 average pooling of every frame (avg_pool3d has no bf16 kernel on CPUs)
+        return F.avg_pool2d(x.reshape(b, c * t, h, w), 2).reshape(b, c, t, h // 2, w // 2)
 
 
 class _DilatedDCNN(nn.Module):

