@@ -74,7 +74,8 @@ from pathlib import Path
 
 import av
 
-from curate.video.scenes import DEFAULT_CASCADE, DEFAULT_DOWNSCALE_WIDTH, DetectorSpec, SceneScan, scan_scenes
+from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec
+from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
 
 TOLERANCE_FRAMES = 2
 VIDEOS_DIR = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))

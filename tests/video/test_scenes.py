@@ -10,15 +10,17 @@ import av
 import numpy as np
 import pytest
 
-from curate.video.scenes import (
+from curate.video.cascade import (
     DEFAULT_CASCADE,
     PYSCENEDETECT_MEAN_PIXEL_DISTANCE,
     ChangeHistory,
     DetectorSpec,
-    VideoDecodeError,
     mean_pixel_distance,
     merge_cuts,
     refine_cut,
+)
+from curate.video.scenes import (
+    VideoDecodeError,
     repair_frame_times,
     scan_scenes,
     thumbnail,
@@ -171,7 +173,7 @@ def test_unusable_input_raises_video_decode_error(tmp_path, video, kind):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'histogram', 'thr"),
+        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'dissolve', 'hist"),
         ({"kind": "content", "stride": 0}, r"stride must be an int >= 1"),
         ({"kind": "content", "stride": 2.0}, r"stride must be an int >= 1"),
         ({"kind": "content", "params": {"treshold": 30}}, r"unknown parameter\(s\) \['treshold'\].*\['threshold'"),

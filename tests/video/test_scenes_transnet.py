@@ -10,7 +10,8 @@ import pytest
 
 from curate.models.transnetv2 import load_transnetv2
 from curate.video.clips import plan_clips
-from curate.video.scenes import DetectorSpec, merge_events, scan_scenes
+from curate.video.cascade import DetectorSpec, merge_events
+from curate.video.scenes import scan_scenes
 from tests.video.dissolve import write_dissolve
 from tests.video.test_transnet import FrameMean
 
