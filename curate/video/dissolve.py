@@ -21,8 +21,8 @@ cut it equals one of them (a half), and a static shot has no difference to speak
 3. Marks less than ``gap`` frames apart form one transition, from the earliest to the latest frame of their
    blends; it needs ``min_marks`` marks (one noisy frame is not a dissolve). Its cut is its median mark.
 
-Cost: at most 3 OpenCV calls on a 48x27 image per scale and frame (about 20 microseconds a frame on this project's
-CPU, against ~600 for decoding it); memory: the last ``2 * max(SCALES) + 1`` small frames.
+Cost: at most 3 OpenCV calls on a 48x27 image per scale and tested frame (``stride`` 2 tests every other frame);
+memory: the last ``2 * max(SCALES) + 1`` small frames.
 Limits: wipes and slides are not blends and are not found (TransNetV2 misses most of them too, see
 ``benchmarks/transitions.py``); a slow exposure or lighting ramp inside one shot is a blend to this test.
 """
@@ -48,37 +48,41 @@ class DissolveDetector:
             difference, below which it is a blend.
         min_marks: marks a transition needs.
         gap: marks at most this many frames apart are one transition.
+        stride: 1 = every frame is tested; 2 = every other one (half the cost; the same scales, in frames).
     """
 
     def __init__(self, min_difference: float = DEFAULT_MIN_DIFFERENCE, max_residual: float = DEFAULT_MAX_RESIDUAL,
-                 min_marks: int = DEFAULT_MIN_MARKS, gap: int = DEFAULT_GAP) -> None:  # fmt: skip
+                 min_marks: int = DEFAULT_MIN_MARKS, gap: int = DEFAULT_GAP, stride: int = 1) -> None:  # fmt: skip
         if not min_difference > 0 or not 0 < max_residual < 0.5:
             raise ValueError(f"min_difference must be > 0 (0-255 scale), max_residual in (0, 0.5); "
                              f"got {min_difference!r}, {max_residual!r}")
         if min_marks < 1 or gap < 1:
             raise ValueError(f"min_marks and gap must be >= 1, got {min_marks!r}, {gap!r}")
+        if stride not in (1, 2):
+            raise ValueError(f"the dissolve test takes stride 1 (every frame) or 2 (every other frame), got {stride!r}")
         self.min_difference, self.max_residual, self.min_marks, self.gap = min_difference, max_residual, min_marks, gap
-        self._ring: list[np.ndarray | None] = [None] * (2 * max(SCALES) + 1)
+        self.stride = stride
+        self._ring: list[np.ndarray | None] = [None] * (2 * max(SCALES) // stride + 1)
         self._marks: list[tuple[int, int, int]] = []  # (middle, first, last) of blends not yet grouped
         self.transitions: list[tuple[int, int, int]] = []
 
     def push(self, index: int, small: np.ndarray) -> None:
-        """Test frame ``index`` (frames must come in order, none skipped) against the frames before it."""
-        ring = self._ring
-        ring[index % len(ring)] = small
+        """Test frame ``index`` against the frames before it (every ``stride``-th frame, in order, none skipped)."""
+        ring, stride = self._ring, self.stride
+        ring[index // stride % len(ring)] = small
         threshold = self.min_difference * small.size
         for k in SCALES:
             if index < 2 * k:
                 break
-            before = ring[(index - 2 * k) % len(ring)]
+            before = ring[(index - 2 * k) // stride % len(ring)]
             difference = cv2.norm(small, before, cv2.NORM_L1)
             if difference <= threshold:
                 continue
-            middle = ring[(index - k) % len(ring)]
+            middle = ring[(index - k) // stride % len(ring)]
             residual = cv2.norm(middle, cv2.addWeighted(small, 0.5, before, 0.5, 0.0), cv2.NORM_L1)
             if residual < self.max_residual * difference:
                 self._marks.append((index - k, index - 2 * k, index))
-        if self._marks and index % 16 == 0:
+        if self._marks and index % (16 * stride) < stride:
             self._group(done_before=index - max(SCALES) - self.gap)  # no later mark can fall before that
 
     def _group(self, done_before: int) -> None:
