@@ -149,15 +149,16 @@ def plan_edits(seed: int = 0, shots_per_edit: int = 6, passes: int = 2) -> list[
 
 
 def render(edit: Edit, path: Path, videos_dir: Path = VIDEOS_DIR) -> None:
-    """Encode ``edit`` with one ffmpeg filter graph (each shot: fps, scale + crop, exact frame count; then the chain)."""
+    """Encode ``edit`` with one ffmpeg filter graph (each shot: fps, scale + crop, exact frame count; the chain)."""
     command = ["ffmpeg", "-v", "error", "-y"]
     graph = []
     width, height = SIZE
     for k, piece in enumerate(edit.pieces):
         command += ["-i", str(videos_dir / piece.file)]  # decoded from the start: seeking can start on broken frames
         graph.append(
-            f"[{k}:v:0]trim=start={piece.start_s:.3f},setpts=PTS-STARTPTS,fps={FPS},scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},"
-            f"setsar=1,format=yuv420p,trim=end_frame={piece.frames},setpts=PTS-STARTPTS,settb=1/{FPS}[s{k}]"
+            f"[{k}:v:0]trim=start={piece.start_s:.3f},setpts=PTS-STARTPTS,fps={FPS},"
+            f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,format=yuv420p,"
+            f"trim=end_frame={piece.frames},setpts=PTS-STARTPTS,settb=1/{FPS}[s{k}]"
         )
     current, length = "s0", edit.pieces[0].frames
     for k, (previous, piece) in enumerate(zip(edit.pieces, edit.pieces[1:]), start=1):

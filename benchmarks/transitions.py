@@ -4,7 +4,7 @@ transitions (``benchmarks/transition_media.py``) plus the annotated real fixture
     python benchmarks/transitions.py                     # every setting: ~1 h on 2 busy cores, most of it TransNetV2
     python benchmarks/transitions.py --published         # + TransNetV2 in the package's 100/25 window scheme
     python benchmarks/transitions.py --quick             # the PySceneDetect and dissolve settings only (minutes)
-    python benchmarks/transitions.py --media DIR         # where the edits are rendered (default $TMPDIR/curate-transitions)
+    python benchmarks/transitions.py --media DIR         # where edits are rendered ($TMPDIR/curate-transitions)
 
 What it does, in order:
 
@@ -78,7 +78,8 @@ SETTINGS = [
     Setting("content (PySceneDetect defaults)", (_d("content"),), quick=True),
     Setting("adaptive (PySceneDetect defaults; the old default)", (_d("adaptive"),), quick=True),
     Setting("adaptive + threshold (PySceneDetect's fade detector)", (_d("adaptive"), _d("threshold")), quick=True),
-    Setting("adaptive + content@8 threshold=40 (SVD-style cascade)", (_d("adaptive"), _d("content", 8, threshold=40.0))),
+    Setting("adaptive + content@8 threshold=40 (SVD-style cascade)",
+            (_d("adaptive"), _d("content", 8, threshold=40.0))),
     Setting("dissolve max_residual=0.15", (_d("dissolve", max_residual=0.15),), quick=True),
     Setting("adaptive + dissolve max_residual=0.15", (_d("adaptive"), _d("dissolve", max_residual=0.15)), quick=True),
     Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),

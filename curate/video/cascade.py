@@ -63,7 +63,7 @@ DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
 TRANSNETV2 = "transnetv2"
 DISSOLVE = "dissolve"
 OWN_DETECTORS: dict[str, dict] = {
-    TRANSNETV2: {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": 1},
+    TRANSNETV2: {"threshold": 0.5, "window": DEFAULT_WINDOW, "context": DEFAULT_CONTEXT, "batch": None},
     DISSOLVE: {"min_difference": DEFAULT_MIN_DIFFERENCE, "max_residual": DEFAULT_MAX_RESIDUAL,
                "min_marks": DEFAULT_MIN_MARKS, "gap": DEFAULT_GAP},
 }  # fmt: skip
@@ -71,8 +71,8 @@ OWN_DETECTORS: dict[str, dict] = {
 (:func:`curate.video.scenes.scan_scenes` is given it loaded); ``threshold`` on its single-frame probability (0.5
 as the package; NeMo Curator uses 0.4), ``window`` and ``context`` (frames, see
 :class:`~curate.video.transnet.TransNetV2Windows`; 100 and 25 reproduce the package), ``batch`` (windows per
-forward pass). ``dissolve``: the linear-blend test of :mod:`curate.video.dissolve`. Both report gradual
-transitions as spans, and transnetv2 hard cuts too."""
+forward pass; None: 16 on a GPU, 1 on a CPU). ``dissolve``: the linear-blend test of
+:mod:`curate.video.dissolve`. Both report gradual transitions as spans, and transnetv2 hard cuts too."""
 
 DETECTOR_KINDS = (*DETECTOR_CLASSES, *OWN_DETECTORS)
 

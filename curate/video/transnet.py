@@ -76,14 +76,14 @@ def _shrink(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def check_windows(window: int, context: int, batch: int) -> None:
+def check_windows(window: int, context: int, batch: int | None) -> None:
     """Raise ValueError unless ``window``, ``context`` and ``batch`` are usable (see :class:`TransNetV2Windows`)."""
-    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (window, context, batch))
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (window, context))
     if not ints or context < 0 or window - 2 * context < 1:
         raise ValueError(f"TransNetV2 window ({window!r} frames) must exceed 2 * context ({context!r} frames), "
                          f"both ints, context >= 0")
-    if batch < 1:
-        raise ValueError(f"TransNetV2 batch must be an int >= 1 (windows per forward pass), got {batch!r}")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        raise ValueError(f"TransNetV2 batch must be an int >= 1 (windows per forward pass) or null, got {batch!r}")
 
 
 @dataclass(frozen=True)
@@ -102,15 +102,17 @@ class TransNetV2Windows:
         model: a loaded :class:`~curate.models.transnetv2.TransNetV2` (its device is used).
         window: frames per window (the network was trained on 100).
         context: frames at each end of a window whose outputs are dropped; ``window - 2 * context`` frames are new.
-        batch: windows per forward pass (more use a GPU better; on a CPU one is as fast per frame).
+        batch: windows per forward pass; None: 16 on a GPU, 1 on a CPU (where more are no faster per frame).
 
     Raises:
         ValueError: ``window`` or ``context`` leave no new frame, or ``batch < 1``.
     """
 
     def __init__(self, model: TransNetV2, *, window: int = DEFAULT_WINDOW, context: int = DEFAULT_CONTEXT,
-                 batch: int = 1) -> None:  # fmt: skip
+                 batch: int | None = None) -> None:  # fmt: skip
         check_windows(window, context, batch)
+        if batch is None:
+            batch = 16 if model.device.type == "cuda" else 1
         self.model, self.window, self.context, self.batch = model, window, context, batch
         self.step = window - 2 * context
         self._frames: list[np.ndarray] = []  # padded frames from the start of the next window on

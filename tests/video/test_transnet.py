@@ -60,7 +60,9 @@ def test_memory_holds_one_batch_of_windows_not_the_video():
     assert max(held) <= 150 + 100
 
 
-@pytest.mark.parametrize(("window", "context", "batch"), [(50, 25, 1), (100, -1, 1), (100, 25, 0), (100.0, 25, 1)])
+@pytest.mark.parametrize(
+    ("window", "context", "batch"), [(50, 25, 1), (100, -1, 1), (100, 25, 0), (100.0, 25, 1), (100, 25, True)]
+)
 def test_bad_windows_are_refused(window, context, batch):
     with pytest.raises(ValueError, match="window|batch"):
         TransNetV2Windows(FrameMean(), window=window, context=context, batch=batch)
