@@ -55,7 +55,7 @@ FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack
 
 
 def family(kind: str) -> str:
-    return FAMILIES.get(kind, kind[:5])  # wipe*, slide*
+    return FAMILIES.get(kind) or ("wipe" if kind.startswith("wipe") else "slide")
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ SETTINGS = [
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
     *[Setting(f"adaptive + transnetv2 t={t}", (_d("adaptive"), _tn(t))) for t in (0.3, 0.4, 0.5)],
-    *[Setting(f"adaptive + dissolve + transnetv2 t={t}", (_d("adaptive"), _d("dissolve"), _tn(t))) for t in (0.3, 0.5)],
+    Setting("adaptive + dissolve + transnetv2 t=0.3", (_d("adaptive"), _d("dissolve"), _tn(0.3))),
 ]
 
 
