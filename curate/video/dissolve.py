@@ -37,6 +37,9 @@ DEFAULT_MIN_DIFFERENCE = 12.0
 DEFAULT_MAX_RESIDUAL = 0.2
 DEFAULT_MIN_MARKS = 3
 DEFAULT_GAP = 4
+"""Defaults from ``benchmarks/transitions.py``: with ``max_residual`` 0.2 the test found 12 of 12 dips to black or
+white and 15 of 24 dissolves of the synthetic edits (0.15: 12), adding no false cut on real footage; the real
+footage's residuals stay above ~0.2 where the frames ``2k`` apart differ by ``min_difference`` or more."""
 
 
 class DissolveDetector:
