@@ -64,6 +64,7 @@ class Setting:
     detectors: tuple[DetectorSpec, ...]
     quick: bool = False  # run with --quick
     published: bool = False  # the package's own window scheme: run with --published (it doubles the time)
+    skip_loop_filter: str = "none"  # scan_scenes' decoder option
 
 
 def _d(kind: str, stride: int = 1, **params) -> DetectorSpec:
@@ -84,6 +85,8 @@ SETTINGS = [
     Setting("adaptive + dissolve max_residual=0.15", (_d("adaptive"), _d("dissolve", max_residual=0.15)), quick=True),
     Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
     Setting("adaptive + dissolve@2 (DEFAULT_CASCADE, offline.yaml)", DEFAULT_CASCADE, quick=True),
+    *[Setting(f"DEFAULT_CASCADE, skip_loop_filter={skip}", DEFAULT_CASCADE, quick=True, skip_loop_filter=skip)
+      for skip in ("noref", "all")],  # fmt: skip
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
@@ -155,7 +158,7 @@ def videos(media: Path) -> list[Video]:
 
 
 def _default_stream(path: Path) -> int:
-    from curate.video.probe import default_video_stream
+    from curate.video.source import default_video_stream
 
     with av.open(str(path)) as container:
         return default_video_stream(container).index
@@ -208,7 +211,8 @@ def run(settings: list[Setting], all_videos: list[Video], network: Recorder | No
                 network.start(key, replay)
             plain = plain_decode_cpu(video.path, None)
             start = time.process_time()
-            scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None)
+            scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None,
+                               skip_loop_filter=setting.skip_loop_filter)
             row.cpu += time.process_time() - start + (network.seconds[key] if replay else 0.0)
             row.plain += plain
             score(row, video, scan)

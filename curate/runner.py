@@ -258,6 +258,15 @@ class _StepRun:
             self.budget = self._budget(workers)
             self.sources = self._plan(on_cleared)
         self.units = list(self.sources) if self.sources is not None else list(self.inputs)
+        if self.sources is None and len(self.units) > workers:
+            self.units = self._largest_first(self.units)
+
+    def _largest_first(self, units: list[str]) -> list[str]:
+        """``units`` by the stage's cost estimate, largest first (longest-processing-time-first scheduling)."""
+        costs = self.stage.shard_costs(str(self.in_dir.data), units)
+        if not costs:
+            return units
+        return sorted(units, key=lambda u: -costs.get(u, 0.0))
 
     def _fit(self, on_cleared) -> None:
         self.fit_info = self.stage.fit(str(self.in_dir.data))

@@ -154,6 +154,12 @@ class Stage(ABC):
         None (the default): one output shard per input shard."""
         return None
 
+    def shard_costs(self, input_dir: str, shards: list[str]) -> dict[str, float] | None:
+        """Optional, on the client before a barrier step's first shard: an estimate of each input shard's work, in
+        any unit. The runner then submits the shards largest first, so that the workers finish together instead
+        of one of them running a big shard alone at the end. None (the default): input order."""
+        return None
+
     def plan_shards(self, input_dir: str) -> list[list[ShardSlice]] | None:
         """Optional: this step's own output shards, each made of slices of the input shards (re-sharding, as the
         write stage does to reach a target size), on the client after ``fit``.

@@ -193,3 +193,21 @@ def test_one_model_copy_per_gpu(video, tmp_path):
     pinned = sorted(p.name for p in logs.glob("cuda-*"))
     assert all(name.split("-")[3] == "1" for name in pinned)  # each GPU worker sees exactly its own GPU
     assert len({name.split("-")[4] for name in pinned}) == len(pinned)  # and no two share one
+
+
+def test_split_shards_run_largest_first(barrier_run):
+    """Split knows its shards' cost before it starts (pixels to decode, from the ingest rows): the runner submits
+    them largest first, so that no worker is left with a big video at the end while the other idles."""
+    import pyarrow.parquet as pq
+
+    ingest = next(d for d in stage_dirs(barrier_run) if d.name == "ingest")
+    cost = {}
+    for path in sorted(ingest.data.glob("*.parquet")):
+        row = pq.read_table(path).to_pylist()[0]
+        cost[path.stem] = row["video_frames"] * row["width"] * row["height"]
+    split = next(d for d in stage_dirs(barrier_run) if d.name == "split")
+    started = [p.stem for p in sorted(split.done.glob("*.json"), key=lambda p: read_json(p)["started_at"])]
+    by_cost = sorted(cost, key=lambda s: -cost[s])
+    assert len(started) == len(EIGHT) and started != sorted(started)  # not input order: the costs differ
+    assert set(started[:2]) == set(by_cost[:2])  # the two workers start with the two largest
+    assert by_cost[-1] in started[-2:]  # and end with the smallest

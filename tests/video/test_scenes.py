@@ -217,6 +217,15 @@ def test_detector_spec_copies_params_and_names_itself():
     assert [s.name for s in DEFAULT_CASCADE] == ["adaptive@1", "dissolve@2"]
 
 
+@pytest.mark.parametrize("name", ["psd_testvideo.mp4", "nasa_13013.mp4", "imageio_cockatoo.mp4"])
+def test_skipping_deblocking_of_unreferenced_frames_keeps_every_cut(video, name):
+    """The default scan skips the H.264 loop filter on frames nothing predicts from (DEFAULT_SKIP_LOOP_FILTER): the
+    detectors see slightly different pixels on those frames, and must find the same cuts and transitions."""
+    fast, full = scan_scenes(video(name)), scan_scenes(video(name), skip_loop_filter="none")
+    assert (fast.cut_frames, fast.transitions) == (full.cut_frames, full.transitions)
+    assert fast.n_frames == full.n_frames and np.array_equal(fast.frame_times, full.frame_times)
+
+
 @pytest.mark.parametrize(
     ("detectors", "kwargs", "message"),
     [
@@ -224,6 +233,7 @@ def test_detector_spec_copies_params_and_names_itself():
         ([DetectorSpec("content"), DetectorSpec("content", params={"threshold": 40.0})], {}, "'content@1'"),
         ([DetectorSpec("content")], {"downscale_width": 8}, "downscale_width must be an int >= 16"),
         ([DetectorSpec("content")], {"merge_window_frames": -1}, "merge_window_frames must be an int >= 0"),
+        ([DetectorSpec("content")], {"skip_loop_filter": "some"}, "skip_loop_filter must be one of"),
     ],
 )
 def test_scan_rejects_bad_arguments(video, detectors, kwargs, message):
