@@ -205,6 +205,16 @@ class Split(Stage):
                 *(table[c].to_pylist() for c in ("video_frames", "width", "height")))))
         return costs
 
+    def finish(self, output_dir: str) -> dict:
+        """The detectors that ran (from the per-video tables: ``auto`` depends on each worker's GPU) and the model
+        among them, for stats.json and the dataset card (which lists ``models``)."""
+        names: set[str] = set()
+        for path in sorted((Path(output_dir) / "videos").glob("*.parquet")):
+            for cuts in pq.read_table(path, columns=["detector_cuts"])["detector_cuts"].to_pylist():
+                names.update(json.loads(cuts or "{}"))
+        ran = any(name.startswith(f"{TRANSNETV2}@") for name in names)
+        return {"detectors": sorted(names), "models": {"transnet_model": self.transnet_model} if ran else {}}
+
     def check(self) -> None:
         if self.uses_transnet():
             from curate.models.transnetv2 import transnetv2_weights

@@ -153,7 +153,11 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
             resolved = ((d.stats() or {}).get("fit") or {}).get("resolved_percentiles", {})
             rules = [_rule(text, parse_rule(text), resolved) for text in params["rules"]]
             filters.append({"step": d.name, "rules": rules})
-        named = {k: v for k, v in params.items() if MODEL_PARAM.search(k) and v is not None}
+        finish = (d.stats() or {}).get("finish") or {}
+        if isinstance(finish.get("models"), dict):  # the step said which models it ran (split: TransNetV2 or none)
+            named = {k: v for k, v in finish["models"].items() if v is not None}
+        else:
+            named = {k: v for k, v in params.items() if MODEL_PARAM.search(k) and v is not None}
         if named:
             models.append({"step": d.name, **named})
 

@@ -110,6 +110,12 @@ def test_transnetv2_runs_in_the_stage(video, tmp_path):
     (row,) = out.extras["videos"].to_pylist()
     assert row["cut_frames"] == [30, 76, 137, 187, 242] and row["transitions"] == []
     assert set(json.loads(row["detector_cuts"])) == {"transnetv2@1"}
+    # finish() reports what ran, from the per-video table (the dataset card lists it under models)
+    pq.write_table(out.extras["videos"], (tmp_path / "videos").mkdir() or tmp_path / "videos" / "part-00000.parquet")
+    stage = Split(detector="transnetv2", device="cpu")
+    assert stage.finish(str(tmp_path)) == {"detectors": ["transnetv2@1"],
+                                           "models": {"transnet_model": stage.transnet_model}}
+    assert Split().finish(str(tmp_path / "nothing")) == {"detectors": [], "models": {}}
 
 
 def test_auto_runs_transnetv2_only_where_there_is_a_gpu():
