@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from split_throughput import VIDEO_EXTENSIONS, decode_seconds, remux_repeated  # noqa: E402
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="every file remuxed N times longer")
     parser.add_argument("--modes", default="streaming,barrier")
+    parser.add_argument("--rounds", type=int, default=1, help="decode + every mode, N times; medians reported")
     parser.add_argument("--set", action="append", default=[], help="config overrides, STEP.PARAM=VALUE")
     args = parser.parse_args()
     modes = args.modes.split(",")
@@ -97,14 +99,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.repeat > 1:
             videos = [remux_repeated(p, Path(tmp) / p.name, args.repeat) for p in videos]
-        # 1. the baseline, then each mode, interleaved so that load from elsewhere hits them alike
-        raw = [decode_seconds(p) for p in videos]
-        raw_seconds, video_seconds = sum(s for s, _ in raw), sum(d for _, d in raw)
-        walls, stats, overlaps, rows = {}, {}, {}, {}
-        for mode in modes:
-            out = Path(tmp) / mode
-            walls[mode] = run_mode(args.config, videos, args.workers, mode, out, extra)
-            stats[mode], overlaps[mode], rows[mode] = step_stats(out), overlap_seconds(out), rows_of(out)
+        # 1. in rounds: the baseline, then each mode (in turn first), so that a host whose speed drifts (shared
+        # machines) disturbs the modes of a round alike; ratios are per round, against that round's decode
+        walls, ratios, stats, overlaps, rows = {}, {}, {}, {}, {}
+        for r in range(args.rounds):
+            raw = [decode_seconds(p) for p in videos]
+            raw_seconds, video_seconds = sum(s for s, _ in raw), sum(d for _, d in raw)
+            for mode in (modes if r % 2 == 0 else modes[::-1]):
+                out = Path(tmp) / f"{mode}-{r}"
+                wall = run_mode(args.config, videos, args.workers, mode, out, extra)
+                walls.setdefault(mode, []).append(wall)
+                ratios.setdefault(mode, []).append(raw_seconds / wall)
+                stats[mode], rows[mode] = step_stats(out), rows_of(out)
+                overlaps.setdefault(mode, []).append(overlap_seconds(out))
 
     print(f"CPU: {cpu_description()}; {args.workers} workers; {len(videos)} files, {video_seconds:.0f} s of video"
           f"{f' (each fixture remuxed {args.repeat}x)' if args.repeat > 1 else ''}; config {Path(args.config).name}\n")
@@ -121,9 +128,14 @@ def main() -> None:
     print("\nWhole command:\n")
     print("| mode | wall s | ratio to a one-thread decode | seconds two steps ran at once |")
     print("|---|---|---|---|")
-    print(f"| raw decode (PyAV, 1 thread, same files) | {raw_seconds:.2f} | 1.00 | - |")
+    print(f"| raw decode (PyAV, 1 thread, same files; last round) | {raw_seconds:.2f} | 1.00 | - |")
     for mode in modes:
-        print(f"| {mode} | {walls[mode]:.2f} | {raw_seconds / walls[mode]:.2f} | {overlaps[mode]:.2f} |")
+        print(f"| {mode} ({args.rounds} rounds: median; each) | {median(walls[mode]):.2f}; "
+              f"{', '.join(f'{w:.1f}' for w in walls[mode])} | {median(ratios[mode]):.2f}; "
+              f"{', '.join(f'{x:.2f}' for x in ratios[mode])} | {median(overlaps[mode]):.2f} |")
+    if {"streaming", "barrier"} <= set(modes):
+        faster = [s < b for s, b in zip(walls["streaming"], walls["barrier"])]
+        print(f"\nstreaming faster than barrier in {sum(faster)} of {len(faster)} rounds")
     if len(modes) > 1:
         same = all(rows[m] == rows[modes[0]] for m in modes)
         print(f"\nsame rows in every mode: {same} ({len(rows[modes[0]])} rows in the last step)")
