@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,10 +30,12 @@ import av
 import cv2
 import numpy as np
 
-from curate.hardware import cpu
-from curate.video.ocr import DEFAULT_MAX_SIDE, DEFAULT_POSITIONS, clip_frames, covered_fraction, load_reader
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from score_throughput import chosen_videos  # noqa: E402
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
+from curate.hardware import cpu  # noqa: E402
+from curate.video.ocr import DEFAULT_MAX_SIDE, DEFAULT_POSITIONS, clip_frames, covered_fraction, load_reader  # noqa: E402
+
 DEFAULT_VIDEOS = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
 CPU_TARGET_S = 0.3  # per clip of 3 frames
 SEES_TEXT = 0.005  # a frame area above this counts as "text found" when comparing detectors
@@ -89,14 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     # 1. check inputs
     if not args.videos.is_dir():
         parser.error(f"--videos {args.videos} is not a folder (set it, or CURATE_TEST_VIDEOS)")
-    paths = sorted(p for p in args.videos.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if args.files:
-        missing = sorted(set(args.files) - {p.name for p in paths})
-        if missing:
-            parser.error(f"not in {args.videos}: {missing}")
-        paths = [p for p in paths if p.name in args.files]
-    if not paths:
-        parser.error(f"no video files in {args.videos}")
+    paths = chosen_videos(parser, args.videos, args.files)
 
     # 2. one thread everywhere; detectors loaded once (not timed)
     cv2.setNumThreads(1)

@@ -101,6 +101,20 @@ def best(measure, repeats: int):
     return min((measure() for _ in range(repeats)), key=lambda m: m.wall_s)
 
 
+def chosen_videos(parser: argparse.ArgumentParser, folder: Path, names: list[str] | None) -> list[Path]:
+    """The videos of ``folder`` (all, or those ``names``), sorted; a missing name or an empty folder is a usage
+    error naming the folder."""
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if names:
+        missing = sorted(set(names) - {p.name for p in paths})
+        if missing:
+            parser.error(f"not in {folder}: {missing}")
+        paths = [p for p in paths if p.name in names]
+    if not paths:
+        parser.error(f"no video files in {folder}")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=Path, default=DEFAULT_VIDEOS, help="folder of videos (default: %(default)s)")
@@ -114,14 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--videos {args.videos} is not a folder (set it, or CURATE_TEST_VIDEOS)")
     if args.clip_s <= 0:
         parser.error(f"--clip-s must be a positive number of seconds, got {args.clip_s}")
-    paths = sorted(p for p in args.videos.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if args.files:
-        missing = sorted(set(args.files) - {p.name for p in paths})
-        if missing:
-            parser.error(f"not in {args.videos}: {missing}")
-        paths = [p for p in paths if p.name in args.files]
-    if not paths:
-        parser.error(f"no video files in {args.videos}")
+    paths = chosen_videos(parser, args.videos, args.files)
 
     # 2. one thread everywhere, reader loaded once (not timed)
     torch.set_num_threads(1)

@@ -35,8 +35,8 @@ from curate.video.ocr import (
     DEFAULT_MAX_SIDE,
     DEFAULT_POSITIONS,
     DEFAULT_PPOCR_MODEL,
-    DETECTORS,
     OFFLINE_EN,
+    check_reader_settings,
     fit_longer_side,
     load_reader,
     ocr_frames,
@@ -91,15 +91,7 @@ class Ocr(Stage):
         self.detector_bf16 = detector_bf16
         self.recognize = recognize
         self.threads = threads
-        if detector not in DETECTORS:
-            raise ValueError(f"ocr.detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
-        if detector_bf16 not in (True, False, "auto"):
-            raise ValueError(f"ocr.detector_bf16 must be auto, true or false, got {detector_bf16!r}")
-        if detector == "ppocr" and detector_bf16 is True:
-            raise ValueError("ocr.detector_bf16=true applies to detector craft; ppocr runs in float32 on ONNX "
-                             "Runtime: set ocr.detector_bf16=auto, or ocr.detector=craft")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"ocr.device must be auto, cpu or cuda, got {device!r}")
+        check_reader_settings(detector, device, detector_bf16, prefix="ocr.")
         if not self.positions or not all(0.0 <= p <= 1.0 for p in self.positions):
             raise ValueError(f"ocr.positions must be relative positions in [0, 1], got {self.positions}")
         if max_side < 32:

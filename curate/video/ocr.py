@@ -122,6 +122,19 @@ class TextReader:
     recogniser: EasyocrRecogniser | None = None
 
 
+def check_reader_settings(detector: str, device: str, detector_bf16, prefix: str = "") -> None:
+    """ValueError naming the setting (``prefix`` + name, e.g. ``ocr.detector``) that ``load_reader`` cannot take."""
+    if detector not in DETECTORS:
+        raise ValueError(f"{prefix}detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    if device not in DEVICES:
+        raise ValueError(f"{prefix}device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if detector_bf16 not in (True, False, "auto"):
+        raise ValueError(f"{prefix}detector_bf16 must be auto, true or false, got {detector_bf16!r}")
+    if detector == "ppocr" and detector_bf16 is True:
+        raise ValueError(f"{prefix}detector_bf16=true applies to detector craft; ppocr runs in float32 on ONNX "
+                         f"Runtime: set {prefix}detector_bf16=auto, or {prefix}detector=craft")
+
+
 def load_reader(
     languages: Sequence[str] = ("en",),
     *,
@@ -145,15 +158,7 @@ def load_reader(
     ``threads``: CPU threads of the detector (and torch's, process-wide); None leaves the libraries' defaults.
     """
     # 1. check inputs
-    if detector not in DETECTORS:
-        raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if detector_bf16 not in (True, False, "auto"):
-        raise ValueError(f"detector_bf16 must be true, false or 'auto', got {detector_bf16!r}")
-    if detector == "ppocr" and detector_bf16 is True:
-        raise ValueError("detector_bf16=true applies to the craft detector; ppocr runs in float32 on ONNX Runtime "
-                         "(set detector_bf16 to auto, or detector to craft)")
+    check_reader_settings(detector, device, detector_bf16)
 
     # 2. load the detector, and the recogniser
     if detector == "ppocr":

@@ -73,9 +73,9 @@ def test_recognize_needs_a_reader_with_recogniser():
     [
         (dict(device="tpu"), "device must be one of"),
         (dict(threads=0), "threads must be a positive integer"),
-        (dict(detector="tesseract"), r"detector must be one of \('ppocr', 'craft'\)"),
-        (dict(detector_bf16="yes"), "detector_bf16 must be true, false or 'auto'"),
-        (dict(detector="ppocr", detector_bf16=True), "set detector_bf16 to auto, or detector to craft"),
+        (dict(detector="tesseract"), "detector must be one of ppocr, craft, got 'tesseract'"),
+        (dict(detector_bf16="yes"), "detector_bf16 must be auto, true or false"),
+        (dict(detector="ppocr", detector_bf16=True), "set detector_bf16=auto, or detector=craft"),
         (dict(detector="ppocr", ppocr_model="/no/such/model.onnx"), "does not exist on disk"),
         (dict(detector="craft", languages=("de",)), "model_dir=None"),
     ],
