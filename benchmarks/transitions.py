@@ -83,10 +83,16 @@ SETTINGS = [
             (_d("adaptive"), _d("content", 8, threshold=40.0))),
     Setting("dissolve max_residual=0.15", (_d("dissolve", max_residual=0.15),), quick=True),
     Setting("adaptive + dissolve max_residual=0.15", (_d("adaptive"), _d("dissolve", max_residual=0.15)), quick=True),
-    Setting("adaptive + dissolve", (_d("adaptive"), _d("dissolve")), quick=True),
-    Setting("adaptive + dissolve@2 (DEFAULT_CASCADE, offline.yaml)", DEFAULT_CASCADE, quick=True),
-    *[Setting(f"DEFAULT_CASCADE, skip_loop_filter={skip}", DEFAULT_CASCADE, quick=True, skip_loop_filter=skip)
-      for skip in ("noref", "all")],  # fmt: skip
+    Setting("adaptive + dissolve max_residual=0.2 min_marks=3",
+            (_d("adaptive"), _d("dissolve", max_residual=0.2, min_marks=3)), quick=True),
+    Setting("adaptive + dissolve@2 max_residual=0.2 min_marks=3 (DEFAULT_CASCADE before)",
+            (_d("adaptive"), _d("dissolve", 2, max_residual=0.2, min_marks=3)), quick=True),
+    *[Setting(f"adaptive + dissolve@2 max_residual={r} min_marks={m}",
+              (_d("adaptive"), _d("dissolve", 2, max_residual=r, min_marks=m)), quick=True)
+      for r, m in ((0.25, 5), (0.3, 6), (0.3, 10))],  # fmt: skip
+    *[Setting(f"adaptive + dissolve@2 (DEFAULT_CASCADE{', offline.yaml' if skip == 'noref' else ''}), "
+              f"skip_loop_filter={skip}", DEFAULT_CASCADE, quick=True, skip_loop_filter=skip)
+      for skip in ("none", "noref", "all")],  # fmt: skip
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
