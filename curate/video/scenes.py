@@ -88,7 +88,8 @@ DEFAULT_SKIP_LOOP_FILTER = "noref"
 """Skip the in-loop deblocking filter on frames that no other frame predicts from (H.264 and HEVC). Those frames
 only look slightly blockier to the detectors, and no error carries into other frames: ``benchmarks/transitions.py``
 finds the same cuts on every synthetic and annotated video, for 5-8% less decoding. ``all`` saves 20%, but the
-error then builds up until the next keyframe and its jump there added false cuts (F1 0.83 -> 0.80; precision 0.93 -> 0.87)."""
+error then builds up until the next keyframe and its jump there added false cuts (F1 0.83 -> 0.80; precision 0.93
+-> 0.87)."""
 
 _PLANAR_YUV_8BIT = {
     "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
