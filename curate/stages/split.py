@@ -131,7 +131,8 @@ class Split(Stage):
         self.threads = threads
         self.downscale_width = downscale_width
         if skip_loop_filter not in SKIP_LOOP_FILTER:
-            raise ValueError(f"split.skip_loop_filter must be one of {list(SKIP_LOOP_FILTER)}, got {skip_loop_filter!r}")
+            raise ValueError(f"split.skip_loop_filter must be one of {', '.join(SKIP_LOOP_FILTER)}, "
+                             f"got {skip_loop_filter!r}")
         self.skip_loop_filter = skip_loop_filter
         self.merge_window_frames = merge_window_frames
         self.min_clip_s = min_clip_s
