@@ -66,7 +66,7 @@ from curate.rundir import (
     stage_dirs,
 )
 from curate.stage import ShardBudget, ShardSlice, Stage
-from curate.tasks import release_stage, run_shard
+from curate.tasks import import_modules, release_stage, run_shard
 
 log = logging.getLogger("curate")
 
@@ -376,6 +376,17 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
 
 
 # ------------------------------------------------------------------------------------------ the launch
+def _warm_workers(client, steps: Sequence[Step]) -> None:
+    """Have every worker import the steps' modules now, in the background, while this client plans the run: a
+    fresh worker process otherwise spends its first task of each step importing (about a second for PyAV, OpenCV,
+    PySceneDetect, and pandas, which pyarrow imports at its first table). Failures are the first task's to report."""
+    modules = sorted({type(step.stage).__module__ for step in steps} | {"curate.tasks", "pandas"})
+    try:
+        client.run(import_modules, modules, wait=False)
+    except Exception as err:  # noqa: BLE001 - an optimisation only: the tasks import what they need anyway
+        log.debug("could not warm the workers: %s", err)
+
+
 def run_pipeline(
     steps: Sequence[Step],
     run: str | os.PathLike,
@@ -400,6 +411,7 @@ def run_pipeline(
     if check:
         check_pipeline(steps, until=until, only=only)
     selected = selected_steps(steps, until, only)
+    _warm_workers(client, selected)
     info = cluster_info(client)
     try:
         check_placement({s.name: s.stage for s in selected}, info, "the Dask cluster")

@@ -108,6 +108,26 @@ def output_names(shard: str, count: int) -> list[str]:
     return [shard] if count == 1 else [f"{shard}-{i:04d}" for i in range(count)]
 
 
+async def import_modules(names: Sequence[str]) -> None:
+    """Import ``names`` in this worker, on a thread so that the worker keeps answering (``client.run(...,
+    wait=False)`` takes coroutines only; see ``curate.runner._warm_workers``)."""
+    import asyncio
+
+    await asyncio.get_running_loop().run_in_executor(None, import_each, list(names))
+
+
+def import_each(names: Sequence[str]) -> None:
+    """Import every module of ``names``; one that fails is left to the task that needs it, which reports the error
+    with its shard."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - the shard's own import raises it again where it is reported
+            continue
+
+
 def run_shard(
     shard: str,
     slices: Sequence[ShardSlice] | None,

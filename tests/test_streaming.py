@@ -54,6 +54,24 @@ def barrier_run(client, videos_dir, tmp_path_factory) -> Path:
     return run
 
 
+def test_workers_import_the_steps_modules_while_the_client_plans(client):
+    """run_pipeline starts the workers' imports before it plans (curate.runner._warm_workers), in the background."""
+    from curate.runner import _warm_workers
+    from curate.stages.write import Write
+    from curate.tasks import import_each
+
+    def imported() -> list[bool]:
+        return list(client.run(lambda: "curate.stages.write" in sys.modules).values())
+
+    assert imported() == [False, False]  # first test of this module: fresh worker processes
+    _warm_workers(client, [Step("write", Write())])
+    deadline = time.monotonic() + 60
+    while imported() != [True, True] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert imported() == [True, True]
+    import_each(["curate.no_such_module", "json"])  # a module that fails is left to the task that needs it
+
+
 def test_streaming_overlaps_steps_and_gives_the_rows_of_a_step_by_step_run(client, video, barrier_run, tmp_path):
     run = tmp_path / "run"
     stats = run_pipeline(steps([str(video(n)) for n in EIGHT]), run, client, progress=False)
