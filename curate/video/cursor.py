@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import TypeVar
@@ -119,7 +120,7 @@ def read_stream(
             cursor.close()
 
 
-class FrameCursor:
+class FrameCursor(ABC):
     """The decoded frames of one stream, in the timeline. ``frame_at(t)`` for ascending ``t`` decodes forward only
     as far as needed; a smaller ``t`` than the last one makes it start again from before ``t``."""
 
@@ -152,8 +153,10 @@ class FrameCursor:
         """True when the frame at ``t`` may lie before what the decoder has reached."""
         return self.current is not None and t < self.current[0] - TIME_TOLERANCE_S
 
+    @abstractmethod
     def _position(self, t: float) -> None:
-        raise NotImplementedError
+        """Make ``self._frames`` yield from the frame at ``t`` or before it: seek (by timestamp) or restart (by decode
+        index) when ``t`` lies behind the decoder, else keep decoding forward."""
 
     def _before_next(self, t: float) -> None:
         """Called before each frame is decoded on the way to ``t``."""
