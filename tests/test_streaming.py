@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from curate.stage import Resources, Stage, StageOutput
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
 from curate.stages.split import Split
-from tests.test_runner import CURATE, OFFLINE, rows
+from tests.test_runner import CURATE, OFFLINE, kill_when_a_shard_is_done, rows
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test stage below runs in the workers
 
@@ -99,14 +98,8 @@ def test_killed_streaming_run_resumes_to_the_same_rows(video, barrier_run, tmp_p
         f"with start_client(workers=2, quiet=True) as c: run_pipeline(steps({inputs!r}), {str(run)!r}, c, "
         "progress=False)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, cwd=Path(__file__).parents[1],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     motion_done = run / "03_motion" / "done"
-    deadline = time.time() + 180
-    while time.time() < deadline and not (motion_done.is_dir() and any(motion_done.glob("*.json"))):
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when_a_shard_is_done([sys.executable, "-c", script], motion_done, timeout_s=180, cwd=Path(__file__).parents[1])
     assert any(motion_done.glob("*.json")) and not (run / "03_motion" / "stats.json").exists()
     before = {p.name: p.stat().st_mtime_ns for p in motion_done.glob("*.json")}
 
