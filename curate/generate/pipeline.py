@@ -11,10 +11,18 @@ both go through ``DiffusionPipeline.from_pretrained``. The reference is ModelSco
 (a ``TextToVideoSDPipeline``: UNet3DConditionModel, AutoencoderKL, CLIP text encoder), in fp16 on CUDA.
 
 Reproducibility: every prompt gets its own ``torch.Generator`` seeded with its seed (on the CPU, so the same seed
-gives the same starting noise on any device); the same seed and settings give the same frames (bit for bit on a
-CPU; on a GPU up to the kernels' own nondeterminism). Samplers that draw fresh noise at every step (``ddpm``,
-``euler_a``: ``SCHEDULERS[name].draws_noise``) cannot be seeded per prompt inside one batched call (diffusers
-draws that noise for frames x prompts from one generator list), so with them each prompt is one pipeline call.
+gives the same starting noise on any device).
+
+- On a CPU each prompt is one pipeline call, so the same prompt, seed and settings give the same frames bit for bit
+  on one machine, whatever batch the prompt was in. A batched call would not: the matrix kernels (oneDNN, MKL) block
+  their sums by the number of rows, so a prompt's numbers change in their last bits with the batch size on CPUs
+  with AVX-512, and 2 denoising steps are enough for that to reach the uint8 frames. Batching buys little on a CPU.
+- On a GPU the prompts of a batch go through one call (that is where batching pays); the same batch gives the same
+  frames up to the kernels' own nondeterminism, and another batch size may differ in the last bits.
+- Different CPUs (AVX2 or AVX-512 kernels) may differ in the last bits too, as GPUs do.
+- Samplers that draw fresh noise at every step (``ddpm``, ``euler_a``: ``SCHEDULERS[name].draws_noise``) cannot
+  be seeded per prompt inside one batched call (diffusers draws that noise for frames x prompts from one generator
+  list), so with them each prompt is one pipeline call on any device.
 """
 
 from __future__ import annotations
@@ -227,8 +235,8 @@ def generate_frames(
 ) -> list[np.ndarray]:
     """One video per prompt, as ``[num_frames, height, width, 3]`` uint8 RGB arrays, prompt ``i`` seeded ``seeds[i]``.
 
-    The prompts go through the pipeline in one batched call (one call each with noise-drawing samplers, see the
-    module docstring); the scheduler named in ``settings`` is put on ``pipe`` first.
+    The prompts go through the pipeline in one batched call on a GPU, one call each on a CPU and with noise-drawing
+    samplers (see the module docstring); the scheduler named in ``settings`` is put on ``pipe`` first.
     """
     import torch
 
@@ -236,7 +244,8 @@ def generate_frames(
     if len(prompts) != len(seeds):
         raise ValueError(f"one seed per prompt: got {len(prompts)} prompts and {len(seeds)} seeds")
     set_scheduler(pipe, settings.scheduler)
-    calls = [[i] for i in range(len(prompts))] if _draws_noise(settings.scheduler) else [list(range(len(prompts)))]
+    one_by_one = _draws_noise(settings.scheduler) or settings.device == "cpu"
+    calls = [[i] for i in range(len(prompts))] if one_by_one else [list(range(len(prompts)))]
 
     # 2. run the pipeline, one seeded CPU generator per prompt
     videos: list[np.ndarray] = []

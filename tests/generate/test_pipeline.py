@@ -52,6 +52,14 @@ def test_same_seed_same_frames_different_seed_different_frames(pipe, settings):
     assert not np.array_equal(a[0], a[1])
 
 
+def test_on_cpu_a_prompt_gives_the_same_frames_alone_and_in_a_batch(pipe, settings):
+    """A batched call changes the matrix kernels' blocking (and the last bits) on AVX-512 CPUs: on a CPU each prompt
+    is its own call, so a prompt's frames do not depend on the batch it was in (as on a relaunch with --first)."""
+    batch = generate_frames(pipe, ["a dog", "a cat", "a bike"], [0, 1, 2], settings)
+    alone = generate_frames(pipe, ["a cat"], [1], settings)
+    np.testing.assert_array_equal(batch[1], alone[0])
+
+
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_every_scheduler_name_builds_from_the_model_config(pipe, name):
     set_scheduler(pipe, name)
