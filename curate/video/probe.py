@@ -197,9 +197,32 @@ def _nominal_fps(stream, average: float) -> float:
 
 
 def _duration(container, stream) -> float:
+    """Seconds from the stream's first timestamp to its end: the stream's own duration when the container gives
+    one, else the container's. A container duration is measured from time 0 by some muxers (FFmpeg's Matroska
+    writes the last timestamp), so a file whose timestamps start late (a recording starting at 36000 s) would
+    last 36003 s: there the end is read from the last packets instead (one seek to the end)."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
+    if container.start_time and container.start_time > 0:
+        measured = _measured_duration(container, stream)
+        if measured is not None:
+            return measured
     if container.duration:
         return container.duration / 1_000_000
     return 0.0
+
+
+def _measured_duration(container, stream) -> float | None:
+    """From the stream's first timestamp to the end of its last packet (seconds), reading the packets after a seek
+    to the last keyframe; None when the stream says too little (no start time or no timestamped packet)."""
+    if stream.start_time is None or not stream.time_base:
+        return None
+    try:
+        container.seek(2**62, backward=True)  # lands on the last keyframe the index or a search finds
+        ends = [p.pts + (p.duration or 0) for p in container.demux(stream) if p.pts is not None]
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    if not ends or max(ends) <= stream.start_time:
+        return None
+    return float((max(ends) - stream.start_time) * stream.time_base)
 

