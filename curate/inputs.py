@@ -4,7 +4,8 @@
     expand_inputs(["raw/", "more/*.mkv", "list.txt", "s3://bucket/videos/"])
 
 Each input is one of:
-- a directory (local or any fsspec URL): every file below it, recursively, whose extension is a video extension;
+- a directory (local or any fsspec URL): every file below it, recursively, whose extension is a video extension
+  (``.gif`` among them: an animated GIF is a video, a one-frame GIF a rejected still image);
 - a glob pattern (``*``, ``?``, ``[``): every match (directories among them are walked as above); a name that
   exists as it is written is taken literally first, so ``what?.mp4`` and ``weird[1].mp4`` are files, not patterns;
 - a list file (``.txt``: one path per line, ``#`` comments; ``.csv``/``.parquet``: a ``video_path`` or ``path``
@@ -26,7 +27,7 @@ from typing import Iterable, Sequence
 import fsspec
 
 VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .vob .y4m".split()
+    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .vob .y4m .gif".split()
 )
 LIST_EXTENSIONS = frozenset({".txt", ".csv", ".parquet"})
 _GLOB_CHARS = set("*?[")

@@ -27,6 +27,8 @@ from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenEr
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
+#: picture formats that may hold an animation, which FFmpeg decodes as a video: a video when it has two frames
+_ANIMATED_FORMATS = {"gif"}
 
 
 class ProbeError(Exception):
@@ -137,13 +139,17 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
 
 def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:
     """``probe`` of an open container; ``file``: the remote file it reads, whose cache the content hash shares."""
-    if container.format.name in _IMAGE_FORMATS:
-        raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    still = ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    picture = container.format.name in _IMAGE_FORMATS
+    if picture and container.format.name not in _ANIMATED_FORMATS:
+        raise still
     try:
         stream = pick_video_stream(container, stream_index, path)
     except (NoVideoStreamError, ValueError) as e:
         raise ProbeError("ingest_no_video_stream", str(e)) from e
-    first = _first_frame(container, stream, path)
+    first, *more = _first_frames(container, stream, 2 if picture else 1) or [None]
+    if picture and not more:  # a GIF of one frame is a picture; an animated one is a video
+        raise still
     ctx = stream.codec_context
     fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
     nominal = _nominal_fps(stream, fps_avg)
@@ -179,13 +185,17 @@ def _probe_container(path: str, size: int, stream_index: int | None, container, 
     return VideoInfo(video_id=content_id(path, size, file), **facts)  # last: it reads the file the container reads
 
 
-def _first_frame(container, stream, path: str):
+def _first_frames(container, stream, count: int) -> list:
+    """Up to ``count`` first decoded frames of ``stream``: fewer (none) when the stream has fewer or stops decoding."""
+    frames = []
     try:
         for frame in container.decode(stream):
-            return frame
+            frames.append(frame)
+            if len(frames) == count:
+                break
     except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    return None
+        pass
+    return frames
 
 
 def _nominal_fps(stream, average: float) -> float:
