@@ -106,6 +106,8 @@ def _expand_one(item: str, from_list: bool) -> list[str]:
     if not from_list and _suffix(path) in LIST_EXTENSIONS:
         if not fs.exists(path):
             raise InputError(f"input {item!r}: no such list file")
+        if not _is_url(item) and not os.path.isfile(path):  # a FIFO would block the read
+            raise InputError(f"input {item!r}: a list file must be a regular file")
         return _expand_list(_read_list(fs, path, item))
     if not fs.exists(path) and not from_list:
         raise InputError(f"input {item!r}: no such file, directory or glob match")

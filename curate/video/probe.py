@@ -18,12 +18,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from dataclasses import asdict, dataclass
 
 import av
 import fsspec
 
-from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream, why
+from curate.video.source import (
+    ContainerOpener,
+    NoVideoStreamError,
+    VideoOpenError,
+    is_url,
+    local_path,
+    pick_video_stream,
+    why,
+)
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
@@ -42,6 +51,7 @@ class ProbeError(Exception):
 #: every reason ``probe`` can give, in the order they are checked
 PROBE_REASONS = (
     "ingest_missing",
+    "ingest_not_a_file",
     "ingest_empty_file",
     "ingest_unreadable",
     "ingest_still_image",
@@ -118,9 +128,24 @@ def _size(path: str) -> int:
         fs, fs_path = fsspec.core.url_to_fs(path)
         if not fs.exists(fs_path):
             raise ProbeError("ingest_missing", f"{path}: no such file")
+        if not is_url(path):
+            _check_regular(path, os.stat(local_path(path)).st_mode)
         return int(fs.size(fs_path))
     except OSError as e:  # e.g. PermissionError: an object this account may not read
         raise ProbeError("ingest_unreadable", f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+
+
+#: what a local path that is not a regular file is, by its ``stat`` mode
+_NOT_FILES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+              (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def _check_regular(path: str, mode: int) -> None:
+    """A FIFO, socket, device or directory is no video file, and opening a FIFO to read it would block until
+    something writes to it: reject it by its ``stat`` mode, before anything opens it."""
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_FILES if test(mode)), f"mode {stat.filemode(mode)}")
+        raise ProbeError("ingest_not_a_file", f"{path}: not a regular file ({kind})")
 
 
 def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo:
