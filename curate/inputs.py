@@ -4,13 +4,16 @@
     expand_inputs(["raw/", "more/*.mkv", "list.txt", "s3://bucket/videos/"])
 
 Each input is one of:
-- a directory (local or any fsspec URL): every file below it, recursively, whose extension is a video extension;
-- a glob pattern (``*``, ``?``, ``[``): every match (directories among them are walked as above);
+- a directory (local or any fsspec URL): every file below it, recursively, whose extension is a video extension
+  (``.gif`` among them: an animated GIF is a video, a one-frame GIF a rejected still image);
+- a glob pattern (``*``, ``?``, ``[``): every match (directories among them are walked as above); a name that
+  exists as it is written is taken literally first, so ``what?.mp4`` and ``weird[1].mp4`` are files, not patterns;
 - a list file (``.txt``: one path per line, ``#`` comments; ``.csv``/``.parquet``: a ``video_path`` or ``path``
   column), with relative entries taken relative to the list file's folder;
 - anything else is one video file, whatever its extension: it is probed as given.
-Entries of list files that do not exist are kept (ingest rejects them as ``ingest_missing``), but a command-line
-input that matches nothing is an error, since it is almost always a typo.
+Entries of list files that do not exist (and, for a pattern, match nothing) are kept as written, and ingest rejects
+them as ``ingest_missing``; a command-line input that matches nothing is an error, since it is almost always a
+typo. Only an HTTP(S) URL has a query (``?...``); in a local path or an object key ``?`` is part of the name.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Iterable, Sequence
 import fsspec
 
 VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .vob .y4m".split()
+    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .vob .y4m .gif".split()
 )
 LIST_EXTENSIONS = frozenset({".txt", ".csv", ".parquet"})
 _GLOB_CHARS = set("*?[")
@@ -35,7 +38,10 @@ class InputError(ValueError):
 
 
 def _suffix(path: str) -> str:
-    return PurePosixPath(path.split("?", 1)[0]).suffix.lower()
+    """The lower-case extension of ``path``; an HTTP(S) URL's query is left out (``v.mp4?sig=...``: ``.mp4``)."""
+    if path.startswith(("http://", "https://")):
+        path = path.split("?", 1)[0]
+    return PurePosixPath(path).suffix.lower()
 
 
 def _is_url(path: str) -> bool:
@@ -82,10 +88,12 @@ def _read_list(fs, path: str, original: str) -> list[str]:
 
 def _expand_one(item: str, from_list: bool) -> list[str]:
     fs, path = fsspec.core.url_to_fs(item)
-    if _GLOB_CHARS & set(path):
+    if _GLOB_CHARS & set(path) and not fs.exists(path):  # a name that exists as written is no pattern
         matches = sorted(fs.glob(path))
-        if not matches and not from_list:
-            raise InputError(f"input {item!r}: the glob matches no file")
+        if not matches:
+            if from_list:
+                return [_full(fs, path, item)]  # kept as written: ingest rejects it as ingest_missing
+            raise InputError(f"input {item!r}: no such file, and as a glob pattern it matches no file")
         out: list[str] = []
         for m in matches:
             out.extend(_walk(fs, m, item) if fs.isdir(m) else [_full(fs, m, item)])
@@ -98,6 +106,8 @@ def _expand_one(item: str, from_list: bool) -> list[str]:
     if not from_list and _suffix(path) in LIST_EXTENSIONS:
         if not fs.exists(path):
             raise InputError(f"input {item!r}: no such list file")
+        if not _is_url(item) and not os.path.isfile(path):  # a FIFO would block the read
+            raise InputError(f"input {item!r}: a list file must be a regular file")
         return _expand_list(_read_list(fs, path, item))
     if not fs.exists(path) and not from_list:
         raise InputError(f"input {item!r}: no such file, directory or glob match")

@@ -46,3 +46,38 @@ def test_fsspec_urls(tree):
 def test_command_line_input_matching_nothing_is_an_error(tree, bad):
     with pytest.raises(InputError, match="no such|matches no"):
         expand_inputs([str(tree / bad)])
+
+
+def test_names_with_glob_characters_are_files_first(tree):
+    for name in ["what?.mp4", "whatX.mp4", "weird[1].mp4", "weird1.mp4"]:
+        (tree / name).write_bytes(b"x")
+    assert expand_inputs([str(tree / "what?.mp4")]) == [str(tree / "what?.mp4")]  # not whatX.mp4 too
+    assert expand_inputs([str(tree / "weird[1].mp4")]) == [str(tree / "weird[1].mp4")]  # not weird1.mp4
+    assert expand_inputs([str(tree / "weird[12].mp4")]) == [str(tree / "weird1.mp4")]  # no such file: a pattern
+    (tree / "list.txt").write_text("weird[1].mp4\nwhat?.mp4\ngone[2].mp4\ngone?.mp4\n")
+    assert expand_inputs([str(tree / "list.txt")]) == [
+        str(tree / n) for n in ["weird[1].mp4", "what?.mp4", "gone[2].mp4", "gone?.mp4"]]  # missing ones kept
+
+
+def test_a_question_mark_is_part_of_a_local_name_and_only_an_http_query_is_cut(tree):
+    (tree / "a" / "what?.mp4").write_bytes(b"x")
+    (tree / "a" / "list?.txt").write_bytes(b"x")
+    assert str(tree / "a" / "what?.mp4") in expand_inputs([str(tree / "a")])
+    assert str(tree / "a" / "list?.txt") not in expand_inputs([str(tree / "a")])
+
+
+def test_glob_named_inputs_reach_ingest_as_videos_or_missing_rows(video, tmp_path):
+    """A folder and a list of real videos whose names hold ``?`` and ``[``: every one becomes a row."""
+    from curate.stages.ingest import Ingest
+    from tests.ffmpeg_media import ffmpeg
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ffmpeg("-i", video("psd_counter.mp4"), "-t", "1", "-c:v", "libx264", folder / "what?.mp4")
+    (folder / "weird[1].mp4").write_bytes((folder / "what?.mp4").read_bytes() + b"\0")  # another video_id
+    (tmp_path / "list.txt").write_text("in/weird[1].mp4\nin/gone[2].mp4\n")
+    stage = Ingest(inputs=[str(folder), str(tmp_path / "list.txt")], videos_per_shard=8)
+    out = stage.process(stage.plan(workers=1)[0])
+    assert sorted(out.kept["video_path"].to_pylist()) == [str(folder / "weird[1].mp4"), str(folder / "what?.mp4")]
+    assert out.rejected.select(["video_path", "reject_reason"]).to_pylist() == [
+        {"video_path": str(folder / "gone[2].mp4"), "reject_reason": "ingest_missing"}]

@@ -236,9 +236,11 @@ def seek_before(container: av.container.InputContainer, stream: av.VideoStream, 
     """Seek so decoding starts at a keyframe at or before ``t``; returns (frames, current, upcoming, from_start).
 
     A keyframe's index timestamp may be its DTS, earlier than its PTS, so the first decoded frame can still be
-    after ``t``; a demuxer without an index (MPEG-TS) may land a keyframe late; and a keyframe may not decode on
-    its own (FFmpeg flags it corrupt). Then seek again further back (1 s, 2 s, 4 s, ...) until neither happens;
-    a target at or before the stream's start seeks to the start of the file itself.
+    after ``t``; a demuxer without an index (MPEG-TS) may land a keyframe late, or inside the last group of
+    pictures after its keyframe (near the end of a file, or of a file cut mid-GOP), where nothing decodes; and a
+    keyframe may not decode on its own (FFmpeg flags it corrupt). Then seek again further back (1 s, 2 s, 4 s,
+    ...) until none of these happens; a target at or before the stream's start seeks to the start of the file
+    itself, where no frame at all means the stream has none.
     """
     back_s = 0.0
     while True:
@@ -251,7 +253,7 @@ def seek_before(container: av.container.InputContainer, stream: av.VideoStream, 
             container.seek(_to_ticks(target, stream.time_base), stream=stream, backward=True, any_frame=False)
         frames = _pts_frames(container, stream)
         first = next(frames, None)
-        usable = first is None or (first[0] <= t + TIME_TOLERANCE_S and not first[1].is_corrupt)
+        usable = first is not None and first[0] <= t + TIME_TOLERANCE_S and not first[1].is_corrupt
         if usable or from_start:
             return frames, None, first, from_start
         back_s = max(1.0, 2 * back_s)

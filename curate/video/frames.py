@@ -37,6 +37,8 @@ What the returned images honour:
   turned upright so OCR reads upright text. Flips in the display matrix are ignored (rare).
 * non-square pixels (sample aspect ratio, e.g. 704x576 PAL with SAR 16:11): images are resampled to the
   display aspect ratio, so ``width=None`` gives 1024x576 for such a stream.
+* a change of resolution inside the stream (recordings joined into one file; split cuts there): the frames of
+  one clip all have the size of its first frame, the others are scaled to it, so a clip's frames stack.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -183,7 +186,16 @@ def read_clips(
         raise FrameDecodeError(f"{name}: decoding failed {where} ({error})") from error
     except FrameDecodeError as error:
         raise FrameDecodeError(f"{name}: {error}") from None
-    return [[picked[t] for t in clip] for clip in clip_times]
+    return [_one_size([picked[t] for t in clip]) for clip in clip_times]
+
+
+def _one_size(frames: list[Frame]) -> list[Frame]:
+    """The frames of one clip, each at the size of the first (the stream's resolution may change inside)."""
+    if not frames:
+        return frames
+    height, width = frames[0].image.shape[:2]
+    return [f if f.image.shape[:2] == (height, width)
+            else Frame(f.time_s, cv2.resize(f.image, (width, height), interpolation=cv2.INTER_AREA)) for f in frames]
 
 
 def to_rgb(

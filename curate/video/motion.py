@@ -96,6 +96,11 @@ DEFAULT_WIDTH = 160  # pixels: DIS scores within 5-15 % of 256 px for a third of
 # Farnebäck parameters: pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags (OpenCV's usual ones).
 FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+# Frames are padded (edge pixels repeated) to at least this many pixels a side before the flow. DIS (MEDIUM)
+# refuses a frame under 8 px on a side and crashes the process (a segfault in OpenCV 5.0) on a wide frame 8-15 px
+# high, such as 160x13 from a 640x52 video; 16 px and up worked at every width from 16 to 8000 px, tried in child
+# processes. 32 leaves a margin.
+MIN_FLOW_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) ->
 
     Frames must share one size and come in time order. A pair showing one frame twice (a time requested
     between two samples of a slow video) is skipped, so the result may be shorter than ``len(frames) - 1``.
+    Frames of any size work: those under ``MIN_FLOW_SIDE`` pixels on a side are padded for the flow, which is
+    then averaged over the frame's own pixels and divided by its own diagonal, so the unit does not change.
     """
     # 1. check inputs
     _check_method(method)
@@ -133,7 +140,7 @@ def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) ->
     for (prev, prev_t), (curr, curr_t) in zip(zip(grays, times), zip(grays[1:], times[1:])):
         if curr_t <= prev_t:
             continue
-        pixels = float(np.linalg.norm(flow(prev, curr), axis=2).mean())
+        pixels = float(np.linalg.norm(_padded_flow(flow, prev, curr), axis=2).mean())
         magnitudes.append(pixels / math.hypot(*prev.shape) / (curr_t - prev_t))
     return np.asarray(magnitudes, dtype=np.float64)
 
@@ -204,3 +211,16 @@ def _flow_function(method: str):
         return lambda prev, curr: cv2.calcOpticalFlowFarneback(prev, curr, None, *FARNEBACK_PARAMS)
     dis = cv2.DISOpticalFlow_create(DIS_PRESET)
     return lambda prev, curr: dis.calc(prev, curr, None)
+
+
+def _padded_flow(flow, prev: np.ndarray, curr: np.ndarray) -> np.ndarray:
+    """``flow(prev, curr)`` of frames padded to ``MIN_FLOW_SIDE`` a side (edge pixels repeated, the frame centred),
+    cropped back to the frame's own pixels."""
+    height, width = prev.shape
+    pad_h, pad_w = max(0, MIN_FLOW_SIDE - height), max(0, MIN_FLOW_SIDE - width)
+    if not pad_h and not pad_w:
+        return flow(prev, curr)
+    top, left = pad_h // 2, pad_w // 2
+    border = (top, pad_h - top, left, pad_w - left, cv2.BORDER_REPLICATE)
+    padded = flow(cv2.copyMakeBorder(prev, *border), cv2.copyMakeBorder(curr, *border))
+    return padded[top:top + height, left:left + width]

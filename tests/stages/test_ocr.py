@@ -63,3 +63,17 @@ def test_bad_settings_and_missing_weights_say_what_to_do(tmp_path):
         Ocr(ppocr_model=str(tmp_path / "det.onnx")).check()
     with pytest.raises(RuntimeError, match="is not a file: point it at a PP-OCR detection .onnx file"):
         Ocr(ppocr_model=str(tmp_path)).check()
+
+
+def test_frames_a_few_pixels_high_or_wide_are_read(stage, video, tmp_path):
+    """Thin videos (640x52, 640x8, 8x640) and a 2x2 one: OCR finds no text and reports no error."""
+    from tests.ffmpeg_media import scaled
+
+    sizes = ((640, 52), (640, 8), (8, 640), (2, 2))
+    paths = [scaled(video("psd_counter.mp4"), tmp_path / f"{w}x{h}.mp4", w, h, seconds=1.5) for w, h in sizes]
+    table = pa.Table.from_pylist([dict(video_path=str(p), video_stream=None, start_s=0.0, end_s=1.4) for p in paths],
+                                 schema=pa.schema([("video_path", pa.string()), ("video_stream", pa.int32()),
+                                                   ("start_s", pa.float64()), ("end_s", pa.float64())]))
+    out = stage.process(table)
+    check_output(stage, table, out)
+    assert [(r["ocr_error"], math.isfinite(r["ocr_area"])) for r in out.kept.to_pylist()] == [(None, True)] * 4

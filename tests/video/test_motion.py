@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from curate.video.frames import Frame
+from tests.conftest import PROJECT_ROOT
 from curate.video.motion import METHODS, flow_magnitudes, motion_score, motion_scores
 
 LOW_MOTION = [  # static camera, or still photographs (no cut inside: psd_testvideo cuts at 1.0, 6.0, 13.1 s)
@@ -105,6 +109,29 @@ def test_large_shift_dis_recovers_farneback_underestimates():
     expected = 26 / math.hypot(256, 144) / 0.5
     assert flow_magnitudes(frames, method="dis")[0] == pytest.approx(expected, rel=0.15)
     assert flow_magnitudes(frames, method="farneback")[0] < 0.7 * expected
+
+
+THIN_SIZES = [(160, 8), (160, 13), (160, 16), (640, 13), (8, 160), (40, 40), (160, 1), (2, 2)]  # (width, height)
+
+
+def test_frames_of_any_size_give_a_score_in_their_own_diagonals():
+    """A 640x52 video scored at 160 px wide gives 160x13 frames, where OpenCV's DIS segfaults: frames under
+    MIN_FLOW_SIDE are padded. Run in a child process, so a crash fails this test rather than the test run."""
+    code = f"""if True:
+        import json
+        from curate.video.motion import flow_magnitudes
+        from tests.video.test_motion import _shifted_pair
+        print(json.dumps({{method: [float(flow_magnitudes(_shifted_pair(dx=2, width=w, height=h), method=method)[0])
+                                   for w, h in {THIN_SIZES}] for method in ("dis", "farneback")}}))
+        """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 0, f"child ended with {done.returncode}: {done.stderr[-2000:]}"
+    got = json.loads(done.stdout)
+    for method, magnitudes in got.items():
+        for (width, height), magnitude in zip(THIN_SIZES[:-2], magnitudes):
+            expected = 2 / math.hypot(width, height) / 0.5  # content 2 px to the left in 0.5 s
+            assert magnitude == pytest.approx(expected, rel=0.1), (method, width, height)
+        assert all(math.isfinite(m) for m in magnitudes[-2:])  # one row, or 2x2: too little to measure, no crash
 
 
 def test_repeated_frame_pair_is_skipped():
