@@ -3,7 +3,7 @@
     from torch.utils.data import DataLoader
     from curate.data import ClipDataset
 
-    dataset = ClipDataset("runs/demo", num_frames=16, size=(256, 448))   # a run, or RUN/06_write/data
+    dataset = ClipDataset("runs/demo", num_frames=16, size=(256, 448))   # a run, or RUN/07_write/data
     sample = dataset[0]
     sample["frames"].shape, sample["frames"].dtype    # torch.Size([16, 3, 256, 448]) torch.uint8 (T x C x H x W)
     sample["caption"], sample["clip_id"], sample["start_s"], sample["end_s"]

@@ -7,8 +7,8 @@
     RUN/01_ingest/done/part-00000.json         shard done marker, holding that shard's stats
     RUN/01_ingest/stats.json                   written last: rows in/kept/rejected by reason, seconds, video seconds
     RUN/02_split/videos/part-00000.parquet     extra tables a stage writes (split: raw cuts per video)
-    RUN/06_write/plan.json                     output shards as slices of input shards (a step that re-shards)
-    RUN/06_write/dataset.json                  files a step writes once all its shards are done (write: the card)
+    RUN/07_write/plan.json                     output shards as slices of input shards (a step that re-shards)
+    RUN/07_write/dataset.json                  files a step writes once all its shards are done (write: the card)
 
 A shard's files are written to a temporary name and renamed, then its done marker is written the same way:
 a killed run leaves at most a shard without marker, which a relaunch redoes from scratch (same file names, so
@@ -48,7 +48,7 @@ def output_folder(path: str, flag: str = "--out") -> str:
         f"{flag} {path}: curate writes its folders on a filesystem (each file is written to a temporary name, "
         f"fsynced and renamed, and a relaunch resumes from what is there), which object storage cannot do. Give a "
         f"local or shared filesystem path (every worker must see it); inputs may stay URLs. To publish the result, "
-        f"copy the finished folder, e.g. `aws s3 sync RUN/06_write s3://bucket/dataset/`"
+        f"copy the finished folder, e.g. `aws s3 sync RUN/07_write s3://bucket/dataset/`"
     )
 
 
@@ -187,15 +187,15 @@ def read_parquet_dir(folder: Path, columns: list[str] | None = None) -> pa.Table
 def curated_shards(path: str | os.PathLike) -> list[Path]:
     """The Parquet files a reader of curated clips (export, ClipDataset, generate) should read from ``path``.
 
-    ``path`` is a ``.parquet`` file, a folder of shards (e.g. ``RUN/06_write/data``), a step folder
-    (``RUN/06_write``: its ``data``), or a run folder: then the data of its last complete step (the ``write`` step
+    ``path`` is a ``.parquet`` file, a folder of shards (e.g. ``RUN/07_write/data``), a step folder
+    (``RUN/07_write``: its ``data``), or a run folder: then the data of its last complete step (the ``write`` step
     when the pipeline ends with one). A complete step that kept nothing still has one empty shard.
     """
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder (give curated shards, e.g. RUN/06_write/data, "
+        raise FileNotFoundError(f"{path}: no such file or folder (give curated shards, e.g. RUN/07_write/data, "
                                 f"or a run folder)")
     for folder in (path, path / "data"):
         files = sorted(folder.glob("*.parquet"))

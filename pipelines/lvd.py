@@ -18,6 +18,7 @@ from curate.stages.frames import Frames
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr
+from curate.stages.picture import Picture
 from curate.stages.split import Split
 from curate.stages.summary import Summary
 from curate.stages.write import Write
@@ -28,6 +29,7 @@ PIPELINE = [
     ("frames", Frames),
     ("motion", Motion),
     ("ocr", Ocr),
+    ("picture", Picture),
     ("filter", Filter),
     ("caption_image", CaptionImage),
     ("caption_video", CaptionVideo),

@@ -9,6 +9,7 @@ from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr
+from curate.stages.picture import Picture
 from curate.stages.split import Split
 from curate.stages.write import Write
 
@@ -17,6 +18,7 @@ PIPELINE = [
     ("split", Split),
     ("motion", Motion),
     ("ocr", Ocr),
+    ("picture", Picture),
     ("filter", Filter),
     ("write", Write),
 ]

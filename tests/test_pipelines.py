@@ -54,8 +54,8 @@ def test_refiltering_does_not_run_motion_or_ocr(in_process_client, video, tmp_pa
         stats = run_pipeline(build_steps(OFFLINE, overrides=overrides), run, in_process_client, only="filter",
                              progress=False)["filter"]
         assert stats["rows_kept"] + stats["rows_rejected"] == scored  # kept + rejected = input, always
-        kept = read_parquet_dir(run / "05_filter" / "data")
-        rejected = read_parquet_dir(run / "05_filter" / "rejected")
+        kept = read_parquet_dir(run / "06_filter" / "data")
+        rejected = read_parquet_dir(run / "06_filter" / "rejected")
         assert kept.num_rows + rejected.num_rows == scored
         assert set(rejected["reject_reason"].to_pylist()) <= {"filter_motion_score_min", "filter_ocr_area_max",
                                                              "filter_motion_score_missing", "filter_ocr_area_missing"}

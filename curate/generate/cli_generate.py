@@ -1,7 +1,7 @@
 """curate generate: one video per curated caption with a diffusers text-to-video model (Dask GPU workers).
 
     curate generate runs/full --out gen/ms --model ali-vilab/text-to-video-ms-1.7b --sample 32
-    curate generate runs/full/14_write/data --out gen/ms --config configs/generate.yaml --first 8
+    curate generate runs/full/15_write/data --out gen/ms --config configs/generate.yaml --first 8
     curate generate runs/full --out gen/cpu --model ./tiny-t2v --device cpu --num-frames 8 --height 64 --width 64
 
 SHARDS_OR_RUN: curated Parquet shards (a folder or a file) or a run folder (its last complete step's rows).

@@ -20,7 +20,9 @@ import pyarrow as pa
 
 from curate.inputs import expand_inputs
 from curate.stage import Stage, StageOutput
+from curate.video.facts import stream_facts
 from curate.video.probe import PROBE_REASONS, ProbeError, probe
+from curate.video.source import VideoSourceError
 
 
 #: "auto" shards: about this many per worker (2-4 balances the tail; more only adds per-shard overhead)
@@ -50,6 +52,16 @@ class Ingest(Stage):
         "video_duration_s": pa.float64(),
         "video_frames": pa.int64(),
         "has_audio": pa.bool_(),
+        # technical facts (curate.video.facts): for filters (HDR, bit depth) and training buckets
+        "display_aspect": pa.float64(),
+        "bit_rate": pa.int64(),
+        "profile": pa.string(),
+        "pix_fmt": pa.string(),
+        "bit_depth": pa.int32(),
+        "color_primaries": pa.string(),
+        "color_transfer": pa.string(),
+        "hdr": pa.string(),
+        "audio_channels": pa.int32(),
     }
     reject_reasons = PROBE_REASONS
 
@@ -94,12 +106,13 @@ class Ingest(Stage):
         for i, path in enumerate(table["video_path"].to_pylist()):
             try:
                 info = probe(path, self.stream_index)
+                facts = technical_facts(path, info)
             except ProbeError as e:
                 rejected_index.append(i)
                 reasons.append(e.reason)
                 details.append(str(e))
                 continue
-            kept_rows.append(info.as_row())
+            kept_rows.append(info.as_row() | facts)
             kept_index.append(i)
         kept = table.take(pa.array(kept_index, pa.int64()))
         kept = self.with_columns(kept, {c: [r[c] for r in kept_rows] for c in self.adds})
@@ -112,3 +125,22 @@ def _local_size(path: str) -> int:
         return os.path.getsize(path) if "://" not in path else 0
     except OSError:
         return 0
+
+
+def technical_facts(path: str, info) -> dict:
+    """The technical-fact columns of a probed video (``curate.video.facts``; a second header read, no decode)."""
+    try:
+        facts = stream_facts(path, info.video_stream, info.size_bytes, info.video_duration_s)
+    except VideoSourceError as e:  # gone or changed since the probe a moment ago
+        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({e})") from e
+    return {
+        "display_aspect": info.display_width / info.display_height if info.display_height else None,
+        "bit_rate": facts.bit_rate,
+        "profile": facts.profile,
+        "pix_fmt": facts.pix_fmt,
+        "bit_depth": facts.bit_depth,
+        "color_primaries": facts.primaries,
+        "color_transfer": facts.transfer,
+        "hdr": facts.hdr,
+        "audio_channels": facts.audio_channels,
+    }

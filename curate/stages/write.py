@@ -4,8 +4,8 @@
     curate run configs/offline.yaml --out runs/demo --only write --set write.target_rows=10000
 
     import pyarrow.dataset as ds, duckdb
-    clips = ds.dataset("runs/demo/06_write/data").to_table()                 # or pandas, HF datasets.load_dataset
-    duckdb.sql("select count(*) from read_parquet('runs/demo/06_write/data/*.parquet')")
+    clips = ds.dataset("runs/demo/07_write/data").to_table()                 # or pandas, HF datasets.load_dataset
+    duckdb.sql("select count(*) from read_parquet('runs/demo/07_write/data/*.parquet')")
 
 ``RUN/NN_write/data/part-*.parquet`` hold every column the pipeline produced (clip span, scores, captions,
 embeddings, source video metadata), one row per kept clip, in the order of the step before; rows are re-sharded

@@ -83,7 +83,7 @@ def report(browser, report_dir):
 def test_page_loads_with_no_console_errors_and_the_screenshot_is_saved(browser, report_dir, run_dir):
     report = Page(browser, (report_dir / "index.html").as_uri(), enforce_csp=True)
     assert report.problems == []
-    assert len(report.cards()) == pq.read_table(run_dir / "05_filter" / "data").num_rows
+    assert len(report.cards()) == pq.read_table(run_dir / "06_filter" / "data").num_rows
     ARTIFACTS.mkdir(exist_ok=True)
     report.page.screenshot(path=str(ARTIFACTS / "inspect_report.png"), full_page=True)
     assert (ARTIFACTS / "inspect_report.png").stat().st_size > 50_000
@@ -147,7 +147,7 @@ def test_clicking_a_reason_shows_only_that_reasons_clips(report, run_dir):
 def test_sorting_by_a_score_in_both_directions(report, run_dir):
     report.open_view("v0")
     report.page.select_option("#sort", label="motion_score")
-    kept = sorted(pq.read_table(run_dir / "05_filter" / "data")["motion_score"].to_pylist())
+    kept = sorted(pq.read_table(run_dir / "06_filter" / "data")["motion_score"].to_pylist())
     report.page.wait_for_function(f"document.querySelectorAll('#gallery .card').length === {len(kept)}")
 
     def shown() -> list[float]:
@@ -174,14 +174,14 @@ def test_the_clip_of_a_file_named_like_a_script_renders_as_text(report, run_dir)
 
 
 def test_moving_a_threshold_updates_the_whatif_count_to_the_parquet_count(report, run_dir):
-    seen = pa.concat_tables([pq.read_table(run_dir / "05_filter" / "data"), pq.read_table(run_dir / "05_filter" / "rejected")],
+    seen = pa.concat_tables([pq.read_table(run_dir / "06_filter" / "data"), pq.read_table(run_dir / "06_filter" / "rejected")],
                             promote_options="permissive")
     values = {c: seen[c].to_pylist() for c in ("motion_score", "ocr_area")}
     motion = np.array([v for v in values["motion_score"] if v is not None and not math.isnan(v)])
     page = report.page
     page.click("#tabs button[data-tab=whatif]")
     kept_all = page.locator("[data-testid=whatif-kept-all]")
-    assert int(kept_all.text_content()) == pq.read_table(run_dir / "05_filter" / "data").num_rows
+    assert int(kept_all.text_content()) == pq.read_table(run_dir / "06_filter" / "data").num_rows
 
     motion_input = page.locator("[data-column=motion_score] [data-testid=whatif-threshold]")
     ocr_input = page.locator("[data-column=ocr_area] [data-testid=whatif-threshold]")
@@ -224,7 +224,7 @@ def test_the_printed_command_applies_the_whatif_rules(browser, run_dir, tmp_path
     result = subprocess.run([sys.executable, "-m", "curate", *argv[1:], "--workers", "1", "--no-progress"],
                             capture_output=True, text=True, cwd=Path.cwd(), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert pq.read_table(run / "05_filter" / "data").num_rows == expected
+    assert pq.read_table(run / "06_filter" / "data").num_rows == expected
 
 
 def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser, run_dir, tmp_path):

@@ -36,7 +36,7 @@ def test_funnel_and_views_come_from_the_run_folder(run_dir):
     kept = data.views[0]
     last = stage_dirs(run_dir)[-1]  # the kept view shows the last step's rows, whatever the step
     assert kept.kind == "kept" and kept.folder == last.path.name and kept.table.num_rows == rows(last.data)
-    assert rows(last.data) == rows(run_dir / "05_filter" / "data")
+    assert rows(last.data) == rows(run_dir / "06_filter" / "data")
     by_reason = {(v.step, v.reason): v.table.num_rows for v in data.views[1:]}
     expected = {(d.name, r): n for d in stage_dirs(run_dir) for r, n in d.stats()["rejected_by_reason"].items()}
     assert by_reason == expected
@@ -47,8 +47,8 @@ def test_funnel_and_views_come_from_the_run_folder(run_dir):
 def test_whatif_counts_with_the_rules_as_run_equal_what_the_filter_kept(run_dir):
     (w,) = read_run(run_dir).whatifs
     assert [r.text for r in w.rules] == ["motion_score >= p25", "ocr_area <= 0.04"]
-    seen = pa.concat_tables([read_parquet_dir(run_dir / "05_filter" / "data"),
-                             read_parquet_dir(run_dir / "05_filter" / "rejected")], promote_options="permissive")
+    seen = pa.concat_tables([read_parquet_dir(run_dir / "06_filter" / "data"),
+                             read_parquet_dir(run_dir / "06_filter" / "rejected")], promote_options="permissive")
     assert w.rules[0].value == pytest.approx(np.percentile(seen["motion_score"].to_numpy(), 25), rel=0, abs=0)
     assert len(w.values["motion_score"]) == w.rows_in == seen.num_rows
     assert kept_count(w.values, [(r.column, r.op, r.value) for r in w.rules]) == w.rows_kept
@@ -127,7 +127,7 @@ def test_caption_columns_leave_out_error_columns_and_histograms_keep_the_real_ra
     from curate.inspect.report import _whatif_values
 
     assert _is_caption("caption_image") and _is_caption("summary_caption") and not _is_caption("caption_image_error")
-    w = WhatIf(step="filter", folder="05_filter", rules=[], columns=["ocr_area"], values={"ocr_area": [0.0] * 5},
+    w = WhatIf(step="filter", folder="06_filter", rules=[], columns=["ocr_area"], values={"ocr_area": [0.0] * 5},
                rows_in=5, rows_kept=5)
     hist = _whatif_values(w)["histograms"]["ocr_area"]
     assert (hist["min"], hist["max"]) == (0.0, 0.0) and hist["edges"][0] == -0.5  # numpy pads; the page uses min/max
