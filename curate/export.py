@@ -507,7 +507,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from curate.runner import start_client
 
+    from curate.rundir import curated_shards
+
     ExportOptions(format=args.format, resolution=args.resolution, fps=args.fps, copy=args.copy).check()
+    curated_shards(args.run)  # a missing or empty RUN is refused before a cluster starts
     with start_client(args.scheduler, args.workers, args.memory_limit) as client:
         manifest = export_clips(args.run, args.out, client=client, format=args.format, resolution=args.resolution,
                                 fps=args.fps, copy=args.copy, clips_per_task=args.clips_per_task)
