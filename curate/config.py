@@ -164,7 +164,7 @@ def read_config(path: Path) -> dict[str, Any]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config is a mapping with 'pipeline:' and 'stages:' (like configs/offline.yaml), "
+        raise ConfigError(f"{path}: a config is a mapping with 'pipeline:' and 'stages:' (like configs/offline.yaml); "
                           f"this file holds {_short(raw)}")
     return raw
 

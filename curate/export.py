@@ -507,8 +507,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from curate.runner import start_client
 
+    from curate.cluster import check_cluster_options
     from curate.rundir import curated_shards
 
+    check_cluster_options(args.workers, memory_limit=args.memory_limit)
     ExportOptions(format=args.format, resolution=args.resolution, fps=args.fps, copy=args.copy).check()
     curated_shards(args.run)  # a missing or empty RUN is refused before a cluster starts
     with start_client(args.scheduler, args.workers, args.memory_limit) as client:
