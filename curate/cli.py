@@ -238,7 +238,6 @@ def count(minimum: int):
             raise argparse.ArgumentTypeError(f"{value}: give {minimum} or more")
         return value
 
-    parse.__name__ = "count"
     return parse
 
 

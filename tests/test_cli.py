@@ -4,7 +4,6 @@ summary only (no Dask noise)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
