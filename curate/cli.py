@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import importlib
 import json
 import math
@@ -25,10 +26,13 @@ from curate.rundir import INPUTS_DIR, StageDir, find_stage, output_folder, read_
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from curate.cluster import is_model_stage
+    from curate.cluster import check_cluster_options, is_model_stage
     from curate.config import build_steps
+    from curate.rundir import check_free_space, remove_temp_files
+    from curate.runlock import RunLock
     from curate.runner import EmptyResult, selected_steps, check_pipeline, run_pipeline, start_client
 
+    check_cluster_options(args.workers, args.gpus, args.model_workers, args.memory_limit)
     inputs = args.input
     steps = build_steps(args.config, overrides=args.set, inputs=inputs)
     first = steps[0]
@@ -41,14 +45,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_pipeline(steps, until=args.until, only=args.only)  # before any cluster starts: fails in seconds
     models = any(is_model_stage(s.stage) for s in selected_steps(steps, args.until, args.only))
     gpus = args.gpus if args.gpus is not None else (None if models else 0)  # GPU workers only for model steps
-    with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
-                      model_workers=args.model_workers) as client:
-        try:
-            results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
-                                   progress=not args.no_progress, check=False, streaming=not args.no_streaming)
-        except EmptyResult:
-            print(_status_table(Path(args.out)))
-            raise
+    check_free_space(Path(args.out))
+    with RunLock(args.out):  # before any cluster starts: a second run on this folder is refused at once
+        if removed := remove_temp_files(Path(args.out)):
+            print(f"curate: removed {removed} temporary files an interrupted launch left in {args.out}",
+                  file=sys.stderr)
+        with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
+                          model_workers=args.model_workers) as client:
+            try:
+                results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
+                                       progress=not args.no_progress, check=False, streaming=not args.no_streaming)
+            except EmptyResult:
+                print(_status_table(Path(args.out)))
+                raise
     print(_status_table(Path(args.out)))
     last = list(results)[-1]
     print(f"\nkept rows: {Path(args.out).resolve()}/{find_stage(Path(args.out), last).path.name}/data/*.parquet")
@@ -88,12 +97,22 @@ def _histogram(run: Path, column: str, step: str | None, bins: int = 20) -> str:
     """Text histogram and percentiles of ``column`` over every row the step saw (kept and rejected)."""
     import numpy as np
 
+    from curate.errors import CurateError
+
     dirs = [find_stage(run, step)] if step else [d for d in reversed(stage_dirs(run)) if _has_column(d, column)]
     if not dirs:
         return f"no stage of {run} has a column {column!r}"
     d = dirs[0]
+    if step and not _has_column(d, column):
+        have = [d.name for d in stage_dirs(run) if _has_column(d, column)]
+        raise CurateError(f"--hist {column}: step {step!r} has no column {column!r}; "
+                          + (f"steps that have it: {', '.join(have)}" if have else "no step of this run has it"))
     parts = [t for t in (read_parquet_dir(d.data, [column]), read_parquet_dir(d.rejected, [column])) if t is not None]
-    values = np.array([v for t in parts for v in t[column].to_pylist() if v is not None], dtype=float)
+    try:
+        values = np.array([v for t in parts for v in t[column].to_pylist() if v is not None], dtype=float)
+    except (TypeError, ValueError):
+        raise CurateError(f"--hist {column}: {d.path.name}'s {column!r} holds {parts[0].schema.field(column).type}, "
+                          f"not numbers; give a score column") from None
     missing = int(np.isnan(values).sum())
     values = values[~np.isnan(values)]
     if values.size == 0:
@@ -115,8 +134,25 @@ def _has_column(d: StageDir, column: str) -> bool:
     return bool(files) and column in pq.read_schema(files[0]).names
 
 
+def run_folder(path: str) -> Path:
+    """``path`` if it is a curate run folder (step folders, an input manifest, or the lock of a run that just
+    started), else a ``CurateError`` saying what it is."""
+    from curate.errors import CurateError
+    from curate.runlock import LOCK_FILE
+
+    run = Path(path)
+    if not run.exists():
+        raise CurateError(f"{run}: no such folder (give a run folder made by `curate run --out RUN`)")
+    if not run.is_dir():
+        raise CurateError(f"{run} is not a folder (give a run folder made by `curate run --out RUN`)")
+    if not (stage_dirs(run) or (run / INPUTS_DIR).is_dir() or (run / LOCK_FILE).is_file()):
+        raise CurateError(f"{run} is not a curate run folder: it has no step folders (01_ingest, ...); give the "
+                          f"--out folder of a `curate run`")
+    return run
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
-    run = Path(args.run)
+    run = run_folder(args.run)
     print(_status_table(run))
     if args.hist:
         print()
@@ -132,7 +168,7 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    run = Path(args.run)
+    run = run_folder(args.run)
     dirs = [find_stage(run, args.stage)] if args.stage else stage_dirs(run)
     tables = [t for d in dirs if (t := read_parquet_dir(d.rejected)) is not None and t.num_rows]
     if not tables:
@@ -182,8 +218,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line as curate's own (``curate: error: ...``, exit 2), not after the usage."""
+
+    def error(self, message: str):
+        print(f"curate: error: {' '.join(message.split())} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def count(minimum: int):
+    """An argparse type: an integer at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: give {minimum} or more")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="curate", description="Video dataset curation: split, score, caption, filter.")
+    parser = _Parser(prog="curate", description="Video dataset curation: split, score, caption, filter.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline into a run folder (resumes a killed run)")
@@ -196,11 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a config value")
     run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, "
                      "else a local cluster)")
-    run.add_argument("--workers", type=int, help="local cluster CPU worker processes (default: one per core, minus "
+    run.add_argument("--workers", type=count(1), help="local cluster CPU worker processes (default: one per core, minus "
                      "one per GPU worker)")
-    run.add_argument("--gpus", type=int, metavar="N", help="local cluster GPU workers, one per GPU (default: every "
+    run.add_argument("--gpus", type=count(0), metavar="N", help="local cluster GPU workers, one per GPU (default: every "
                      "visible CUDA GPU when the pipeline has model steps, else 0)")
-    run.add_argument("--model-workers", type=int, metavar="N", help="local CPU workers that may load models when "
+    run.add_argument("--model-workers", type=count(0), metavar="N", help="local CPU workers that may load models when "
                      "model steps run on the CPU (default: one per 8 GB of memory)")
     run.add_argument("--no-streaming", action="store_true", help="run the steps one after the other (each step "
                      "finishes before the next starts; for debugging) instead of streaming shards through them")
@@ -219,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--stage", metavar="STEP", help="only this step's rejects")
     rejects.add_argument("--reason", help="only this reject_reason")
     rejects.add_argument("--columns", help="comma-separated columns to show")
-    rejects.add_argument("--limit", type=int, help="show at most N rows")
+    rejects.add_argument("--limit", type=count(1), help="show at most N rows")
     rejects.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
     rejects.set_defaults(func=_cmd_rejects)
 
@@ -230,6 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(command)
         command.set_defaults(func=module.main)
     return parser
+
+
+#: Exit statuses: 0 done; 1 the run failed for a cause outside curate's checks (its Dask cluster failed), or a
+#: bug (with its traceback); 2 a curate error: a config or option mistake, a folder in use, a step that failed
+#: (the one-line message says what to change; finished work is kept and a relaunch resumes); 130 interrupted.
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Errors a full or read-only disk, or a folder one may not write, raise anywhere: one line, not a traceback.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,8 +312,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out = output_folder(args.out)  # a URL is refused: runs and exports are written on a filesystem
         return args.func(args)
     except (CurateError, ConfigError, InputError, PipelineError, StageFailed, FileNotFoundError) as e:
-        print(f"curate: error: {e}", file=sys.stderr)
-        return 2
+        return _one_line_error(str(e), EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _one_line_error("interrupted; finished shards are kept: relaunch the same command to resume",
+                               EXIT_INTERRUPTED)
+    except OSError as e:
+        if e.errno not in _DISK_ERRNOS:
+            raise
+        return _one_line_error(f"{e.filename or ''}: {e.strerror}".lstrip(": ") + "; free space or fix the "
+                               f"permissions, then relaunch the same command: finished work is kept", EXIT_ERROR)
+    except BaseException as e:  # noqa: B036: asyncio's CancelledError, which distributed raises, is a BaseException
+        if not _cluster_failure(e):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        return _one_line_error(f"the Dask cluster failed ({type(e).__name__}: {first}); finished shards are kept: "
+                               f"relaunch the same command to resume", EXIT_FAILED)
+
+
+def _one_line_error(message: str, status: int) -> int:
+    print(f"curate: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+def _cluster_failure(error: BaseException) -> bool:
+    """Whether ``error`` comes from Dask's machinery (a lost worker, a closed connection, a cancelled future)
+    rather than from curate's code: curate says so in one line instead of Dask's traceback."""
+    import asyncio
+    import concurrent.futures
+
+    return (type(error).__module__.split(".")[0] == "distributed"
+            or isinstance(error, (asyncio.CancelledError, concurrent.futures.CancelledError)))
 
 
 if __name__ == "__main__":

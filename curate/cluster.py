@@ -33,8 +33,11 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
+
+from curate.errors import CurateError
 
 CPU, GPU, MODEL = "CPU", "GPU", "MODEL"
 #: Memory per model-holding CPU worker the default ``model_workers`` assumes (the LVD captioners + CLIP on CPU).
@@ -43,6 +46,10 @@ MODEL_WORKER_BYTES = 8 * 1024**3
 
 class PlacementError(Exception):
     """A step cannot run on this cluster (e.g. a GPU step and no GPU worker); the message says what to change."""
+
+
+class ClusterOptionError(CurateError, ValueError):
+    """A local cluster cannot be started as asked (worker counts, memory limit); the message names the option."""
 
 
 @dataclass(frozen=True)
@@ -173,9 +180,8 @@ def start_client(
     from distributed.worker_memory import parse_memory_limit
 
     # 1. how many workers of each kind
+    check_cluster_options(workers, gpus, model_workers, memory_limit)
     n_gpu = visible_gpus() if gpus is None else gpus
-    if n_gpu < 0 or (workers is not None and workers < 1):
-        raise ValueError(f"workers must be >= 1 and gpus >= 0, got workers={workers}, gpus={gpus}")
     n_cpu = workers or max(1, (os.cpu_count() or 1) - n_gpu)
     n_model = default_model_workers(n_cpu) if model_workers is None else max(0, min(model_workers, n_cpu))
     limit = parse_memory_limit(memory_limit, 1, total_cores=n_cpu + n_gpu, logger=logging.getLogger("curate"))
@@ -184,9 +190,15 @@ def start_client(
     # Saturation 1.0: a worker is sent its next shard only when it finishes one. Dask's default (1.1) queues
     # two shards per one-thread worker up front, so the last minutes can be one worker busy with two while the
     # other idles; shards are seconds to minutes long, so the round trip this adds does not matter.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), LocalCluster(
-        n_workers=0, threads_per_worker=1, processes=True, memory_limit=limit, silence_logs=logging.ERROR
-    ) as cluster, Client(cluster) as client:
+    # Logs: distributed's are silenced below CRITICAL, in the workers and here. curate reports every failed task
+    # itself (step, shard, exception); distributed's records of the same failures ("Compute Failed" with its
+    # traceback, and the CommClosedError / cancelled futures of a shutdown after a failure) only bury that report.
+    # The dashboard takes a free port when 8787 is taken (another run): the link printed below says which.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, memory_limit=limit,
+                               silence_logs=logging.CRITICAL)
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), cluster, Client(cluster) as client:
         hide_gpus = {"CUDA_VISIBLE_DEVICES": ""} if n_gpu else {}
         specs = {}
         for i in range(n_cpu):
@@ -201,6 +213,26 @@ def start_client(
             kinds = f"{n_cpu} CPU workers" + (f" + {n_gpu} GPU workers" if n_gpu else "")
             print(f"curate: local Dask cluster, {kinds} (dashboard {client.dashboard_link})", file=sys.stderr)
         yield client
+
+
+def check_cluster_options(workers: int | None = None, gpus: int | None = 0, model_workers: int | None = None,
+                          memory_limit: str | float | int | None = "auto") -> None:
+    """Refuse, naming the option, what a local cluster cannot be started with (before anything starts)."""
+    if workers is not None and workers < 1:
+        raise ClusterOptionError(f"--workers {workers}: give at least 1 worker process (default: one per core)")
+    if gpus is not None and gpus < 0:
+        raise ClusterOptionError(f"--gpus {gpus}: give 0 or more GPU workers (default: every visible CUDA GPU)")
+    if model_workers is not None and model_workers < 0:
+        raise ClusterOptionError(f"--model-workers {model_workers}: give 0 or more (default: one per 8 GB of memory)")
+    from distributed.worker_memory import parse_memory_limit
+
+    allowed = "give a size per worker such as 4GB or 512MiB, a fraction of this machine's memory such as 0.25, or auto"
+    try:
+        limit = parse_memory_limit(memory_limit, 1, total_cores=1, logger=logging.getLogger("curate"))
+    except (ValueError, TypeError) as e:
+        raise ClusterOptionError(f"--memory-limit {memory_limit}: {allowed} ({e})") from None
+    if limit is not None and limit < 0:
+        raise ClusterOptionError(f"--memory-limit {memory_limit}: {allowed}")
 
 
 def _spec(template: dict, cls, resources: dict, env: dict, memory_limit) -> dict:

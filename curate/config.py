@@ -80,7 +80,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({e})") from e
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML: {_yaml_problem(e)} (quote a text value, "
+                          f"e.g. --set 'filter.rules=[\"motion_score >= 3\"]')") from None
     return step, param, value
 
 
@@ -146,6 +147,41 @@ def build_stage(step: str, cls: type[Stage], params: dict[str, Any]) -> Stage:
         raise ConfigError(f"{step}: {e}") from e
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The mapping a config file holds; a file that is missing, not text, not YAML or not a mapping is a
+    ``ConfigError`` naming the file and what was found."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a YAML config (not UTF-8 text: byte {e.start}); give a .yaml file "
+                          f"like configs/offline.yaml") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping with 'pipeline:' and 'stages:' (like configs/offline.yaml); "
+                          f"this file holds {_short(raw)}")
+    return raw
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def build_steps(
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
@@ -156,9 +192,7 @@ def build_steps(
     ``inputs`` (from ``--input``) replaces ``ingest.inputs``.
     """
     path = Path(config_file) if config_file else default_config()
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_config(path)
     unknown = sorted(set(raw) - {"pipeline", "stages"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {unknown}; allowed: pipeline, stages")
@@ -167,7 +201,10 @@ def build_steps(
     pipeline = load_pipeline(_pipeline_path(str(raw["pipeline"]), path))
     names = [name for name, _ in pipeline]
     values: dict[str, dict[str, Any]] = {}
-    for step, params in (raw.get("stages") or {}).items():
+    stages = raw.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise ConfigError(f"{path}: 'stages:' must be a mapping of step names to parameters, got {stages!r}")
+    for step, params in stages.items():
         if step not in names:
             raise ConfigError(f"{path}: stages.{step}: not a step of this pipeline; steps: {', '.join(names)}")
         if not isinstance(params, dict):

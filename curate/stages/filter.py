@@ -63,7 +63,10 @@ def parse_rule(text: str) -> Rule:
         if not 0 <= q <= 100 or op in ("==", "!="):
             raise ValueError(f"filter rule {text!r}: a percentile is p0..p100 and compares with >= > <= <")
         return Rule(column, op, None, q)
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = None  # e.g. "motion_score >>= 3": VALUE ">= 3"
     if not isinstance(value, (int, float, bool, str)) or (isinstance(value, str) and op not in ("==", "!=")):
         raise ValueError(f"filter rule {text!r}: {raw!r} is not a number (text and true/false only with == and !=)")
     return Rule(column, op, value)

@@ -43,6 +43,7 @@ __all__ = [
     "read_stream",
     "seek_before",
     "seek_packets",
+    "seek_to_start",
     "tell_decoder_the_x264_build",
     "x264_build",
 ]
@@ -248,7 +249,7 @@ def seek_before(container: av.container.InputContainer, stream: av.VideoStream, 
         from_start = target <= _start_s(stream)
         stream.codec_context.skip_frame = "DEFAULT"
         if from_start:
-            container.seek(0)  # the file's start: a seek to the stream's first timestamp can land late (MPEG-TS)
+            seek_to_start(container, stream)
         else:
             container.seek(_to_ticks(target, stream.time_base), stream=stream, backward=True, any_frame=False)
         frames = _pts_frames(container, stream)
@@ -259,20 +260,53 @@ def seek_before(container: av.container.InputContainer, stream: av.VideoStream, 
         back_s = max(1.0, 2 * back_s)
 
 
+def seek_to_start(container: av.container.InputContainer, stream: av.VideoStream) -> None:
+    """Seek so that demuxing ``stream`` starts at its first packet.
+
+    A seek to the file's start (``seek(0)``) is what works everywhere: a seek to the stream's first timestamp can
+    land late (MPEG-TS). But Matroska seeks to the first keyframe of its default stream, and in a file with two
+    video streams the other stream's first packets can lie before it: they were skipped, and with them the only
+    keyframe of a short file. So when the first packet read after ``seek(0)`` is later than the stream's start,
+    a seek on the stream itself is tried, and kept when it reaches an earlier packet.
+    """
+    container.seek(0)
+    first = _first_ticks(container, stream)
+    start = stream.start_time
+    if first is None or start is None or first <= start:
+        container.seek(0)
+        return
+    container.seek(start, stream=stream, backward=True, any_frame=False)
+    again = _first_ticks(container, stream)
+    if again is not None and again < first:
+        container.seek(start, stream=stream, backward=True, any_frame=False)
+    else:
+        container.seek(0)
+
+
+def _first_ticks(container: av.container.InputContainer, stream: av.VideoStream) -> int | None:
+    """The timestamp (pts, else dts) of the next packet of ``stream`` that has one."""
+    for packet in container.demux(stream):
+        ticks = packet.pts if packet.pts is not None else packet.dts
+        if ticks is not None and packet.size > 0:
+            return ticks
+    return None
+
+
 def seek_packets(container: av.container.InputContainer, stream: av.VideoStream, t: float) -> Iterator[av.Packet]:
     """The stream's packets from the last keyframe whose timestamp is at or before ``t`` on, in decode order
-    (packets without a timestamp or data left out). Seeks back further (1 s, 2 s, 4 s, ...) while the first
-    keyframe lies after ``t``, as :func:`seek_before` does; a target at or before the start seeks to the file's
-    start, where the first keyframe is taken whatever its time."""
+    (packets without any timestamp or without data left out; a packet may lack its DTS: Matroska stores only
+    presentation times, and the first packets of a stream with B-frames get none). Seeks back further (1 s, 2 s,
+    4 s, ...) while the first keyframe lies after ``t``, as :func:`seek_before` does; a target at or before the
+    start seeks to the file's start, where the first keyframe is taken whatever its time."""
     back_s = 0.0
     while True:
         target = t - back_s
         from_start = target <= _start_s(stream)
         if from_start:
-            container.seek(0)
+            seek_to_start(container, stream)
         else:
             container.seek(_to_ticks(target, stream.time_base), stream=stream, backward=True, any_frame=False)
-        packets = (p for p in container.demux(stream) if p.dts is not None and p.size > 0)
+        packets = (p for p in container.demux(stream) if (p.pts is not None or p.dts is not None) and p.size > 0)
         first = next((p for p in packets if p.is_keyframe), None)
         ticks = None if first is None else first.pts if first.pts is not None else first.dts
         on_time = ticks is not None and float(ticks * stream.time_base) <= t + TIME_TOLERANCE_S
@@ -299,7 +333,9 @@ def _pts_frames(
 
 
 def _to_ticks(t: float, time_base: Fraction) -> int:
-    return math.floor(t / time_base)
+    """The tick at or before ``t``; a ``t`` that names a tick up to float rounding (11.2 s is 11199.99... ticks
+    of 1 ms) is that tick, so a seek to a keyframe's own time lands on that keyframe, not the one before."""
+    return math.floor((t + TIME_TOLERANCE_S) / time_base)
 
 
 def _start_s(stream: av.VideoStream) -> float:
