@@ -99,12 +99,12 @@ def _histogram(run: Path, column: str, step: str | None, bins: int = 20) -> str:
 
     from curate.errors import CurateError
 
-    dirs = [find_stage(run, step)] if step else [d for d in reversed(stage_dirs(run)) if _has_column(d, column)]
+    dirs = [find_stage(run, step)] if step else [d for d in reversed(stage_dirs(run)) if d.has_column(column)]
     if not dirs:
         return f"no stage of {run} has a column {column!r}"
     d = dirs[0]
-    if step and not _has_column(d, column):
-        have = [d.name for d in stage_dirs(run) if _has_column(d, column)]
+    if step and not d.has_column(column):
+        have = [d.name for d in stage_dirs(run) if d.has_column(column)]
         raise CurateError(f"--hist {column}: step {step!r} has no column {column!r}; "
                           + (f"steps that have it: {', '.join(have)}" if have else "no step of this run has it"))
     parts = [t for t in (read_parquet_dir(d.data, [column]), read_parquet_dir(d.rejected, [column])) if t is not None]
@@ -125,13 +125,6 @@ def _histogram(run: Path, column: str, step: str | None, bins: int = 20) -> str:
     for count, lo, hi in zip(counts, edges[:-1], edges[1:]):
         lines.append(f"{lo:>10.4g} .. {hi:<10.4g} {count:>6d} {'#' * math.ceil(count * scale)}")
     return "\n".join(lines)
-
-
-def _has_column(d: StageDir, column: str) -> bool:
-    import pyarrow.parquet as pq
-
-    files = sorted(d.data.glob("part-*.parquet"))
-    return bool(files) and column in pq.read_schema(files[0]).names
 
 
 def run_folder(path: str) -> Path:

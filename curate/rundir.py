@@ -192,6 +192,11 @@ class StageDir:
             return {}
         return {p.stem: read_json(p) for p in sorted(self.done.glob("part-*.json"))}
 
+    def has_column(self, column: str) -> bool:
+        """Whether the step's data shards have ``column`` (read from the first shard's schema; False without data)."""
+        files = sorted(self.data.glob("part-*.parquet"))
+        return bool(files) and column in pq.read_schema(files[0]).names
+
     def is_complete(self) -> bool:
         return self.stats_file.is_file()
 

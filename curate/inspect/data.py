@@ -8,12 +8,11 @@ Plain functions on ``curate.rundir``: no Dask, no browser. The numbers come from
 (the funnel), its ``data/`` and ``rejected/`` Parquet (the rows), its ``config.json`` (a filter's rules) and the
 fit facts in its ``stats.json`` (a percentile rule's resolved threshold). Steps are treated generically: any
 step with rejects gets one gallery per reason, the last complete step's kept rows get the kept view, and every
-step whose stage is ``curate.stages.filter.Filter`` gets a what-if section.
+filter step (``curate.rules.step_rules``) gets a what-if section.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,9 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.rules import Rule, step_rules
 from curate.rundir import StageDir, stage_dirs
 
-FILTER_STAGE = "curate.stages.filter.Filter"
 #: Shown on every clip card when present (the span and where it comes from).
 IDENTITY_COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "duration_s")
 REJECT_COLUMNS = ("reject_stage", "reject_reason", "reject_detail")
@@ -51,17 +50,6 @@ class View:
         if self.kind == "kept":
             return f"kept after {self.folder}"
         return f"{self.folder}: {self.reason}"
-
-
-@dataclass
-class Rule:
-    """One filter rule with its threshold: the rule's number, or its percentile resolved when the step ran."""
-
-    text: str
-    column: str
-    op: str
-    value: Any
-    percentile: float | None
 
 
 @dataclass
@@ -110,7 +98,8 @@ def read_run(run: str | Path) -> RunData:
     views.insert(0, _view("kept", last, None, read_rows(last.data, scores), scores))
     for i, view in enumerate(views):
         view.id = f"v{i}"  # the kept view is v0
-    whatifs = [whatif(d, scores) for d in complete if (d.config() or {}).get("stage") == FILTER_STAGE]
+    whatifs = [whatif(d, rules, scores) for d in complete
+               if (rules := step_rules(d.config(), d.stats())) is not None]
     return RunData(run=run, funnel=funnel(dirs), views=views, whatifs=whatifs)
 
 
@@ -122,7 +111,7 @@ def funnel(dirs: list[StageDir]) -> dict:
         entry = {"step": d.name, "folder": d.path.name, "complete": stats is not None}
         if stats is not None:
             entry.update({k: stats[k] for k in ("rows_in", "rows_kept", "rows_rejected", "rejected_by_reason")})
-            entry["unit"] = "clips" if _has_column(d.data, "clip_id") else "videos"
+            entry["unit"] = "clips" if d.has_column("clip_id") else "videos"
         else:
             entry["shards_done"] = len(d.shard_stats())
         steps.append(entry)
@@ -156,19 +145,9 @@ def read_rows(folder: Path, scores: list[str]) -> pa.Table:
                          or _is_caption(c) or c.endswith("_error"))
 
 
-def whatif(d: StageDir, scores: list[str]) -> WhatIf:
-    """A filter step's rules (percentiles resolved from its ``stats.json``) and the values of the rows it saw."""
-    from curate.stages.filter import parse_rule
-
+def whatif(d: StageDir, rules: list[Rule], scores: list[str]) -> WhatIf:
+    """A filter step's rules (percentiles resolved as its fit found them) and the values of the rows it saw."""
     stats = d.stats()
-    resolved = stats.get("fit", {}).get("resolved_percentiles", {})
-    rules = []
-    for text in (d.config() or {}).get("params", {}).get("rules", []):
-        rule = parse_rule(text)
-        value = rule.value
-        if rule.percentile is not None:
-            value = resolved.get(f"{rule.column} {rule.op} p{rule.percentile:g}")
-        rules.append(Rule(text=text, column=rule.column, op=rule.op, value=value, percentile=rule.percentile))
     wanted = set(scores) | {r.column for r in rules}
     parts = [t for t in (_read_columns(d.data, wanted.__contains__), _read_columns(d.rejected, wanted.__contains__))
              if t.num_rows]
@@ -178,26 +157,6 @@ def whatif(d: StageDir, scores: list[str]) -> WhatIf:
     values = {c: table[c].to_pylist() for c in columns}
     return WhatIf(step=d.name, folder=d.path.name, rules=rules, columns=columns, values=values,
                   rows_in=stats["rows_in"], rows_kept=stats["rows_kept"])
-
-
-def kept_count(values: dict[str, list[Any]], rules: list[tuple[str, str, Any]]) -> int:
-    """Rows kept by ``rules`` ((column, op, threshold), all together) as the filter stage decides: a missing value
-    (null or NaN) fails. The report's JavaScript counts the same way; tests compare the two."""
-    import operator
-
-    ops = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
-           "!=": operator.ne}
-    n = len(next(iter(values.values()))) if values else 0
-    kept = 0
-    for i in range(n):
-        ok = True
-        for column, op, threshold in rules:
-            v = values[column][i]
-            if v is None or (isinstance(v, float) and math.isnan(v)) or not ops[op](v, threshold):
-                ok = False
-                break
-        kept += ok
-    return kept
 
 
 def _view(kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: list[str]) -> View:
@@ -223,8 +182,3 @@ def _read_columns(folder: Path, wanted: Callable[[str], bool]) -> pa.Table:
 def _schema(folder: Path) -> pa.Schema | None:
     files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
     return pq.read_schema(files[0]) if files else None
-
-
-def _has_column(folder: Path, column: str) -> bool:
-    schema = _schema(folder)
-    return schema is not None and column in schema.names

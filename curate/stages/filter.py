@@ -5,7 +5,8 @@
     stage.fit("RUN/04_ocr/data")        # resolves p25 over the whole dataset (with Dask)
     out = stage.process(table)
 
-A rule is ``COLUMN OP VALUE`` with OP one of ``>= > <= < == !=`` and VALUE a number, ``true``/``false``, a
+Rules are read and judged by ``curate.rules`` (shared with the dataset card and ``curate inspect``). A rule is
+``COLUMN OP VALUE`` with OP one of ``>= > <= < == !=`` and VALUE a number, ``true``/``false``, a
 quoted string, or ``pNN``: the NN-th percentile of the column over all input rows (``motion_score >= p25`` drops
 the 25% most static clips, as SVD did). Rules apply in order; a row is rejected by the first rule it fails, with
 the reason ``filter_<column>_min`` (``>=``, ``>``), ``filter_<column>_max`` (``<=``, ``<``), ``filter_<column>_eq``
@@ -17,59 +18,13 @@ the threshold. Re-filtering with new rules is ``curate run --only filter --set '
 from __future__ import annotations
 
 import math
-import operator
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
+from curate.rules import is_missing, parse_rule, passes
 from curate.stage import Stage, StageOutput
-
-_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
-_SUFFIX = {">=": "min", ">": "min", "<=": "max", "<": "max", "==": "eq", "!=": "ne"}
-_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
-_PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    column: str
-    op: str
-    value: Any  # a number, bool or string; None for a percentile until fit resolves it
-    percentile: float | None = None
-
-    @property
-    def reason(self) -> str:
-        return f"filter_{self.column}_{_SUFFIX[self.op]}"
-
-    @property
-    def missing_reason(self) -> str:
-        return f"filter_{self.column}_missing"
-
-
-def parse_rule(text: str) -> Rule:
-    """``"motion_score >= p25"`` -> Rule("motion_score", ">=", None, percentile=25.0)."""
-    match = _RULE.match(text)
-    if not match:
-        raise ValueError(f"filter rule {text!r}: expected 'COLUMN OP VALUE' with OP one of >= > <= < == != "
-                         f"and VALUE a number, true/false, 'text' or pNN (a percentile), e.g. 'motion_score >= p25'")
-    column, op, raw = match.groups()
-    percentile = _PERCENTILE.match(raw)
-    if percentile:
-        q = float(percentile.group(1))
-        if not 0 <= q <= 100 or op in ("==", "!="):
-            raise ValueError(f"filter rule {text!r}: a percentile is p0..p100 and compares with >= > <= <")
-        return Rule(column, op, None, q)
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = None  # e.g. "motion_score >>= 3": VALUE ">= 3"
-    if not isinstance(value, (int, float, bool, str)) or (isinstance(value, str) and op not in ("==", "!=")):
-        raise ValueError(f"filter rule {text!r}: {raw!r} is not a number (text and true/false only with == and !=)")
-    return Rule(column, op, value)
 
 
 class Filter(Stage):
@@ -114,7 +69,7 @@ class Filter(Stage):
                     column = values[rule.column]
                     value = float(np.percentile(column, rule.percentile)) if column.size else math.nan
                     self._thresholds[i] = value
-                    resolved[f"{rule.column} {rule.op} p{rule.percentile:g}"] = value
+                    resolved[rule.percentile_key] = value
         return {"resolved_percentiles": resolved}
 
     def process(self, table: pa.Table) -> StageOutput:
@@ -124,13 +79,12 @@ class Filter(Stage):
         for rule, threshold in zip(self._parsed, self._thresholds):
             if rule.percentile is not None and threshold is None:
                 raise RuntimeError("Filter.fit() must run before process() for percentile rules")
-            compare = _OPS[rule.op]
             for i, value in enumerate(table[rule.column].to_pylist()):
-                if reasons[i] is not None:
+                if reasons[i] is not None or passes(rule.op, value, threshold):
                     continue
-                if value is None or (isinstance(value, float) and math.isnan(value)):
+                if is_missing(value):
                     reasons[i], details[i] = rule.missing_reason, f"{rule.column} is missing (null or NaN)"
-                elif not compare(value, threshold):
+                else:
                     shown = f"p{rule.percentile:g}={threshold:.4g}" if rule.percentile is not None else repr(threshold)
                     reasons[i] = rule.reason
                     details[i] = f"{rule.column}={_fmt(value)} fails {rule.column} {rule.op} {shown}"

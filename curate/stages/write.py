@@ -125,7 +125,7 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
     """The card of the dataset in ``write_dir`` (a write step's folder), from the run's files only."""
     import curate
     from curate.runner import fingerprint
-    from curate.stages.filter import parse_rule
+    from curate.rules import step_rules
 
     folder = StageDir(write_dir)
     run = folder.path.parent
@@ -140,7 +140,7 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
         stats = d.stats() or {}
         counts = ("rows_in", "rows_kept", "rows_rejected", "rejected_by_reason")
         funnel_steps.append({"step": d.name} | {key: stats.get(key) for key in counts})
-        if clips_after_split is None and _has_column(d, "clip_id"):
+        if clips_after_split is None and d.has_column("clip_id"):
             clips_after_split = stats.get("rows_kept")
     inputs = StageDir(run / INPUTS_DIR).stats() or {}
 
@@ -149,10 +149,9 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
     for d in steps:
         step_config = d.config() or {}
         params = step_config.get("params", {})
-        if isinstance(params.get("rules"), list):
-            resolved = ((d.stats() or {}).get("fit") or {}).get("resolved_percentiles", {})
-            rules = [_rule(text, parse_rule(text), resolved) for text in params["rules"]]
-            filters.append({"step": d.name, "rules": rules})
+        rules = step_rules(step_config, d.stats())
+        if rules is not None:
+            filters.append({"step": d.name, "rules": [_rule(rule) for rule in rules]})
         finish = (d.stats() or {}).get("finish") or {}
         if isinstance(finish.get("models"), dict):  # the step said which models it ran (split: TransNetV2 or none)
             named = {k: v for k, v in finish["models"].items() if v is not None}
@@ -178,17 +177,9 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
     }
 
 
-def _rule(text: str, rule, resolved: dict[str, float]) -> dict[str, Any]:
-    threshold = rule.value
-    if rule.percentile is not None:
-        threshold = resolved.get(f"{rule.column} {rule.op} p{rule.percentile:g}")
-    return {"rule": text, "column": rule.column, "op": rule.op, "threshold": threshold,
+def _rule(rule) -> dict[str, Any]:
+    return {"rule": rule.text, "column": rule.column, "op": rule.op, "threshold": rule.value,
             "percentile": rule.percentile, "reason": rule.reason}
-
-
-def _has_column(folder: StageDir, column: str) -> bool:
-    files = sorted(folder.data.glob("part-*.parquet"))
-    return bool(files) and column in pq.read_schema(files[0]).names
 
 
 def read_card(run_or_write_dir: str | Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@ no console errors, funnel = Parquet counts, reason galleries, sorting, paging, w
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.inspect.data import kept_count
+from curate.rules import kept_count
 from curate.inspect.report import build_report
 from curate.rundir import read_parquet_dir, stage_dirs
 
@@ -290,3 +291,11 @@ def test_serve_prints_the_url_and_serves_the_report(browser, run_dir, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_report_judges_the_shared_rule_cases_as_python_does(report):
+    """tests/rule_cases.json through the report's JavaScript (curate.rules.passes in tests/test_rules.py)."""
+    cases = json.loads((ROOT / "tests" / "rule_cases.json").read_text())["cases"]
+    verdicts = report.page.evaluate("""cases => cases.map(c =>
+        window.curateRules.passes(c.op, c.value === "NaN" ? NaN : c.value, c.threshold))""", cases)
+    assert verdicts == [c["passes"] for c in cases]

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.inspect.data import kept_count, read_run
+from curate.inspect.data import read_run
+from curate.rules import kept_count
 from curate.inspect.previews import make_previews, preview_name
 from curate.inspect.report import js_literal
 from curate.rundir import read_parquet_dir, stage_dirs

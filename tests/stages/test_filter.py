@@ -4,7 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.stages.filter import Filter, parse_rule
+from curate.rules import parse_rule
+from curate.stages.filter import Filter
 from tests.stages.contract import check_output
 
 

@@ -235,8 +235,12 @@
     return rule.percentile !== null ? numpyPercentile(state.sorted[rule.column], rule.percentile) : rule.value;
   }
 
+  // curate.rules.passes: a missing value (null, NaN) fails every rule. tests/rule_cases.json is replayed through both.
+  const passesOp = (op, v, limit) => !isMissing(v) && OPS[op](v, limit);
+  window.curateRules = Object.freeze({ passes: passesOp });
+
   function passes(rule, limit, v) {
-    return !isMissing(v) && OPS[rule.op](v, limit);
+    return passesOp(rule.op, v, limit);
   }
 
   function yamlNumber(x) {
