@@ -39,6 +39,8 @@ from typing import Iterator
 CPU, GPU, MODEL = "CPU", "GPU", "MODEL"
 #: Memory per model-holding CPU worker the default ``model_workers`` assumes (the LVD captioners + CLIP on CPU).
 MODEL_WORKER_BYTES = 8 * 1024**3
+#: Times the embedded cluster's scheduler retries a task whose worker died while running it (see ``start_client``).
+ALLOWED_FAILURES = 1
 
 
 class PlacementError(Exception):
@@ -184,7 +186,12 @@ def start_client(
     # Saturation 1.0: a worker is sent its next shard only when it finishes one. Dask's default (1.1) queues
     # two shards per one-thread worker up front, so the last minutes can be one worker busy with two while the
     # other idles; shards are seconds to minutes long, so the round trip this adds does not matter.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), LocalCluster(
+    # Allowed failures 1: a task that was running on a worker that died is tried once more elsewhere (a worker
+    # lost for another reason costs nothing), and a second death ends it with KilledWorker at once (Dask's default
+    # 3 means four dead workers per poison video); the runner then runs that shard's rows alone to find the row
+    # that kills its worker (curate.runner).
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                          "distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), LocalCluster(
         n_workers=0, threads_per_worker=1, processes=True, memory_limit=limit, silence_logs=logging.ERROR
     ) as cluster, Client(cluster) as client:
         hide_gpus = {"CUDA_VISIBLE_DEVICES": ""} if n_gpu else {}
