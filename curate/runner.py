@@ -36,10 +36,11 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -66,7 +67,15 @@ from curate.rundir import (
     stage_dirs,
 )
 from curate.stage import ShardBudget, ShardSlice, Stage, runner_reasons
-from curate.tasks import import_modules, release_stage, run_shard, stage_value, try_row
+from curate.tasks import (
+    import_modules,
+    probe_folder,
+    probe_markers,
+    release_stage,
+    run_shard,
+    stage_value,
+    try_row,
+)
 
 log = logging.getLogger("curate")
 
@@ -91,6 +100,9 @@ class ErrorBudgetExceeded(PipelineError):
 MAX_ERROR_FRACTION = 0.1
 #: ... and at least this many did.
 MIN_ERRORS_TO_FAIL = 20
+#: Submissions of a row's probe, or of a unit's final run, that Dask may end with ``KilledWorker`` although the
+#: task never ran when its worker died (Dask counts a task assigned to a dying worker as one that killed it).
+RETRIES_AFTER_DEATHS = 3
 
 
 @dataclass(frozen=True)
@@ -528,6 +540,7 @@ class _Task:
     unit: str
     row: int | None = None
     crashed: dict[int, str] | None = None
+    attempt: int = 0
 
 
 @dataclass
@@ -594,11 +607,22 @@ class _Launch:
         from distributed.scheduler import KilledWorker
 
         sr = task.sr
+        dead = isinstance(error, KilledWorker)
+        if task.row is not None and dead and not probe_markers(sr.folder.path, task.unit, task.row):
+            # its workers died while it waited on them, never while it ran (Dask counts both): try it again
+            if task.attempt + 1 < RETRIES_AFTER_DEATHS:
+                self._submit(replace(task, attempt=task.attempt + 1), try_row, task.row,
+                             key=f"{sr.key}-{task.unit}-row{task.row}-{task.attempt + 1}")
+                return
         if task.row is not None:
-            self.probed(task, self._death(error) if isinstance(error, KilledWorker) else None)
+            self.probed(task, self._death(error) if dead else None)
             return
-        if isinstance(error, KilledWorker) and task.crashed is None:
+        if dead and task.crashed is None:
             self.isolate(sr, task.unit)
+            return
+        if dead and task.attempt + 1 < RETRIES_AFTER_DEATHS:  # the final run: each of its rows alone ran to its end
+            self._submit(replace(task, attempt=task.attempt + 1), run_shard, sr.budget, crashed=task.crashed,
+                         key=f"{sr.key}-{task.unit}-isolated-{task.attempt + 1}")
             return
         sr.pending.discard(task.unit)
         sr.failures.append((task.unit, error))
@@ -609,6 +633,7 @@ class _Launch:
         rows = self._rows(sr, unit)
         log.warning("step %s: shard %s killed its worker: running its %d rows one by one to find the cause",
                     sr.step.name, unit, rows)
+        shutil.rmtree(probe_folder(sr.folder.path, unit), ignore_errors=True)  # markers of an earlier launch
         self.isolating[(sr.index, unit)] = _Isolation(waiting=set(range(rows)), crashed={})
         for row in range(rows):
             self._submit(_Task(sr, unit, row=row), try_row, row, key=f"{sr.key}-{unit}-row{row}")
@@ -627,6 +652,7 @@ class _Launch:
         """Run the unit again without its crashing rows (rejected as ``<step>_worker_crashed``), the others one at
         a time: each alone just ran to its end."""
         crashed = self.isolating.pop((sr.index, unit)).crashed
+        shutil.rmtree(probe_folder(sr.folder.path, unit), ignore_errors=True)
         if crashed:
             print(f"curate: {sr.folder.path.name}: {len(crashed)} row(s) of {unit} kill their worker (rejected as "
                   f"{sr.step.name}_worker_crashed): {'; '.join(sorted(set(crashed.values())))}", file=sys.stderr)

@@ -221,9 +221,26 @@ def try_row(shard: str, slices: Sequence[ShardSlice] | None, stage: Stage, setup
             out_dir: str, row: int) -> None:
     """Process row ``row`` of a unit alone and write nothing: the runner's probe for a row that may kill its
     worker (a segfault in native code, the memory limit). Returning at all is the answer; an exception is
-    contained as the row's error later (``run_shard``), so it is no crash."""
+    contained as the row's error later (``run_shard``), so it is no crash. While the row runs, a marker file
+    (``probe_markers``) says so: one left behind means this process died running the row, not merely while the
+    row waited on it."""
     stage = ready_stage(stage, setup_key)
-    contained_process(stage, step, read_input(in_dir, shard, slices).slice(row, 1), ShardPlace(Path(out_dir), shard))
+    table = read_input(in_dir, shard, slices).slice(row, 1)
+    marker = probe_folder(out_dir, shard) / f"row{row}.{os.getpid()}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    contained_process(stage, step, table, ShardPlace(Path(out_dir), shard))
+    marker.unlink()
+
+
+def probe_folder(out_dir: str | Path, shard: str) -> Path:
+    """Where the probes of a unit's rows leave their markers (``try_row``)."""
+    return Path(out_dir) / "probes" / shard
+
+
+def probe_markers(out_dir: str | Path, shard: str, row: int) -> list[Path]:
+    """Markers of the probes of ``row`` whose process died while running it."""
+    return sorted(probe_folder(out_dir, shard).glob(f"row{row}.*"))
 
 
 def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlace) -> list[StageOutput]:
