@@ -73,7 +73,6 @@ from curate.tasks import (
     probe_markers,
     release_stage,
     run_shard,
-    stage_value,
     try_row,
 )
 
@@ -253,7 +252,7 @@ class _StepRun:
         self.failures: list[tuple[str, BaseException]] = []
         self.sources: dict[str, list[ShardSlice]] | None = None  # planned units (plan_shards)
         self.budget: ShardBudget | None = None
-        self.stage_future = None
+        self.submitting = False  # tasks of this step were submitted in this launch: its workers hold its stage
         self.started: float | None = None
         self.submitted = 0
         self.fit_info: dict = {}
@@ -716,10 +715,10 @@ class _Launch:
             upstream_finished = sr.finished
 
     def submit(self, sr: _StepRun, unit: str) -> None:
-        if sr.stage_future is None:
+        if not sr.submitting:
             sr.started = time.perf_counter()
             sr.folder.stats_file.unlink(missing_ok=True)  # not complete any more until this launch finishes it
-            sr.stage_future = self.client.submit(stage_value, sr.stage, key=f"{sr.key}-stage", pure=False)
+            sr.submitting = True
         self._submit(_Task(sr, unit), run_shard, sr.budget, key=f"{sr.key}-{unit}")
         sr.pending.add(unit)
         sr.submitted += 1
@@ -729,7 +728,7 @@ class _Launch:
         """Submit ``function(unit, slices, stage, setup key, step, input folder, step folder, *last, **options)``."""
         sr = task.sr
         future = self.client.submit(
-            function, task.unit, None if sr.sources is None else sr.sources[task.unit], sr.stage_future, sr.key,
+            function, task.unit, None if sr.sources is None else sr.sources[task.unit], sr.stage, sr.key,
             sr.step.name, str(sr.in_dir.data), str(sr.folder.path), *last, **options,
             key=key, pure=False, resources=task_resources(sr.stage, self.info), priority=sr.index,
         )
@@ -744,10 +743,9 @@ class _Launch:
                 later.clear()
 
     def _release(self, sr: _StepRun) -> None:
-        if sr.stage_future is not None:
+        if sr.submitting:
             self.client.run(release_stage, sr.key)
-            sr.stage_future.release()
-            sr.stage_future = None
+            sr.submitting = False
 
 
 def _death_cause(client, pid: int) -> str | None:

@@ -50,13 +50,6 @@ def ready_stage(stage: Stage, key: str) -> Stage:
     return _READY[key]
 
 
-def stage_value(stage: Stage) -> Stage:
-    """A step's stage as a task result: the runner submits it once per step and every shard task depends on it,
-    so each worker receives it once, and a worker that dies takes no copy with it that cannot be made again (the
-    scheduler recomputes a lost result; scattered data would be lost for good)."""
-    return stage
-
-
 def release_stage(key: str) -> bool:
     """Drop a finished step's stage (and the models it holds) from this worker; True if it held one."""
     held = _READY.pop(key, None) is not None
