@@ -23,8 +23,23 @@ What the runner does, in order:
    one after the other instead (for debugging);
 5. writes a step's ``stats.json`` when all its shards are done (``Stage.finish`` first), and releases the
    step's models on the workers.
-A shard that raises fails its step after the other shards finished; relaunching the same command retries only
-the shards without a done marker, and gives the same rows as an uninterrupted run.
+
+No single video stops a run (containment is the runner's, not each stage's):
+- a row whose processing raises becomes that row's error (``curate.tasks.contained_process``): kept with null
+  added columns and the message in the stage's ``<stage name>_error`` column when it has one, else rejected as
+  ``<step>_error``; the other rows of its shard are processed as usual;
+- a shard whose task kills its worker (a segfault in native code, the nanny's memory limit; Dask gives up after
+  ``curate.cluster.ALLOWED_FAILURES`` retries with ``KilledWorker``) is run again one row per task
+  (``curate.tasks.try_row``, writing nothing); a row whose own task kills its worker again is rejected as
+  ``<step>_worker_crashed`` with the signal, and the shard is then written without it, its other rows one at a
+  time (each alone just ran to its end);
+- a worker lost for another reason costs a retry of its shard: every task carries its stage by value, so nothing
+  a later task needs lives only on one worker;
+- a step's error budget (``Step``) fails the run (``ErrorBudgetExceeded``) when more than ``max_error_fraction``
+  of its rows errored and at least ``min_errors_to_fail`` did: a systematic bug stays loud.
+A shard that still raises (e.g. its output cannot be written) fails its step after the other shards finished;
+relaunching the same command retries only the shards without a done marker, and gives the same rows as an
+uninterrupted run.
 
 A run whose non-empty input ends with no row, or with a step where no row could be scored, raises
 ``EmptyResult`` after writing everything: nothing is lost silently, and the data stay for ``curate rejects``.

@@ -4,7 +4,9 @@
     stats = run_shard("part-00000", None, stage, "split-1a2b", "split", "RUN/01_ingest/data", "RUN/02_split")
     stats["outputs"]      # the data shards it wrote: ["part-00000"], or its pieces ["part-00000-0000", ...]
 
-The runner (``curate.runner``) submits these tasks; this module holds no scheduling logic. A worker keeps each
+The runner (``curate.runner``) submits these tasks; this module holds no scheduling logic. A row whose processing
+raises is that row's error, never the shard's (``contained_process``); ``try_row`` runs one row alone, for the
+runner to find a row that kills its worker. A worker keeps each
 step's set-up stage (its models) from the first shard to the step's end (``release_stage``), so interleaved
 steps of a streaming run do not reload their models shard after shard.
 """
@@ -305,7 +307,8 @@ def merge_outputs(outputs: Sequence[StageOutput], input_schema: pa.Schema, added
     return StageOutput(
         kept=kept,
         rejected=pa.concat_tables(rejected) if rejected else None,
-        extras={name: pa.concat_tables([conform(t, tables[0].schema) for t in tables]) for name, tables in extras.items()},
+        extras={name: pa.concat_tables([conform(t, tables[0].schema) for t in tables])
+                for name, tables in extras.items()},
         video_seconds=sum(o.video_seconds for o in outputs),
     )
 

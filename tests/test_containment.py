@@ -245,7 +245,8 @@ def test_motion_on_a_video_8_pixels_high_is_a_per_clip_error_not_a_failed_shard(
                                                 "split.clips_per_shard=null"]),
                          run, client, until="motion", progress=False)
     clips = rows(run, "motion")
-    by_video = {name: [c for c in clips if Path(c["video_path"]).name == name] for name in ("thin8.mp4", "psd_counter.mp4")}
+    by_video = {name: [c for c in clips if Path(c["video_path"]).name == name]
+                for name in ("thin8.mp4", "psd_counter.mp4")}
     assert by_video["thin8.mp4"] and by_video["psd_counter.mp4"]
     for clip in by_video["psd_counter.mp4"]:
         assert clip["motion_error"] is None and clip["motion_score"] >= 0
