@@ -69,20 +69,23 @@ def _status_table(run: Path) -> str:
     dirs = stage_dirs(run)
     if not dirs:
         return f"{run}: no stage folders (is this a curate run directory?)"
-    rows = [("step", "state", "in", "kept", "rejected", "wall s", "video s", "rejected by reason")]
+    from curate.runner import error_rows
+
+    rows = [("step", "state", "in", "kept", "rejected", "errors", "wall s", "video s", "rejected by reason")]
     inputs = StageDir(run / INPUTS_DIR).stats() or {}
     if inputs.get("missing_inputs"):
         rows.append((INPUTS_DIR, f"{inputs['missing_inputs']} of {inputs['rows']} inputs no longer found (rows kept)",
-                     "", "", "", "", "", ", ".join(inputs.get("missing_examples", [])[:3])))
+                     "", "", "", "", "", "", ", ".join(inputs.get("missing_examples", [])[:3])))
     for d in dirs:
         stats = d.stats()
         if stats is None:
             done = len(d.shard_stats())
-            rows.append((d.path.name, f"partial ({done} shards)", "", "", "", "", "", ""))
+            rows.append((d.path.name, f"partial ({done} shards)", "", "", "", "", "", "", ""))
             continue
         reasons = ", ".join(f"{k}={v}" for k, v in stats["rejected_by_reason"].items()) or "-"
         rows.append((d.path.name, "done", str(stats["rows_in"]), str(stats["rows_kept"]), str(stats["rows_rejected"]),
-                     f"{stats['wall_seconds']:.1f}", f"{stats['video_seconds']:.1f}", reasons))
+                     str(error_rows(stats["step"], stats)), f"{stats['wall_seconds']:.1f}",
+                     f"{stats['video_seconds']:.1f}", reasons))
     return _format_table(rows)
 
 
@@ -260,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
 
-    status = sub.add_parser("status", help="rows in/kept/rejected per step of a run")
+    status = sub.add_parser("status", help="rows in/kept/rejected/errored per step of a run")
     status.add_argument("run")
     status.add_argument("--hist", metavar="COLUMN", help="histogram and percentiles of a score column")
     status.add_argument("--step", help="step to take --hist from (default: the last one that has the column)")

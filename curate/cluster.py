@@ -42,6 +42,8 @@ from curate.errors import CurateError
 CPU, GPU, MODEL = "CPU", "GPU", "MODEL"
 #: Memory per model-holding CPU worker the default ``model_workers`` assumes (the LVD captioners + CLIP on CPU).
 MODEL_WORKER_BYTES = 8 * 1024**3
+#: Times the embedded cluster's scheduler retries a task whose worker died while running it (see ``start_client``).
+ALLOWED_FAILURES = 1
 
 
 class PlacementError(Exception):
@@ -190,15 +192,22 @@ def start_client(
     # Saturation 1.0: a worker is sent its next shard only when it finishes one. Dask's default (1.1) queues
     # two shards per one-thread worker up front, so the last minutes can be one worker busy with two while the
     # other idles; shards are seconds to minutes long, so the round trip this adds does not matter.
-    # Logs: distributed's are silenced below CRITICAL, in the workers and here. curate reports every failed task
+    # Logs: distributed's are silenced below ERROR, in the workers and here. curate reports every failed task
     # itself (step, shard, exception); distributed's records of the same failures ("Compute Failed" with its
     # traceback, and the CommClosedError / cancelled futures of a shutdown after a failure) only bury that report.
     # The dashboard takes a free port when 8787 is taken (another run): the link printed below says which.
-    with warnings.catch_warnings():
+    # Allowed failures 1: a task that was running on a worker that died is tried once more elsewhere (a worker
+    # lost for another reason costs nothing), and a second death ends it with KilledWorker at once (Dask's default
+    # 3 means four dead workers per poison video); the runner then runs that shard's rows alone to find the row
+    # that kills its worker (curate.runner).
+    # Both settings are read when the scheduler starts: the cluster is made inside them.
+    settings = {"distributed.scheduler.worker-saturation": 1.0,
+                "distributed.scheduler.allowed-failures": ALLOWED_FAILURES}
+    with dask.config.set(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, memory_limit=limit,
-                               silence_logs=logging.CRITICAL)
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), cluster, Client(cluster) as client:
+                               silence_logs=logging.ERROR)
+    with dask.config.set(settings), cluster, Client(cluster) as client:
         hide_gpus = {"CUDA_VISIBLE_DEVICES": ""} if n_gpu else {}
         specs = {}
         for i in range(n_cpu):

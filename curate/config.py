@@ -9,6 +9,9 @@ A config file::
     stages:                      # one block per step; keys are the stage's constructor arguments
       split:
         min_clip_s: 1.0
+      motion:
+        max_error_fraction: 0.2  # the step's error budget (curate.runner.Step), in any step's block:
+        min_errors_to_fail: 50   # it fails only when more than 20 % and at least 50 of its rows errored
 
 A pipeline file (``pipelines/offline.py``) holds ``PIPELINE``, a list of ``(step_name, StageClass)``.
 Unknown steps, unknown parameters and wrongly typed values are errors that name the key and what is allowed.
@@ -139,7 +142,8 @@ def build_stage(step: str, cls: type[Stage], params: dict[str, Any]) -> Stage:
     checked = {}
     for key, value in params.items():
         if key not in allowed:
-            raise ConfigError(f"{step}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"{step}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed)} "
+                              f"(and, in every step, its error budget: {', '.join(BUDGET_KEYS)})")
         checked[key] = check_type(value, hints.get(key, Any), f"{step}.{key}")
     try:
         return cls(**checked)
@@ -217,4 +221,18 @@ def build_steps(
         values.setdefault(step, {})[param] = value
     if inputs:
         values.setdefault(names[0], {})["inputs"] = list(inputs)
-    return [Step(name, build_stage(name, cls, values.get(name, {}))) for name, cls in pipeline]
+    return [_step(name, cls, values.get(name, {})) for name, cls in pipeline]
+
+
+#: Keys of a step's block that set its error budget (``curate.runner.Step``), not a parameter of its stage.
+BUDGET_KEYS: dict[str, type] = {"max_error_fraction": float, "min_errors_to_fail": int}
+
+
+def _step(name: str, cls: type[Stage], params: dict[str, Any]) -> Step:
+    budget = {key: check_type(params.pop(key), kind, f"{name}.{key}") for key, kind in BUDGET_KEYS.items()
+              if key in params}
+    stage = build_stage(name, cls, params)
+    try:
+        return Step(name, stage, **budget)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e

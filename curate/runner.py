@@ -23,8 +23,23 @@ What the runner does, in order:
    one after the other instead (for debugging);
 5. writes a step's ``stats.json`` when all its shards are done (``Stage.finish`` first), and releases the
    step's models on the workers.
-A shard that raises fails its step after the other shards finished; relaunching the same command retries only
-the shards without a done marker, and gives the same rows as an uninterrupted run.
+
+No single video stops a run (containment is the runner's, not each stage's):
+- a row whose processing raises becomes that row's error (``curate.tasks.contained_process``): kept with null
+  added columns and the message in the stage's ``<stage name>_error`` column when it has one, else rejected as
+  ``<step>_error``; the other rows of its shard are processed as usual;
+- a shard whose task kills its worker (a segfault in native code, the nanny's memory limit; Dask gives up after
+  ``curate.cluster.ALLOWED_FAILURES`` retries with ``KilledWorker``) is run again one row per task
+  (``curate.tasks.try_row``, writing nothing); a row whose own task kills its worker again is rejected as
+  ``<step>_worker_crashed`` with the signal, and the shard is then written without it, its other rows one at a
+  time (each alone just ran to its end);
+- a worker lost for another reason costs a retry of its shard: every task carries its stage by value, so nothing
+  a later task needs lives only on one worker;
+- a step's error budget (``Step``) fails the run (``ErrorBudgetExceeded``) when more than ``max_error_fraction``
+  of its rows errored and at least ``min_errors_to_fail`` did: a systematic bug stays loud.
+A shard that still raises (e.g. its output cannot be written) fails its step after the other shards finished;
+relaunching the same command retries only the shards without a done marker, and gives the same rows as an
+uninterrupted run.
 
 A run whose non-empty input ends with no row, or with a step where no row could be scored, raises
 ``EmptyResult`` after writing everything: nothing is lost silently, and the data stay for ``curate rejects``.
@@ -36,10 +51,11 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -65,8 +81,15 @@ from curate.rundir import (
     stage_dir,
     stage_dirs,
 )
-from curate.stage import ShardBudget, ShardSlice, Stage
-from curate.tasks import import_modules, release_stage, run_shard
+from curate.stage import ShardBudget, ShardSlice, Stage, runner_reasons
+from curate.tasks import (
+    import_modules,
+    probe_folder,
+    probe_markers,
+    release_stage,
+    run_shard,
+    try_row,
+)
 
 log = logging.getLogger("curate")
 
@@ -83,12 +106,41 @@ class EmptyResult(PipelineError):
     """The run finished, but a non-empty input gave no row, or a step could score no row; the data are kept."""
 
 
+class ErrorBudgetExceeded(PipelineError):
+    """Too many rows of a step errored: a systematic failure, not a few poison videos (see ``Step``)."""
+
+
+#: Defaults of a step's error budget (``Step``): the step fails when more than this fraction of its rows errored...
+MAX_ERROR_FRACTION = 0.1
+#: ... and at least this many did.
+MIN_ERRORS_TO_FAIL = 20
+#: Submissions of a row's probe, or of a unit's final run, that Dask may end with ``KilledWorker`` although the
+#: task never ran when its worker died (Dask counts a task assigned to a dying worker as one that killed it).
+RETRIES_AFTER_DEATHS = 3
+
+
 @dataclass(frozen=True)
 class Step:
-    """One entry of a pipeline: a step name (the stage folder name) and a configured stage."""
+    """One entry of a pipeline: a step name (the stage folder name), a configured stage, and its error budget.
+
+    The step fails (``ErrorBudgetExceeded``) only when both more than ``max_error_fraction`` of its rows errored
+    and at least ``min_errors_to_fail`` did: a systematic bug stays loud while a few poison videos do not stop a
+    run. The budget is not part of the step's config (changing it redoes nothing).
+    """
 
     name: str
     stage: Stage
+    max_error_fraction: float = MAX_ERROR_FRACTION
+    min_errors_to_fail: int = MIN_ERRORS_TO_FAIL
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_error_fraction, bool) or not 0.0 <= self.max_error_fraction <= 1.0:
+            raise ValueError(f"{self.name}.max_error_fraction must be a fraction from 0 to 1, "
+                             f"got {self.max_error_fraction!r}")
+        if isinstance(self.min_errors_to_fail, bool) or not (isinstance(self.min_errors_to_fail, int)
+                                                              and self.min_errors_to_fail >= 1):
+            raise ValueError(f"{self.name}.min_errors_to_fail must be a whole number of rows >= 1, "
+                             f"got {self.min_errors_to_fail!r}")
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -215,7 +267,7 @@ class _StepRun:
         self.failures: list[tuple[str, BaseException]] = []
         self.sources: dict[str, list[ShardSlice]] | None = None  # planned units (plan_shards)
         self.budget: ShardBudget | None = None
-        self.stage_future = None
+        self.submitting = False  # tasks of this step were submitted in this launch: its workers hold its stage
         self.started: float | None = None
         self.submitted = 0
         self.fit_info: dict = {}
@@ -346,11 +398,13 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
     total: Counter = Counter()
     reasons: Counter = Counter()
     errors: Counter = Counter()
+    messages: Counter = Counter()
     for s in per_shard.values():
         total.update({k: s.get(k, 0) for k in ("rows_in", "rows_kept", "rows_rejected", "seconds", "cpu_seconds",
                                                 "video_seconds")})
         reasons.update(s["rejected_by_reason"])
         errors.update(s.get("errors", {}))
+        messages.update(s.get("error_messages", {}))
     busy = sum(s["finished_at"] - s["started_at"] for s in per_shard.values() if "started_at" in s)
     return {
         "step": sr.step.name,
@@ -363,6 +417,7 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
         "rows_rejected": total["rows_rejected"],
         "rejected_by_reason": dict(sorted(reasons.items())),
         "errors": dict(sorted(errors.items())),
+        "error_messages": dict(messages.most_common(10)),
         "wall_seconds": round(wall, 3),
         "compute_seconds": round(total["seconds"], 3),
         "cpu_seconds": round(total["cpu_seconds"], 3),
@@ -373,6 +428,30 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
         "fit": sr.fit_info,
         "finish": finish_info,
     }
+
+
+# ------------------------------------------------------------------------------------------ errors
+def error_rows(step: str, stats: dict) -> int:
+    """Rows of a step that errored: a ``*_error`` column it adds holds a message, or the runner rejected the row
+    (``<step>_error``, ``<step>_worker_crashed``)."""
+    return sum(stats.get("errors", {}).values()) + sum(
+        stats["rejected_by_reason"].get(reason, 0) for reason in runner_reasons(step))
+
+
+def check_error_budget(step: Step, stats: dict) -> None:
+    """Raise ``ErrorBudgetExceeded`` when more than ``step.max_error_fraction`` of the step's rows errored and at
+    least ``step.min_errors_to_fail`` did, naming the most common messages."""
+    errored, rows = error_rows(step.name, stats), stats["rows_in"]
+    if not rows or errored < step.min_errors_to_fail or errored <= step.max_error_fraction * rows:
+        return
+    common = "; ".join(f"{n} x {message!r}" for message, n in list(stats.get("error_messages", {}).items())[:3])
+    raise ErrorBudgetExceeded(
+        f"step {step.name!r}: {errored} of its {rows} rows errored ({errored / rows:.0%}), more than its error budget "
+        f"(max_error_fraction {step.max_error_fraction:g} with min_errors_to_fail {step.min_errors_to_fail}): "
+        f"most common: {common or 'no message recorded'}. This looks systematic: fix the cause and redo the step "
+        f"(`curate run ... --only {step.name}`, then the whole pipeline), or accept it: --set "
+        f"{step.name}.max_error_fraction=F"
+    )
 
 
 # ------------------------------------------------------------------------------------------ the launch
@@ -466,6 +545,26 @@ def _remove_after(run: Path, index: int) -> None:
             d.remove()
 
 
+@dataclass
+class _Task:
+    """What a submitted task is: a unit of a step, one row of it run alone (a probe), or the unit's final run
+    after its rows were probed (``crashed``: the rows that killed a worker)."""
+
+    sr: _StepRun
+    unit: str
+    row: int | None = None
+    crashed: dict[int, str] | None = None
+    attempt: int = 0
+
+
+@dataclass
+class _Isolation:
+    """A unit whose task killed a worker: its rows, each run alone, and those that killed a worker again."""
+
+    waiting: set[int]
+    crashed: dict[int, str]
+
+
 class _Launch:
     """The scheduling loop of one launch: each step's shards are submitted as their inputs appear."""
 
@@ -474,23 +573,27 @@ class _Launch:
 
         self.runs, self.client, self.info = runs, client, info
         self.futures = as_completed()
-        self.meta: dict[str, tuple[_StepRun, str]] = {}
+        self.meta: dict[str, tuple[_Task, object]] = {}
+        self.isolating: dict[tuple[int, str], _Isolation] = {}
         self.bars = _Bars(enabled=progress)
 
     def run(self) -> None:
         self.receive(0, self.runs[0].in_dir.shards())
-        self.advance()
-        for future in self.futures:
-            sr, unit = self.meta.pop(future.key)
-            sr.pending.discard(unit)
-            if future.status == "error":
-                sr.failures.append((unit, future.exception()))
-            else:
-                self.mark_done(sr, unit, future.result()["outputs"])
-            self.bars.update(sr.folder.path.name, done=1)
-            future.release()
+        try:
             self.advance()
-        self.bars.close()
+            for future in self.futures:
+                task, _ = self.meta.pop(future.key)
+                if future.status == "error":
+                    self.failed(task, future.exception())
+                else:
+                    self.succeeded(task, future.result())
+                future.release()
+                self.advance()
+        except ErrorBudgetExceeded:
+            self.client.cancel([future for _, future in self.meta.values()])
+            raise
+        finally:
+            self.bars.close()
         failed = [sr for sr in self.runs if sr.failures]
         if failed:
             sr = failed[0]
@@ -500,6 +603,92 @@ class _Launch:
                 f"{type(error).__name__}: {error}). Fix the cause and relaunch the same command: finished shards "
                 "are kept."
             ) from error
+
+    # -- results
+    def succeeded(self, task: _Task, result) -> None:
+        sr = task.sr
+        if task.row is not None:
+            self.probed(task, None)
+            return
+        sr.pending.discard(task.unit)
+        self.mark_done(sr, task.unit, result["outputs"])
+        self.bars.update(sr.folder.path.name, done=1)
+
+    def failed(self, task: _Task, error: BaseException) -> None:
+        """A task raised. A dead worker (``KilledWorker``: a segfault, the memory limit, or a worker lost for
+        another reason, each time Dask tried) is answered by running the unit's rows alone; anything else fails
+        the unit (its step ends after the other shards)."""
+        from distributed.scheduler import KilledWorker
+
+        sr = task.sr
+        dead = isinstance(error, KilledWorker)
+        if task.row is not None and dead and not probe_markers(sr.folder.path, task.unit, task.row):
+            # its workers died while it waited on them, never while it ran (Dask counts both): try it again
+            if task.attempt + 1 < RETRIES_AFTER_DEATHS:
+                self._submit(replace(task, attempt=task.attempt + 1), try_row, task.row,
+                             key=f"{sr.key}-{task.unit}-row{task.row}-{task.attempt + 1}")
+                return
+        if task.row is not None:
+            self.probed(task, self._death(error) if dead else None)
+            return
+        if dead and task.crashed is None:
+            self.isolate(sr, task.unit)
+            return
+        if dead and task.attempt + 1 < RETRIES_AFTER_DEATHS:  # the final run: each of its rows alone ran to its end
+            self._submit(replace(task, attempt=task.attempt + 1), run_shard, sr.budget, crashed=task.crashed,
+                         key=f"{sr.key}-{task.unit}-isolated-{task.attempt + 1}")
+            return
+        sr.pending.discard(task.unit)
+        sr.failures.append((task.unit, error))
+        self.bars.update(sr.folder.path.name, done=1)
+
+    def isolate(self, sr: _StepRun, unit: str) -> None:
+        """Run each row of ``unit`` alone (one task per row, writing nothing), to find the rows that kill a worker."""
+        rows = self._rows(sr, unit)
+        log.warning("step %s: shard %s killed its worker: running its %d rows one by one to find the cause",
+                    sr.step.name, unit, rows)
+        shutil.rmtree(probe_folder(sr.folder.path, unit), ignore_errors=True)  # markers of an earlier launch
+        self.isolating[(sr.index, unit)] = _Isolation(waiting=set(range(rows)), crashed={})
+        for row in range(rows):
+            self._submit(_Task(sr, unit, row=row), try_row, row, key=f"{sr.key}-{unit}-row{row}")
+        if not rows:
+            self.finish_isolation(sr, unit)
+
+    def probed(self, task: _Task, death: str | None) -> None:
+        isolation = self.isolating[(task.sr.index, task.unit)]
+        isolation.waiting.discard(task.row)
+        if death is not None:
+            isolation.crashed[task.row] = death
+        if not isolation.waiting:
+            self.finish_isolation(task.sr, task.unit)
+
+    def finish_isolation(self, sr: _StepRun, unit: str) -> None:
+        """Run the unit again without its crashing rows (rejected as ``<step>_worker_crashed``), the others one at
+        a time: each alone just ran to its end."""
+        crashed = self.isolating.pop((sr.index, unit)).crashed
+        shutil.rmtree(probe_folder(sr.folder.path, unit), ignore_errors=True)
+        if crashed:
+            print(f"curate: {sr.folder.path.name}: {len(crashed)} row(s) of {unit} kill their worker (rejected as "
+                  f"{sr.step.name}_worker_crashed): {'; '.join(sorted(set(crashed.values())))}", file=sys.stderr)
+        self._submit(_Task(sr, unit, crashed=crashed), run_shard, sr.budget, crashed=crashed,
+                     key=f"{sr.key}-{unit}-isolated")
+
+    def _rows(self, sr: _StepRun, unit: str) -> int:
+        if sr.sources is not None:
+            return sum(piece.length for piece in sr.sources[unit])
+        return pq.ParquetFile(sr.in_dir.data_file(unit)).metadata.num_rows
+
+    def _death(self, error: BaseException) -> str:
+        """What is known of a worker's death: its exit signal or status, or the memory limit (from its nanny)."""
+        worker = getattr(error, "last_worker", None)
+        pid = getattr(worker, "pid", None)
+        if pid:
+            for _ in range(10):  # the nanny may log the exit a moment after the scheduler learns of it
+                found = _death_cause(self.client, pid)
+                if found:
+                    return f"run alone, it killed its worker again ({found})"
+                time.sleep(0.2)
+        return "run alone, it killed its worker again (exit status unknown: see the worker logs)"
 
     # -- data flow: a done unit's outputs are the next step's inputs
     def receive(self, k: int, shards: Sequence[str]) -> None:
@@ -535,25 +724,31 @@ class _Launch:
                 while sr.prepared and sr.queue:
                     self.submit(sr, sr.queue.popleft())
                 if upstream_finished and sr.prepared and not sr.pending and all(u in sr.done for u in sr.units):
-                    sr.finish(self.info.cpu_slots)
+                    stats = sr.finish(self.info.cpu_slots)
                     self._release(sr)
+                    check_error_budget(sr.step, stats)
             upstream_finished = sr.finished
 
     def submit(self, sr: _StepRun, unit: str) -> None:
-        if sr.stage_future is None:
+        if not sr.submitting:
             sr.started = time.perf_counter()
             sr.folder.stats_file.unlink(missing_ok=True)  # not complete any more until this launch finishes it
-            sr.stage_future = self.client.scatter(sr.stage, broadcast=True, hash=False)
-        future = self.client.submit(
-            run_shard, unit, None if sr.sources is None else sr.sources[unit], sr.stage_future, sr.key,
-            sr.step.name, str(sr.in_dir.data), str(sr.folder.path), sr.budget,
-            key=f"{sr.key}-{unit}", pure=False, resources=task_resources(sr.stage, self.info), priority=sr.index,
-        )
-        self.meta[future.key] = (sr, unit)
+            sr.submitting = True
+        self._submit(_Task(sr, unit), run_shard, sr.budget, key=f"{sr.key}-{unit}")
         sr.pending.add(unit)
         sr.submitted += 1
-        self.futures.add(future)
         self.bars.update(sr.folder.path.name, total=1)
+
+    def _submit(self, task: _Task, function, *last, key: str, **options) -> None:
+        """Submit ``function(unit, slices, stage, setup key, step, input folder, step folder, *last, **options)``."""
+        sr = task.sr
+        future = self.client.submit(
+            function, task.unit, None if sr.sources is None else sr.sources[task.unit], sr.stage, sr.key,
+            sr.step.name, str(sr.in_dir.data), str(sr.folder.path), *last, **options,
+            key=key, pure=False, resources=task_resources(sr.stage, self.info), priority=sr.index,
+        )
+        self.meta[future.key] = (task, future)
+        self.futures.add(future)
 
     def _cleared(self, sr: _StepRun) -> None:
         """A step's shards were cleared: the steps after it start afresh too (they have received nothing yet)."""
@@ -563,10 +758,33 @@ class _Launch:
                 later.clear()
 
     def _release(self, sr: _StepRun) -> None:
-        if sr.stage_future is not None:
+        if sr.submitting:
             self.client.run(release_stage, sr.key)
-            sr.stage_future.release()
-            sr.stage_future = None
+            sr.submitting = False
+
+
+def _death_cause(client, pid: int) -> str | None:
+    """How the worker process ``pid`` ended, from its nanny's log, or None when no nanny has logged it (yet)."""
+    import signal
+
+    try:
+        logs = client.get_worker_logs(nanny=True)
+    except Exception:  # noqa: BLE001 - best effort: a worker without nanny, or a scheduler that cannot tell
+        return None
+    memory = signal_text = None
+    for lines in logs.values():
+        for _, line in lines:
+            if f"(pid={pid}) exceeded" in line and "memory budget" in line:
+                memory = "the worker's memory limit was exceeded (killed by its nanny)"
+            elif f"Worker process {pid} was killed by signal " in line:
+                number = int(line.rsplit(" ", 1)[-1])
+                try:
+                    signal_text = f"killed by signal {number} ({signal.Signals(number).name})"
+                except ValueError:
+                    signal_text = f"killed by signal {number}"
+            elif f"Worker process {pid} exited with status " in line:
+                signal_text = f"exited with status {line.rsplit(' ', 1)[-1]}"
+    return memory or signal_text
 
 
 class _Bars:

@@ -26,6 +26,7 @@ The runner (``curate.runner``) executes ``process`` on one Parquet shard at a ti
 from __future__ import annotations
 
 import inspect
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,14 @@ REJECT_COLUMNS: dict[str, pa.DataType] = {
     "reject_reason": pa.string(),
     "reject_detail": pa.string(),
 }
+
+
+
+def runner_reasons(step: str) -> tuple[str, str]:
+    """The reasons the runner itself gives rejected rows of any step, so no stage declares them: ``<step>_error``
+    (processing the row raised, and the stage has no ``<stage name>_error`` column to hold the message) and
+    ``<step>_worker_crashed`` (processing the row alone killed its worker twice: a segfault, the memory limit)."""
+    return f"{step}_error", f"{step}_worker_crashed"
 
 
 @dataclass(frozen=True)
@@ -223,9 +232,11 @@ def score_by_video(
     """Score every clip row, decoding each video about once: (results, errors) aligned with the rows.
 
     Rows are grouped by (video_path, video_stream) and ``score_video(path, stream, spans)`` scores a group's clips
-    in time order. If it raises a known per-clip failure, the group's clips are scored one by one with
-    ``score_clip(path, stream, start_s, end_s)`` to find which fail: those get result ``None`` and the message.
-    Any other exception propagates (it fails the shard, which a relaunch retries).
+    in time order. If it raises, the group's clips are scored one by one with ``score_clip(path, stream, start_s,
+    end_s)`` to find which fail: those get result ``None`` and "ExceptionType: message". One video never fails
+    the others. ``known_errors`` are the failures the caller expects (an undecodable clip); any other exception
+    is contained the same way, and its traceback is logged on the worker, since it is a bug or a defect of the
+    input that the scorer does not know yet.
     """
     rows = table.select(["video_path", "video_stream", "start_s", "end_s"]).to_pylist()
     groups: dict[tuple[str, int | None], list[int]] = {}
@@ -239,13 +250,30 @@ def score_by_video(
             scored = score_video(path, stream, [(rows[i]["start_s"], rows[i]["end_s"]) for i in indices])
             for i, result in zip(indices, scored):
                 results[i] = result
-        except known_errors:
+        except Exception as e:  # noqa: BLE001 - one video's failure is its clips' errors, never the shard's
+            _log_unexpected(e, known_errors, path)
             for i in indices:
                 try:
                     results[i] = score_clip(path, stream, rows[i]["start_s"], rows[i]["end_s"])
-                except known_errors as e:
-                    errors[i] = f"{type(e).__name__}: {e}"
+                except Exception as e:  # noqa: BLE001
+                    _log_unexpected(e, known_errors, path)
+                    errors[i] = error_message(e)
     return results, errors
+
+
+def error_message(error: BaseException) -> str:
+    """"ExceptionType: message" for a row's error column or reject detail; a type from outside curate and the
+    standard library keeps its module (``cv2.error``, not ``error``)."""
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ == "builtins" or kind.__module__.startswith("curate") else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    return f"{name}: {str(error).strip()}"
+
+
+def _log_unexpected(error: Exception, known: tuple[type[BaseException], ...], path: str) -> None:
+    if not isinstance(error, known):
+        logging.getLogger("curate").warning("unexpected error scoring %s: %s: %s", path, type(error).__name__, error,
+                                            exc_info=error)
 
 
 def read_clip_frames(

@@ -4,7 +4,9 @@
     stats = run_shard("part-00000", None, stage, "split-1a2b", "split", "RUN/01_ingest/data", "RUN/02_split")
     stats["outputs"]      # the data shards it wrote: ["part-00000"], or its pieces ["part-00000-0000", ...]
 
-The runner (``curate.runner``) submits these tasks; this module holds no scheduling logic. A worker keeps each
+The runner (``curate.runner``) submits these tasks; this module holds no scheduling logic. A row whose processing
+raises is that row's error, never the shard's (``contained_process``); ``try_row`` runs one row alone, for the
+runner to find a row that kills its worker. A worker keeps each
 step's set-up stage (its models) from the first shard to the step's end (``release_stage``), so interleaved
 steps of a streaming run do not reload their models shard after shard.
 """
@@ -12,6 +14,7 @@ steps of a streaming run do not reload their models shard after shard.
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import os
 import socket
@@ -19,14 +22,25 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet
-from curate.stage import REJECT_COLUMNS, ShardBudget, ShardPlace, ShardSlice, Stage, StageOutput
+from curate.stage import (
+    REJECT_COLUMNS,
+    ShardBudget,
+    ShardPlace,
+    ShardSlice,
+    Stage,
+    StageOutput,
+    error_message,
+    runner_reasons,
+)
 
+log = logging.getLogger("curate")
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
 
 
@@ -128,6 +142,11 @@ def import_each(names: Sequence[str]) -> None:
             continue
 
 
+def read_input(in_dir: str, shard: str, slices: Sequence[ShardSlice] | None) -> pa.Table:
+    """The input rows of one unit: the input shard of the same name, or ``slices`` of the input shards."""
+    return pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
+
+
 def run_shard(
     shard: str,
     slices: Sequence[ShardSlice] | None,
@@ -137,21 +156,33 @@ def run_shard(
     in_dir: str,
     out_dir: str,
     budget: ShardBudget | None = None,
+    *,
+    crashed: Mapping[int, str] | None = None,
 ) -> dict:
     """Process one shard and write its outputs atomically, then its done marker; return the marker's content.
 
     The input is the input shard of the same name, or, for a stage that plans its own shards, ``slices``. The
     kept rows are cut into pieces within ``budget`` (each a data shard, see ``output_names``); rejected rows and
-    extra tables stay one file per shard.
+    extra tables stay one file per shard. A row whose processing raises becomes that row's error and the other
+    rows go on (``contained_process``). ``crashed``: rows (by position in the input) whose own task killed a
+    worker, with what is known of the death: they are rejected as ``<step>_worker_crashed`` and never processed,
+    and the other rows are processed one at a time (each alone was shown to be safe).
     """
     started = time.time()
     stage = ready_stage(stage, setup_key)
-    table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
+    table = read_input(in_dir, shard, slices)
+    place = ShardPlace(Path(out_dir), shard)
     start, cpu_start = time.perf_counter(), time.process_time()
-    out: StageOutput = stage.process_shard(table, ShardPlace(Path(out_dir), shard))
+    if crashed is None:
+        outputs = contained_process(stage, step, table, place)
+    else:
+        outputs = [out for i in range(table.num_rows) for out in (
+            [_rejected_output(table.slice(i, 1), f"{step}_worker_crashed", crashed[i])] if i in crashed
+            else contained_process(stage, step, table.slice(i, 1), place))]
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 
     added = stage.columns_added(table.column_names)
+    out = merge_outputs(outputs, table.schema, added)
     expected = list(table.column_names) + [c for c in added if c not in table.column_names]
     missing = [c for c in expected if c not in out.kept.column_names]
     if missing:
@@ -159,9 +190,9 @@ def run_shard(
     kept = out.kept
     reject_schema = pa.schema(list(kept.schema) + [pa.field(n, t) for n, t in REJECT_COLUMNS.items()])
     rejected = out.rejected if out.rejected is not None else reject_schema.empty_table()
-    if "reject_stage" not in rejected.column_names:
-        rejected = rejected.append_column("reject_stage", pa.array([step] * rejected.num_rows, pa.string()))
     rejected = conform(rejected, reject_schema)
+    at = rejected.column_names.index("reject_stage")
+    rejected = rejected.set_column(at, "reject_stage", pc.fill_null(rejected["reject_stage"], step))
 
     folder = StageDir(Path(out_dir))
     pieces = cut_by_budget(kept, budget)
@@ -177,6 +208,7 @@ def run_shard(
         "rows_rejected": rejected.num_rows,
         "rejected_by_reason": dict(Counter(rejected["reject_reason"].to_pylist())),
         "errors": _error_counts(kept, added),
+        "error_messages": _error_messages(kept, rejected, added, step),
         "seconds": round(seconds, 4),
         "cpu_seconds": round(cpu_seconds, 4),  # every thread of this worker process: the stage's and Dask's own
         "video_seconds": round(float(out.video_seconds), 4),
@@ -189,6 +221,115 @@ def run_shard(
     return stats
 
 
+def try_row(shard: str, slices: Sequence[ShardSlice] | None, stage: Stage, setup_key: str, step: str, in_dir: str,
+            out_dir: str, row: int) -> None:
+    """Process row ``row`` of a unit alone and write nothing: the runner's probe for a row that may kill its
+    worker (a segfault in native code, the memory limit). Returning at all is the answer; an exception is
+    contained as the row's error later (``run_shard``), so it is no crash. While the row runs, a marker file
+    (``probe_markers``) says so: one left behind means this process died running the row, not merely while the
+    row waited on it."""
+    stage = ready_stage(stage, setup_key)
+    table = read_input(in_dir, shard, slices).slice(row, 1)
+    marker = probe_folder(out_dir, shard) / f"row{row}.{os.getpid()}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    contained_process(stage, step, table, ShardPlace(Path(out_dir), shard))
+    marker.unlink()
+
+
+def probe_folder(out_dir: str | Path, shard: str) -> Path:
+    """Where the probes of a unit's rows leave their markers (``try_row``)."""
+    return Path(out_dir) / "probes" / shard
+
+
+def probe_markers(out_dir: str | Path, shard: str, row: int) -> list[Path]:
+    """Markers of the probes of ``row`` whose process died while running it."""
+    return sorted(probe_folder(out_dir, shard).glob(f"row{row}.*"))
+
+
+def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlace) -> list[StageOutput]:
+    """``stage.process_shard(table)``; if it raises, each row alone, so that only the rows that raise fail.
+
+    A row that raises becomes an error row (``error_output``); the outputs of the rows are returned in row order
+    (a stage's output for a table is its outputs for consecutive pieces of it, concatenated: the runner cuts the
+    input into shards on that promise too).
+    """
+    try:
+        return [stage.process_shard(table, place)]
+    except Exception as whole:  # noqa: BLE001 - any failure: find the rows that raise, the others go on
+        if table.num_rows <= 1:
+            log.warning("step %s: a row failed: %s", step, error_message(whole), exc_info=True)
+            return [error_output(stage, step, table, error_message(whole))]
+        log.warning("step %s: a shard of %d rows failed (%s): processing its rows one at a time", step,
+                    table.num_rows, error_message(whole))
+    return [out for i in range(table.num_rows) for out in contained_process(stage, step, table.slice(i, 1), place)]
+
+
+class ErrorOutput(StageOutput):
+    """The output the runner makes for rows that failed (not the stage's own)."""
+
+
+def error_output(stage: Stage, step: str, rows: pa.Table, message: str) -> StageOutput:
+    """``rows`` failed with ``message``: kept with null added columns (NaN scores) and the message in the stage's
+    ``<stage name>_error`` column when it declares one; otherwise rejected as ``<step>_error``."""
+    added = stage.columns_added(rows.column_names)
+    column = f"{stage.name}_error"
+    if column not in added:
+        return _rejected_output(rows, f"{step}_error", message)
+    values = {name: [math.nan if pa.types.is_floating(kind) else None] * rows.num_rows
+              for name, kind in added.items()}
+    values[column] = [message] * rows.num_rows
+    return ErrorOutput(kept=stage.with_columns(rows, values))
+
+
+def _rejected_output(rows: pa.Table, reason: str, detail: str) -> StageOutput:
+    rejected = rows.append_column(pa.field("reject_reason", pa.string()), pa.array([reason] * rows.num_rows))
+    rejected = rejected.append_column(pa.field("reject_detail", pa.string()), pa.array([detail] * rows.num_rows))
+    return ErrorOutput(kept=rows.slice(0, 0), rejected=rejected)
+
+
+def merge_outputs(outputs: Sequence[StageOutput], input_schema: pa.Schema, added: Mapping[str, pa.DataType]
+                  ) -> StageOutput:
+    """One ``StageOutput`` from the outputs of consecutive pieces of a shard, in order. Kept rows take the schema
+    of the first piece the stage itself produced (error rows have no say), else the input's plus ``added``."""
+    if len(outputs) == 1:
+        return outputs[0]
+    own = [o for o in outputs if not isinstance(o, ErrorOutput)]
+    schema = own[0].kept.schema if own else pa.schema(
+        [f for f in input_schema if f.name not in added] + [pa.field(n, t) for n, t in added.items()])
+    kept = pa.concat_tables([conform(o.kept, schema) for o in outputs])
+    reject_schema = pa.schema(list(schema) + [pa.field(n, t) for n, t in REJECT_COLUMNS.items()])
+    rejected = [conform(o.rejected, reject_schema) for o in outputs if o.rejected is not None]
+    extras: dict[str, list[pa.Table]] = {}
+    for o in outputs:
+        for name, extra in o.extras.items():
+            extras.setdefault(name, []).append(extra)
+    return StageOutput(
+        kept=kept,
+        rejected=pa.concat_tables(rejected) if rejected else None,
+        extras={name: pa.concat_tables([conform(t, tables[0].schema) for t in tables])
+                for name, tables in extras.items()},
+        video_seconds=sum(o.video_seconds for o in outputs),
+    )
+
+
 def _error_counts(kept: pa.Table, added) -> dict[str, int]:
     """Rows of each ``*_error`` column the stage added that hold an error (a per-clip failure kept as data)."""
     return {c: kept.num_rows - kept[c].null_count for c in added if c.endswith("_error") and c in kept.column_names}
+
+
+#: Messages of errored rows kept per shard in its done marker (the most common first), for the step's error budget.
+ERROR_MESSAGES_PER_SHARD = 5
+
+
+def _error_messages(kept: pa.Table, rejected: pa.Table, added, step: str) -> dict[str, int]:
+    """The most common messages of this shard's errored rows: ``*_error`` values and runner rejects' details."""
+    messages: Counter = Counter()
+    for c in added:
+        if c.endswith("_error") and c in kept.column_names:
+            messages.update(m for m in kept[c].to_pylist() if m is not None)
+    runner = set(runner_reasons(step))
+    for reason, detail in zip(rejected["reject_reason"].to_pylist(), rejected["reject_detail"].to_pylist()):
+        if reason in runner:
+            messages[detail or reason] += 1
+    return {m[:300]: n for m, n in messages.most_common(ERROR_MESSAGES_PER_SHARD)}
