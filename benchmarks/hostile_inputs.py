@@ -3,6 +3,8 @@
     python benchmarks/hostile_inputs.py                     # the whole corpus (107 inputs), 2 workers
     python benchmarks/hostile_inputs.py --subset ci         # the fast subset tests/test_hostile_inputs.py runs
     python benchmarks/hostile_inputs.py --out /tmp/h --keep # keep the corpus and the run folder to look at
+    python benchmarks/hostile_inputs.py --skip thin_640x52 --isolate   # leave one out; then each failure alone
+    python benchmarks/hostile_inputs.py --alone fifo,mid_gop_ts        # only these, each alone beside a good video
 
 It makes the corpus of ``hostile_corpus.py`` (what each input is and what curate should make of it), runs the
 whole command ``curate run configs/offline.yaml --input CORPUS/walked CORPUS/listed/list.txt --out RUN`` once, as a
@@ -43,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hostile_corpus import SUBSETS, Corpus, HostileInput, build  # noqa: E402
+from hostile_corpus import ITEMS, SUBSETS, Corpus, HostileInput, build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = ROOT / "configs" / "offline.yaml"
@@ -124,8 +126,8 @@ def run_curate(corpus: Corpus, run: Path, timeout_s: float, workers: int = 2, co
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-        if timed_out or proc.returncode is not None:
-            try:  # the Dask workers too, whatever state the command left them in
+        finally:  # the Dask workers too, whatever state the command left them in (or when this one is stopped)
+            try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
@@ -355,26 +357,26 @@ def print_report(result: RunResult, outcomes: list[Outcome], subset: str, extra_
           f"{len(failed)} inputs with a problem; run: {', '.join(run_problems(result)) or 'ok'}")
 
 
-def isolate(corpus: Corpus, outcomes: list[Outcome], work: Path, args) -> dict[str, dict]:
-    """Run each input that had a problem alone beside the control video (a corpus of two, made the same way), so
-    that its own failure shows apart from the collateral of another input's; print what it gets."""
-    items = {i.id: i for i in corpus.items}
+def isolate(outcomes: list[Outcome], work: Path, args, wanted: list[str] | None) -> dict[str, dict]:
+    """Run inputs alone beside the control video (a corpus of two, made the same way), so that an input's own
+    failure shows apart from the collateral of another input's: ``wanted``, or every input with a problem."""
+    by_id = {i.id: i for i in ITEMS}
+    chosen = wanted if wanted is not None else [o.id for o in outcomes if o.problems and o.expect != "ignored"]
     alone = {}
-    print("\nEach input with a problem, alone (with the control video):\n")
+    print("\nInputs alone (beside the control video):\n")
     print("| input | run | outcome | reasons (detail) | problems | tracebacks |")
     print("|---|---|---|---|---|---|")
-    for o in outcomes:
-        if not o.problems or o.expect == "ignored":
-            continue
-        one = build(work / o.id / "corpus", [items["control"], items[o.id]] if o.id != "control" else [items[o.id]])
-        result = run_curate(one, work / o.id / "run", args.timeout, args.workers, args.config)
-        mine = account(one, Rows.read(work / o.id / "run"))[-1]
+    for name in chosen:
+        control = [ITEMS[0]] if name != ITEMS[0].id else []
+        one = build(work / name / "corpus", control + [by_id[name]])
+        result = run_curate(one, work / name / "run", args.timeout, args.workers, args.config)
+        mine = account(one, Rows.read(work / name / "run"))[-1]
         run = "; ".join(run_problems(result)[:1]) or "exit 0"
         reasons = ", ".join(mine.reasons) + (f" ({mine.details[0]})" if mine.details else "")
         tracebacks = sorted(set(result.tracebacks()))
-        print(f"| {o.id} | {_cell(run, 60)} | {mine.status} | {_cell(reasons)} | "
+        print(f"| {name} | {_cell(run, 60)} | {mine.status} | {_cell(reasons)} | "
               f"{_cell('; '.join(mine.problems) or 'ok', 120)} | {_cell(' / '.join(tracebacks), 160)} |")
-        alone[o.id] = {"run": run_problems(result), "wall_s": result.wall_s, "outcome": asdict(mine),
+        alone[name] = {"run": run_problems(result), "wall_s": result.wall_s, "outcome": asdict(mine),
                        "tracebacks": tracebacks, "stderr_tail": result.stderr[-3000:]}
     return alone
 
@@ -387,15 +389,28 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="wall-clock limit of the curate command, seconds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--config", type=Path, default=OFFLINE)
-    parser.add_argument("--isolate", action="store_true",
-                        help="then run every input with a problem alone, to tell its own failure from collateral")
+    parser.add_argument("--skip", default="", help="input ids to leave out, comma-separated (one that stops the run)")
+    parser.add_argument("--isolate", nargs="?", const="problems", default=None, metavar="IDS",
+                        help="then run inputs alone beside the control video, to tell an input's own failure from "
+                             "the collateral of another's: those with a problem (no value), or these ids")
+    parser.add_argument("--alone", metavar="IDS", help="only run these inputs, each alone beside the control video")
     args = parser.parse_args()
+    if args.alone:
+        args.isolate = args.alone
     work = args.out or Path(tempfile.mkdtemp(prefix="curate-hostile-"))
     if (work / "corpus").exists() or (work / "run").exists():
         parser.error(f"{work} already holds corpus/ or run/: give a new --out folder")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally clauses stop curate's processes
+    skip = set(filter(None, args.skip.split(",")))
+    wanted = None if args.isolate in (None, "problems") else list(filter(None, args.isolate.split(",")))
+    unknown = (skip | set(wanted or ())) - {i.id for i in ITEMS}
+    if unknown:
+        parser.error(f"no input {', '.join(sorted(unknown))}; the ids are in benchmarks/hostile_corpus.py")
     try:
+        if args.alone:
+            return _alone_only(work, args, wanted)
         start = time.perf_counter()
-        corpus = build(work / "corpus", args.subset)
+        corpus = build(work / "corpus", [i for i in SUBSETS[args.subset] if i.id not in skip])
         made_s = time.perf_counter() - start
         print(f"made {len(corpus.items)} inputs in {made_s:.1f} s under {work / 'corpus'}", file=sys.stderr)
         result = run_curate(corpus, work / "run", args.timeout, args.workers, args.config)
@@ -403,11 +418,8 @@ def main() -> int:
         outcomes = account(corpus, rows)
         extra = sorted(rows.paths() - {corpus.video_path(i) for i in corpus.items})
         print_report(result, outcomes, args.subset, extra)
-        alone = isolate(corpus, outcomes, work / "isolated", args) if args.isolate else {}
-        results = ROOT / "benchmarks" / "results"
-        results.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        report = results / f"hostile_inputs-{args.subset}-{stamp}.json"
+        alone = isolate(outcomes, work / "isolated", args, wanted) if args.isolate else {}
+        report = _results_file(args.subset)
         report.write_text(json.dumps({
             "cpu": cpu_model(), "subset": args.subset, "make_s": made_s,
             "run": {k: v for k, v in asdict(result).items() if k not in ("stdout", "stderr")}
@@ -420,6 +432,21 @@ def main() -> int:
     finally:
         if not args.keep:
             _remove(work)
+
+
+def _results_file(label: str) -> Path:
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    return results / f"hostile_inputs-{label}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+
+
+def _alone_only(work: Path, args, wanted: list[str]) -> int:
+    print(f"CPU: {cpu_model()}")
+    alone = isolate([], work / "isolated", args, wanted)
+    report = _results_file("alone")
+    report.write_text(json.dumps({"cpu": cpu_model(), "alone": alone}, indent=1))
+    print(f"\nresults: {report}" + (f"; corpora and runs kept in {work}" if args.keep else ""))
+    return 0 if all(not a["run"] and not a["outcome"]["problems"] for a in alone.values()) else 1
 
 
 def _remove(folder: Path) -> None:
