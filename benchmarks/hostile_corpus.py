@@ -49,7 +49,6 @@ class HostileInput:
     path: str
     expect: str
     make: Callable[["Maker", Path], None] = field(repr=False, compare=False)
-    ci: bool = False  # in the fast subset that tests/test_hostile_inputs.py runs
     not_reason: str | None = None  # a reason this input must not get (a known wrong one)
     duration_s: float | None = None  # the video duration ingest should report (a fact some inputs get wrong)
     score_errors_ok: bool = False  # "kept" only: a scorer may fail on its clips with a clear error (frames too small)
@@ -124,7 +123,8 @@ def image(codec: str) -> Callable[[Maker, Path], None]:
 
 
 def audio_only(codec: str, fmt: str) -> Callable[[Maker, Path], None]:
-    return lambda m, path: m.ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", codec, "-f", fmt, path)
+    return lambda m, path: m.ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", codec, "-f", fmt,
+                                    path)
 
 
 def cover_art(m: Maker, path: Path) -> None:
@@ -242,7 +242,8 @@ def audio_longer(m: Maker, path: Path) -> None:
              "-vf", "scale=160:-2", "-c:a", "aac", "-metadata", f"title={m.tag}", path)
 
 
-def stream_copy_from(seconds_in: float, *extra, length: float = 4.0, fmt_in: str = "mp4") -> Callable[[Maker, Path], None]:
+def stream_copy_from(seconds_in: float, *extra, length: float = 4.0,
+                     fmt_in: str = "mp4") -> Callable[[Maker, Path], None]:
     """A stream copy that starts ``seconds_in`` into an encode (mid-GOP: an edit list, or negative timestamps)."""
 
     def make(m: Maker, path: Path) -> None:
@@ -303,20 +304,20 @@ def _items() -> list[HostileInput]:
     I = HostileInput  # noqa: E741
     return [
         # a plain video: the control every other input is compared with (and the company of one run alone)
-        I("control", "control", "walked/control.mp4", "kept", video(seconds=3), ci=True),
+        I("control", "control", "walked/control.mp4", "kept", video(seconds=3)),
         # not media, or no video in it
-        I("zero_bytes", "not_media", "walked/empty.mp4", "rejected:ingest_empty_file", write_bytes(b""), ci=True),
-        I("random_bytes", "not_media", "walked/random.mp4", "rejected:ingest_unreadable", random_bytes(65536), ci=True),
+        I("zero_bytes", "not_media", "walked/empty.mp4", "rejected:ingest_empty_file", write_bytes(b"")),
+        I("random_bytes", "not_media", "walked/random.mp4", "rejected:ingest_unreadable", random_bytes(65536)),
         I("random_ebml", "not_media", "walked/random-ebml.mkv", R_INGEST,
           random_bytes(65536, head=b"\x1a\x45\xdf\xa3"), note="a Matroska magic number, then noise"),
         I("text", "not_media", "walked/readme.mp4", "rejected:ingest_unreadable",
-          write_bytes(b"this is a text file with a video extension\n" * 20), ci=True),
+          write_bytes(b"this is a text file with a video extension\n" * 20)),
         I("html_error_page", "not_media", "walked/download.webm", "rejected:ingest_unreadable",
           write_bytes(b"<html><body><h1>404 Not Found</h1></body></html>\n"), note="a failed download"),
-        I("jpeg_as_mp4", "not_media", "walked/photo.mp4", "rejected:ingest_still_image", image("mjpeg"), ci=True),
+        I("jpeg_as_mp4", "not_media", "walked/photo.mp4", "rejected:ingest_still_image", image("mjpeg")),
         I("png_as_mov", "not_media", "walked/diagram.mov", "rejected:ingest_still_image", image("png")),
         I("audio_only_aac", "no_video", "walked/audio-only.mp4", "rejected:ingest_no_video_stream",
-          audio_only("aac", "mp4"), ci=True),
+          audio_only("aac", "mp4")),
         I("audio_only_flac_mkv", "no_video", "walked/audio-only.mkv", "rejected:ingest_no_video_stream",
           audio_only("flac", "matroska")),
         I("mp3_as_mp4", "no_video", "walked/song.mp4", "rejected:ingest_no_video_stream",
@@ -328,7 +329,7 @@ def _items() -> list[HostileInput]:
           lambda m, path: m.ffmpeg(*m.source(), "-frames:v", "0", path), note="a container with no stream at all"),
         # truncated
         I("truncated_moov_at_end_50", "truncated", "walked/truncated-50.mp4", "rejected:ingest_unreadable",
-          truncated(0.5), ci=True, note="moov at the end: the index is gone"),
+          truncated(0.5), note="moov at the end: the index is gone"),
         I("truncated_header_200b", "truncated", "walked/truncated-200b.mp4", R_INGEST, truncated(size=200)),
         I("truncated_faststart_10", "truncated", "walked/faststart-10.mp4", "either", truncated(0.1, faststart=True)),
         I("truncated_faststart_50", "truncated", "walked/faststart-50.mp4", "either", truncated(0.5, faststart=True)),
@@ -338,43 +339,43 @@ def _items() -> list[HostileInput]:
         I("truncated_mkv_70", "truncated", "walked/truncated-70.mkv", "either",
           truncated(0.7, fmt="matroska", suffix=".mkv")),
         # corrupted
-        I("corrupt_middle", "corrupt", "walked/corrupt-middle.mp4", "either", corrupt_middle, ci=True),
+        I("corrupt_middle", "corrupt", "walked/corrupt-middle.mp4", "either", corrupt_middle),
         I("corrupt_ts_packets", "corrupt", "walked/corrupt-packets.ts", "either", corrupt_ts_packets),
-        I("zeroed_all_packets", "corrupt", "walked/zeroed-packets.mkv", "rejected:ingest_undecodable", zeroed_packets()),
+        I("zeroed_all_packets", "corrupt", "walked/zeroed-packets.mkv", "rejected:ingest_undecodable",
+          zeroed_packets()),
         I("zeroed_some_packets", "corrupt", "walked/zeroed-some.mkv", "either", zeroed_packets(every=3, skip_first=5)),
         # the filesystem
-        I("symlink_loop", "filesystem", "walked/loop.mp4", R_INGEST, symlink("loop.mp4"), ci=True),
+        I("symlink_loop", "filesystem", "walked/loop.mp4", R_INGEST, symlink("loop.mp4")),
         I("symlink_dangling", "filesystem", "walked/dangling.mp4", "rejected:ingest_missing",
-          symlink("/nonexistent/curate-hostile/gone.mp4"), ci=True),
+          symlink("/nonexistent/curate-hostile/gone.mp4")),
         I("symlink_to_video", "filesystem", "walked/link.mp4", "kept", symlink(link_to_scratch_video)),
         I("symlink_dir_loop", "filesystem", "walked/sub/loop-dir.mkv", "ignored", symlink(".."),
           note="a link to a folder above it, named like a video: the walk must end"),
         I("symlink_dev_zero", "filesystem", "walked/zeros.mp4", R_INGEST, symlink("/dev/zero"),
           not_reason="ingest_empty_file", note="an endless character device"),
-        I("fifo", "filesystem", "walked/pipe.mp4", R_INGEST, fifo, ci=True, not_reason="ingest_empty_file",
+        I("fifo", "filesystem", "walked/pipe.mp4", R_INGEST, fifo, not_reason="ingest_empty_file",
           note="a named pipe: opening it for reading blocks until a writer comes"),
-        I("sparse_2gb_zeros", "filesystem", "walked/sparse-2GB.mp4", "rejected:ingest_unreadable", sparse(2 << 30),
-          ci=True),
+        I("sparse_2gb_zeros", "filesystem", "walked/sparse-2GB.mp4", "rejected:ingest_unreadable", sparse(2 << 30)),
         I("sparse_tail_1gb", "filesystem", "walked/video-then-1GB-hole.mp4", "either",
           sparse(1 << 30, head=lambda m, path: m.encode(path, seconds=2)),
           note="a real MP4 followed by 1 GB of zeros (a preallocated download)"),
         I("folder_named_like_video", "filesystem", "walked/folder.mp4", "ignored", folder_named_like_video),
-        I("video_inside_folder_named_like_video", "filesystem", "walked/folder.mp4/inner.mp4", "kept", video(),
-          ci=True),
+        I("video_inside_folder_named_like_video", "filesystem", "walked/folder.mp4/inner.mp4", "kept", video()),
         I("no_read_permission", "filesystem", "walked/no-permission.mp4",
           "kept" if ROOT_USER else "rejected:ingest_unreadable", unreadable,
           note="chmod 000: root reads it anyway, so as root it is an ordinary video"),
-        I("duplicate_bytes", "filesystem", "walked/zz-copy-of-spaces.mp4", "either", copy_of("walked/with  spaces .mp4"),
+        I("duplicate_bytes", "filesystem", "walked/zz-copy-of-spaces.mp4", "either",
+          copy_of("walked/with  spaces .mp4"),
           note="the bytes of another input: split keeps one of the two"),
         # names
         I("name_spaces", "name", "walked/with  spaces .mp4", "kept", video()),
         I("name_unicode", "name", "walked/vidéo_日本語_🎬.mp4", "kept", video()),
         I("name_quotes", "name", "walked/it's \"quoted\".mp4", "kept", video()),
-        I("name_question_mark", "name", "walked/what?.mp4", "kept", video(), ci=True,
+        I("name_question_mark", "name", "walked/what?.mp4", "kept", video(),
           note="a local path is not a URL: nothing after ? is a query"),
         I("name_brackets", "name", "walked/weird[1].mp4", "kept", video()),
         I("name_star", "name", "walked/star*.mp4", "kept", video()),
-        I("name_newline", "name", "walked/new\nline.mp4", "kept", video(), ci=True),
+        I("name_newline", "name", "walked/new\nline.mp4", "kept", video()),
         I("name_leading_dash", "name", "walked/-i.mp4", "kept", video(), note="reads as an option to a command"),
         I("name_shell", "name", "walked/$(id) `id` ;&|<>.mp4", "kept", video()),
         I("name_percent_hash", "name", "walked/100%25 #1 ~.mp4", "kept", video()),
@@ -386,30 +387,30 @@ def _items() -> list[HostileInput]:
           note="a name that is not UTF-8"),
         # wrong extensions
         I("mkv_named_avi", "wrong_extension", "walked/matroska.avi", "kept", video(fmt="matroska")),
-        I("ts_named_mp4", "wrong_extension", "walked/transport-stream.mp4", "kept", video(fmt="mpegts"), ci=True),
+        I("ts_named_mp4", "wrong_extension", "walked/transport-stream.mp4", "kept", video(fmt="mpegts")),
         I("webm_named_mov", "wrong_extension", "walked/webm.mov", "kept",
           video(codec=("-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"), fmt="webm")),
         I("mp4_named_ts", "wrong_extension", "walked/mp4.ts", "kept", video(fmt="mp4")),
         # list entries (listed/list.txt)
-        I("list_brackets", "list_entry", "listed/weird[1].mp4", "kept", video(), ci=True,
+        I("list_brackets", "list_entry", "listed/weird[1].mp4", "kept", video(),
           note="a list entry is a path, not a glob"),
         I("list_question_mark", "list_entry", "listed/what?.mp4", "kept", video()),
-        I("list_missing", "list_entry", "listed/gone.mp4", "rejected:ingest_missing", None, ci=True),
+        I("list_missing", "list_entry", "listed/gone.mp4", "rejected:ingest_missing", None),
         I("list_no_extension", "list_entry", "listed/no-extension", "kept", video(fmt="mp4")),
         I("list_animated_gif", "list_entry", "listed/animated.gif", "kept",
-          video(vf="scale=160:-2,fps=10", codec=("-c:v", "gif"), seconds=2.5), ci=True,
+          video(vf="scale=160:-2,fps=10", codec=("-c:v", "gif"), seconds=2.5),
           not_reason="ingest_still_image", note="ffmpeg decodes an animated GIF as a video"),
         I("list_raw_h264", "list_entry", "listed/raw.h264", "either", raw_h264, note="no container, no timestamps"),
         # codecs and pixel formats
         I("av1", "codec", "walked/av1.mkv", "kept",
-          video(vf="scale=160:96", codec=("-c:v", "libsvtav1", "-preset", "12")), ci=True),
+          video(vf="scale=160:96", codec=("-c:v", "libsvtav1", "-preset", "12"))),
         I("vp9", "codec", "walked/vp9.webm", "kept",
           video(codec=("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"))),
         I("vp8", "codec", "walked/vp8.webm", "kept",
           video(codec=("-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"))),
         I("hevc_10bit", "codec", "walked/hevc-10bit.mp4", "kept",
           video(codec=("-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
-                       "-x265-params", "log-level=error")), ci=True),
+                       "-x265-params", "log-level=error"))),
         I("mpeg2", "codec", "walked/mpeg2.mpg", "kept", video(codec=("-c:v", "mpeg2video", "-q:v", "4"))),
         I("mpeg2_interlaced", "codec", "walked/interlaced.ts", "kept",
           video(vf="scale=320:-2", codec=("-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1"), fmt="mpegts")),
@@ -433,13 +434,16 @@ def _items() -> list[HostileInput]:
         # sizes
         I("size_1x1", "size", "walked/1x1.mp4", "either",
           video(vf="scale=1:1", codec=("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv444p"))),
-        I("size_2x2", "size", "walked/2x2.mp4", "either", video(vf="scale=2:2"), ci=True),
+        I("size_2x2", "size", "walked/2x2.mp4", "either", video(vf="scale=2:2")),
         I("thin_640x52", "size", "walked/thin-640x52.mp4", "kept",
           video(vf="scale=640:52,setsar=1", seconds=3, fixture=BIKES, start=1.0), score_errors_ok=True,
-          ci=True, note="segfaulted OpenCV's DIS flow in a worker (issue 20)"),
-        I("thin_640x8", "size", "walked/thin-640x8.mp4", "kept", video(vf="scale=640:8,setsar=1"), score_errors_ok=True, ci=True),
-        I("thin_640x12", "size", "walked/thin-640x12.mp4", "kept", video(vf="scale=640:12,setsar=1"), score_errors_ok=True),
-        I("tall_8x640", "size", "walked/tall-8x640.mp4", "kept", video(vf="scale=8:640,setsar=1"), score_errors_ok=True, ci=True),
+          note="issue 20's reproduction: it segfaulted OpenCV's DIS flow in a worker"),
+        I("thin_640x8", "size", "walked/thin-640x8.mp4", "kept", video(vf="scale=640:8,setsar=1"),
+          score_errors_ok=True),
+        I("thin_640x12", "size", "walked/thin-640x12.mp4", "kept", video(vf="scale=640:12,setsar=1"),
+          score_errors_ok=True, note="3 px high at motion's 160 px width"),
+        I("tall_8x640", "size", "walked/tall-8x640.mp4", "kept", video(vf="scale=8:640,setsar=1"),
+          score_errors_ok=True),
         I("odd_161x91_yuv444", "size", "walked/odd-161x91.mkv", "kept",
           video(vf="scale=161:91", codec=("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv444p"))),
         I("odd_17x9_yuv444", "size", "walked/odd-17x9.mkv", "either",
@@ -450,16 +454,16 @@ def _items() -> list[HostileInput]:
         I("huge_declared_dimensions", "size", "walked/huge.y4m", R_INGEST, huge_declared_y4m,
           note="a 16000x16000 header over 64 KiB"),
         # timing and structure
-        I("fps_1000", "timing", "walked/fps1000.mp4", "kept", video(vf="scale=96:-2,fps=1000", seconds=1.2), ci=True),
+        I("fps_1000", "timing", "walked/fps1000.mp4", "kept", video(vf="scale=96:-2,fps=1000", seconds=1.2)),
         I("fps_1", "timing", "walked/fps1.mp4", "either", video(vf="scale=160:-2,fps=1", seconds=6)),
         I("vfr", "timing", "walked/vfr.mp4", "kept",
           video(vf="scale=160:-2,setpts='if(lt(N,25),N/25,if(lt(N,50),1+(N-25)/10,3.5+(N-50)/50))/TB'",
                 seconds=3, extra=("-fps_mode", "vfr")), note="25 fps, then 10, then 50, with a jump"),
-        I("one_frame", "timing", "walked/one-frame.mp4", "either", video(extra=("-frames:v", "1")), ci=True),
+        I("one_frame", "timing", "walked/one-frame.mp4", "either", video(extra=("-frames:v", "1"))),
         I("one_frame_mkv", "timing", "walked/one-frame.mkv", "either", video(extra=("-frames:v", "1"))),
         I("very_short_0_2s", "timing", "walked/short.mp4", "either", video(seconds=0.2)),
         I("start_offset_ts", "timing", "walked/start-36000s.ts", "kept",
-          video(seconds=3, fmt="mpegts", extra=("-output_ts_offset", "36000")), ci=True, duration_s=3.0,
+          video(seconds=3, fmt="mpegts", extra=("-output_ts_offset", "36000")), duration_s=3.0,
           note="timestamps from 10 h, as a DVR's"),
         I("start_offset_mkv", "timing", "walked/start-36000s.mkv", "kept",
           video(seconds=3, extra=("-output_ts_offset", "36000")), duration_s=3.0),
@@ -468,19 +472,34 @@ def _items() -> list[HostileInput]:
         I("negative_timestamps", "timing", "walked/negative-ts.mkv", "kept",
           stream_copy_from(1.3, "-avoid_negative_ts", "disabled", "-copyts"), note="the copied GOP starts before 0"),
         I("audio_longer_than_video", "timing", "walked/audio-longer.mp4", "kept", audio_longer, duration_s=2.0),
-        I("two_video_streams", "structure", "walked/two-video-streams.mp4", "kept", two_video_streams, ci=True),
+        I("two_video_streams", "structure", "walked/two-video-streams.mp4", "kept", two_video_streams),
         I("rotated_90", "structure", "walked/rotated.mp4", "kept", rotated),
         I("resolution_change_ts", "structure", "walked/resolution-change.ts", "kept",
-          resolution_change_ts, ci=True, note="two recordings of their own size, joined by cat"),
+          resolution_change_ts, note="two recordings of their own size, joined by cat"),
         I("timestamp_reset_ts", "structure", "walked/timestamp-reset.ts", "kept",
-          ts_joined((CHAPLIN, "scale=320:-2", 6.0)), ci=True),
-        I("mid_gop_ts", "structure", "walked/mid-gop.ts", "kept", mid_gop_ts, ci=True),
+          ts_joined((CHAPLIN, "scale=320:-2", 6.0))),
+        I("mid_gop_ts", "structure", "walked/mid-gop.ts", "kept", mid_gop_ts),
         I("short_ts", "structure", "walked/short-2.4s.ts", "kept", video(seconds=2.4, fmt="mpegts")),
     ]
 
 
 ITEMS = _items()
-SUBSETS = {"all": ITEMS, "ci": [item for item in ITEMS if item.ci]}
+#: the subset tests/test_hostile_inputs.py runs: every kind, every known defect of issue 20 and those the corpus
+#: found, and the inputs that stopped whole runs; left out: what is slow to make (8K) or repeats a covered case
+CI = (
+    "control", "zero_bytes", "random_bytes", "text", "jpeg_as_mp4", "png_as_mov", "audio_only_aac", "subtitles_only",
+    "truncated_moov_at_end_50", "truncated_faststart_50", "truncated_ts_60", "corrupt_middle", "corrupt_ts_packets",
+    "zeroed_all_packets", "symlink_loop", "symlink_dangling", "symlink_dir_loop", "symlink_dev_zero", "fifo",
+    "sparse_2gb_zeros", "folder_named_like_video", "video_inside_folder_named_like_video", "duplicate_bytes",
+    "name_spaces", "name_unicode", "name_question_mark", "name_brackets", "name_newline", "name_leading_dash",
+    "name_latin1_bytes", "ts_named_mp4", "mkv_named_avi", "list_brackets", "list_missing", "list_no_extension",
+    "list_animated_gif", "av1", "vp9", "hevc_10bit", "mpeg2", "prores", "mjpeg_avi", "mpeg4_bframes_avi",
+    "flv1", "y4m_raw", "size_1x1", "size_2x2", "thin_640x52", "thin_640x8", "thin_640x12", "tall_8x640",
+    "huge_declared_dimensions", "fps_1000", "vfr", "one_frame", "start_offset_ts", "start_offset_mkv", "edit_list",
+    "audio_longer_than_video", "two_video_streams", "rotated_90", "resolution_change_ts", "timestamp_reset_ts",
+    "mid_gop_ts",
+)
+SUBSETS = {"all": ITEMS, "ci": [item for item in ITEMS if item.id in CI]}
 
 
 def build(root: Path, subset: str | list[HostileInput] = "all", videos_dir: Path = VIDEOS_DIR, jobs: int = 2) -> Corpus:

@@ -209,7 +209,8 @@ def account(corpus: Corpus, rows: Rows) -> list[Outcome]:
     ingest, split = rows.step("ingest"), rows.step("split")
     last = rows.steps[-1] if rows.steps else None
     after_split = rows.steps[rows.steps.index(split) + 1 :] if split else []
-    by_path: dict[str, dict[tuple[str, str], list[dict]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    by_path: dict[str, dict[tuple[str, str], list[dict]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
     for kind, tables in (("data", rows.data), ("rejected", rows.rejected)):
         for step, table in tables.items():
             for r in table:
@@ -352,7 +353,8 @@ def print_report(result: RunResult, outcomes: list[Outcome], subset: str, extra_
         print(f"Rows for paths that are no input of the corpus: {', '.join(_cell(p, 80) for p in extra_paths[:10])}")
     failed = [o for o in outcomes if o.problems]
     lost = [o for o in outcomes if any(p.startswith("silent loss") for p in o.problems)]
-    accounted = sum(1 for o in outcomes if o.status in ("kept", "rejected") or (o.status == "absent" and o.expect == "ignored"))
+    accounted = sum(1 for o in outcomes
+                    if o.status in ("kept", "rejected") or (o.status == "absent" and o.expect == "ignored"))
     print(f"\nSummary: {accounted}/{len(outcomes)} inputs accounted for; {len(lost)} silent losses; "
           f"{len(failed)} inputs with a problem; run: {', '.join(run_problems(result)) or 'ok'}")
 
