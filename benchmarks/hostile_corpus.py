@@ -502,9 +502,21 @@ CI = (
 SUBSETS = {"all": ITEMS, "ci": [item for item in ITEMS if item.id in CI]}
 
 
-def build(root: Path, subset: str | list[HostileInput] = "all", videos_dir: Path = VIDEOS_DIR, jobs: int = 2) -> Corpus:
+def _name_allowed(path: Path) -> bool:
+    """Whether the filesystem takes this name (some refuse a newline or bytes that are not UTF-8)."""
+    try:
+        path.touch()
+    except OSError:
+        return False
+    path.unlink()
+    return True
+
+
+def build(root: Path, subset: str | list[HostileInput] = "all", videos_dir: Path = VIDEOS_DIR,
+          jobs: int = 2) -> Corpus:
     """Make the inputs of ``subset`` (a name of ``SUBSETS``, or inputs of ``ITEMS``) under ``root``, and the list
-    file. An input that copies another is made only with it.
+    file. An input that copies another is made only with it; a name the filesystem refuses is left out (the
+    returned corpus lists what was made).
 
     Raises:
         RuntimeError: ffmpeg or the footage is missing, or a generator failed (the message names the input).
@@ -515,10 +527,11 @@ def build(root: Path, subset: str | list[HostileInput] = "all", videos_dir: Path
         if not (videos_dir / fixture).is_file():
             raise RuntimeError(f"footage missing: {videos_dir / fixture} (set CURATE_TEST_VIDEOS to move it)")
     items = SUBSETS[subset] if isinstance(subset, str) else list(subset)
-    paths = {i.path for i in items}
-    items = [i for i in items if i.id != "duplicate_bytes" or "walked/with  spaces .mp4" in paths]
     for folder in ("walked", "listed", "scratch"):
         (root / folder).mkdir(parents=True, exist_ok=True)
+    items = [i for i in items if i.kind != "name" or _name_allowed(root / i.path)]
+    paths = {i.path for i in items}
+    items = [i for i in items if i.id != "duplicate_bytes" or "walked/with  spaces .mp4" in paths]
     index = {item.id: i for i, item in enumerate(ITEMS)}  # the full corpus's order: a subset's bytes are the same
 
     def make(item: HostileInput) -> None:
