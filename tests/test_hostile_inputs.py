@@ -6,12 +6,12 @@ both make the inputs with ``benchmarks/hostile_corpus.py``, which says what each
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ffmpeg_media import need_ffmpeg
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -25,11 +25,7 @@ TIMEOUT_S = 300
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory, videos_dir):
     """The CI subset made, run once with 2 workers, and every input's outcome read back: (corpus, result, outcomes)."""
-    if shutil.which("ffmpeg") is None:
-        message = "the ffmpeg command makes the hostile corpus (apt-get install ffmpeg)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    need_ffmpeg()
     work = tmp_path_factory.mktemp("hostile")
     corpus = build(work / "corpus", "ci", videos_dir=videos_dir)
     assert len(corpus.items) >= 20  # a filesystem may refuse a few names, never most of the corpus

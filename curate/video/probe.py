@@ -22,12 +22,12 @@ import stat
 from dataclasses import asdict, dataclass
 
 import av
-import fsspec
 
 from curate.video.source import (
     ContainerOpener,
     NoVideoStreamError,
     VideoOpenError,
+    filesystem,
     is_url,
     local_path,
     pick_video_stream,
@@ -104,7 +104,7 @@ def content_id(path: str, size: int | None = None, file=None) -> str:
     which the ends hold. ``size``: the file's size in bytes when the caller knows it; ``file``: the file open
     for reading, if it is (a remote file's block cache then serves both the hash and the caller's reads).
     """
-    fs, fs_path = fsspec.core.url_to_fs(path)
+    fs, fs_path = filesystem(path)
     size = int(fs.size(fs_path)) if size is None else size
     if size <= WHOLE_HASH_BYTES:
         digest = hashlib.blake2b(digest_size=8)
@@ -125,7 +125,7 @@ def content_id(path: str, size: int | None = None, file=None) -> str:
 
 def _size(path: str) -> int:
     try:
-        fs, fs_path = fsspec.core.url_to_fs(path)
+        fs, fs_path = filesystem(path)
         if not fs.exists(fs_path):
             raise ProbeError("ingest_missing", f"{path}: no such file")
         if not is_url(path):

@@ -43,6 +43,7 @@ reader turns into its own per-video error (a rejected row or a ``<stage>_error``
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import BinaryIO
 
 import av
@@ -54,6 +55,7 @@ __all__ = [
     "VideoOpenError",
     "VideoSourceError",
     "default_video_stream",
+    "filesystem",
     "is_url",
     "local_path",
     "open_container",
@@ -61,6 +63,7 @@ __all__ = [
     "open_remote",
     "pick_video_stream",
     "source_name",
+    "storable_path",
     "video_streams",
     "why",
 ]
@@ -91,9 +94,33 @@ def is_url(source: Source) -> bool:
 
 
 def local_path(source: str | os.PathLike) -> str:
-    """The local path of a path or ``file://`` URL."""
+    """The local path of a path or ``file://`` URL (percent-escapes decoded, as RFC 8089 writes them)."""
     path = os.fspath(source)
-    return path[len("file://"):] if path.startswith("file://") else path
+    if not path.startswith("file://"):
+        return path
+    return os.fsdecode(urllib.parse.unquote_to_bytes(path[len("file://"):]))
+
+
+def storable_path(path: str) -> str:
+    """A local path as text that Parquet can store (UTF-8): the path itself, or, for a name whose bytes are not
+    UTF-8 (a Latin-1 name on a UTF-8 system: Python holds it with surrogate escapes), a percent-encoded ``file://``
+    URL of its bytes, which ``local_path`` (and every reader, through it) turns back into the same path."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return "file://" + urllib.parse.quote(os.fsencode(path))
+
+
+def filesystem(source: str):
+    """(fsspec filesystem, path in it) of a local path, ``file://`` URL or remote URL."""
+    import fsspec
+
+    if is_url(source):
+        return fsspec.core.url_to_fs(source)
+    from fsspec.implementations.local import LocalFileSystem
+
+    return LocalFileSystem(), local_path(source)
 
 
 def source_name(source: Source) -> str:

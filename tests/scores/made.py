@@ -9,11 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.ffmpeg_media import ffmpeg
 from tests.media import write_video
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True)
 
 
 def encode(source: Path, out: Path, video_filter: str, seconds: float | None = None) -> Path:
