@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from curate.rundir import INPUTS_DIR, StageDir, find_stage, output_folder, read_parquet_dir, stage_dirs
+from curate.rundir import (INPUTS_DIR, StageDir, data_files, find_stage, output_folder, partition_values,
+                           read_parquet_dir, stage_dirs)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -111,8 +112,8 @@ def _histogram(run: Path, column: str, step: str | None, bins: int = 20) -> str:
 def _has_column(d: StageDir, column: str) -> bool:
     import pyarrow.parquet as pq
 
-    files = sorted(d.data.glob("part-*.parquet"))
-    return bool(files) and column in pq.read_schema(files[0]).names
+    files = data_files(d.data)
+    return bool(files) and column in pq.read_schema(files[0]).names + list(partition_values(files[0]))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

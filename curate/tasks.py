@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -22,9 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet
+from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet, read_shard
 from curate.stage import REJECT_COLUMNS, ShardBudget, ShardPlace, ShardSlice, Stage, StageOutput
 
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
@@ -78,7 +78,7 @@ def read_slices(in_dir: Path, slices: Sequence[ShardSlice]) -> pa.Table:
     parts = []
     for piece in slices:
         if piece.shard not in tables:
-            tables[piece.shard] = pq.read_table(in_dir / f"{piece.shard}.parquet")
+            tables[piece.shard] = read_shard(in_dir / f"{piece.shard}.parquet")
         parts.append(tables[piece.shard].slice(piece.offset, piece.length))
     return pa.concat_tables(parts, promote_options="permissive")
 
@@ -101,6 +101,27 @@ def cut_by_budget(table: pa.Table, budget: ShardBudget | None) -> list[pa.Table]
         seconds += duration
     pieces.append(table.slice(start))
     return pieces
+
+
+def partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.Table]]:
+    """(folder prefix, rows) per value of ``column``, values sorted: ``("bucket=B/", rows without the column)``;
+    ``[("", table)]`` without a column or without rows (an empty shard keeps the schema, column included)."""
+    if column is None or table.num_rows == 0:
+        return [("", table)]
+    values = table[column].to_pylist()
+    bad = sorted({str(v) for v in values if v is None or not _PARTITION_VALUE.fullmatch(v)})
+    if bad:
+        raise ValueError(f"partition column {column!r} has values that cannot name a folder: {bad[:5]} (allowed: "
+                         f"letters, digits, '.', '_', '-')")
+    rest = table.drop_columns([column])
+    out = []
+    for value in sorted(set(values)):
+        rows = rest.filter(pa.array([v == value for v in values], pa.bool_()))
+        out.append((f"{column}={value}/", rows))
+    return out
+
+
+_PARTITION_VALUE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def output_names(shard: str, count: int) -> list[str]:
@@ -146,7 +167,7 @@ def run_shard(
     """
     started = time.time()
     stage = ready_stage(stage, setup_key)
-    table = pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
+    table = read_shard(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
     start, cpu_start = time.perf_counter(), time.process_time()
     out: StageOutput = stage.process_shard(table, ShardPlace(Path(out_dir), shard))
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -164,10 +185,12 @@ def run_shard(
     rejected = conform(rejected, reject_schema)
 
     folder = StageDir(Path(out_dir))
-    pieces = cut_by_budget(kept, budget)
-    names = output_names(shard, len(pieces))
-    for name, piece in zip(names, pieces):
-        atomic_write_parquet(folder.data_file(name), piece)
+    names = []
+    for prefix, rows in partitions(kept, out.partition_by):
+        pieces = cut_by_budget(rows, budget)
+        for name, piece in zip(output_names(shard, len(pieces)), pieces):
+            atomic_write_parquet(folder.data_file(prefix + name), piece)
+            names.append(prefix + name)
     atomic_write_parquet(folder.rejected / f"{shard}.parquet", rejected)
     for name, extra in out.extras.items():
         atomic_write_parquet(folder.extra_file(name, shard), extra)

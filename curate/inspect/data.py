@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.rundir import StageDir, stage_dirs
+from curate.rundir import StageDir, data_files, partition_values, read_shard, stage_dirs
 
 FILTER_STAGE = "curate.stages.filter.Filter"
 #: Shown on every clip card when present (the span and where it comes from).
@@ -215,14 +215,21 @@ def _is_caption(name: str) -> bool:
 
 def _read_columns(folder: Path, wanted: Callable[[str], bool]) -> pa.Table:
     """The shards of ``folder``, only the columns for which ``wanted(name)`` is true (an empty table if none)."""
-    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
-    tables = [pq.read_table(f, columns=[c for c in pq.read_schema(f).names if wanted(c)]) for f in files]
+    files = data_files(folder)
+    tables = [read_shard(f, columns=[c for c in pq.read_schema(f).names + list(partition_values(f)) if wanted(c)])
+              for f in files]
     return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
 
 
 def _schema(folder: Path) -> pa.Schema | None:
-    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
-    return pq.read_schema(files[0]) if files else None
+    """The schema of the folder's shards, with the partition column of a bucketed write's (a string)."""
+    files = data_files(folder)
+    if not files:
+        return None
+    schema = pq.read_schema(files[0])
+    for key in partition_values(files[0]):
+        schema = schema.append(pa.field(key, pa.string()))
+    return schema
 
 
 def _has_column(folder: Path, column: str) -> bool:
