@@ -111,8 +111,9 @@ def fit_camera(flow: np.ndarray, dt: float) -> CameraFit:
     explained = min(1.0, max(0.0, 1.0 - residual / energy))
     tx, ty, s, r = params
     scale = 1.0 / dt
-    return CameraFit(pan=tx / diagonal * scale, tilt=ty / diagonal * scale, zoom=s / diagonal * scale,
-                     roll=r / diagonal * scale, explained=explained, energy=energy)
+    return CameraFit(pan=float(tx / diagonal * scale), tilt=float(ty / diagonal * scale),
+                     zoom=float(s / diagonal * scale), roll=float(r / diagonal * scale), explained=explained,
+                     energy=energy)
 
 
 def camera_label(fits: Sequence[CameraFit]) -> CameraClip:
