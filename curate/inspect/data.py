@@ -23,12 +23,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.rundir import StageDir, data_files, partition_values, read_shard, stage_dirs
+from curate.rundir import StageDir, data_files, partition_values, read_json, read_shard, stage_dirs
 
 FILTER_STAGE = "curate.stages.filter.Filter"
 #: Shown on every clip card when present (the span and where it comes from).
 IDENTITY_COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "duration_s")
 REJECT_COLUMNS = ("reject_stage", "reject_reason", "reject_detail")
+#: Facts of the source video worth a histogram and a what-if rule, although an earlier step than split adds them (the
+#: other columns of ingest and split are identity, not scores).
+FACT_COLUMNS = ("decode_errors", "bit_rate", "bit_depth", "display_aspect", "display_height", "fps", "audio_channels")
+#: Labels (strings, booleans) shown on every clip card when present: what the clip is, in words.
+LABEL_COLUMNS = ("camera_motion", "ocr_overlay_edge", "bucket", "hdr", "codec", "profile", "pix_fmt", "color_primaries",
+                 "color_transfer")
 #: Caption columns first in this order; any other string column with "caption" in its name follows.
 CAPTION_ORDER = ("caption", "caption_image", "caption_video", "summary_caption", "caption_source")
 
@@ -45,6 +51,7 @@ class View:
     table: pa.Table
     score_columns: list[str]
     caption_columns: list[str]
+    label_columns: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -127,7 +134,13 @@ def funnel(dirs: list[StageDir]) -> dict:
             entry["shards_done"] = len(d.shard_stats())
         steps.append(entry)
     first = next((s for s in steps if s["complete"]), None)
-    return {"videos": first["rows_in"] if first else 0, "steps": steps}
+    out = {"videos": first["rows_in"] if first else 0, "steps": steps}
+    cards = [d.path / "dataset.json" for d in dirs if d.is_complete() and (d.path / "dataset.json").is_file()]
+    if cards:  # a bucketed write: clips and hours per bucket (curate.stages.write)
+        buckets = read_json(cards[-1]).get("buckets")
+        if buckets:
+            out["buckets"] = buckets
+    return out
 
 
 def score_columns(dirs: list[StageDir]) -> list[str]:
@@ -144,16 +157,16 @@ def score_columns(dirs: list[StageDir]) -> list[str]:
                 continue
             seen.add(f.name)
             numeric = (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and not pa.types.is_boolean(f.type)
-            if numeric and (clips_made or f.name == "duration_s"):
+            if numeric and (clips_made or f.name == "duration_s" or f.name in FACT_COLUMNS):
                 scores.append(f.name)
         clips_made = clips_made or "clip_id" in schema.names
     return scores
 
 
 def read_rows(folder: Path, scores: list[str]) -> pa.Table:
-    """The shards of ``folder`` with the columns a card shows (identity, rejects, scores, captions, errors)."""
+    """The shards of ``folder`` with the columns a card shows (identity, rejects, scores, labels, captions, errors)."""
     return _read_columns(folder, lambda c: c in IDENTITY_COLUMNS or c in REJECT_COLUMNS or c in scores
-                         or _is_caption(c) or c.endswith("_error"))
+                         or c in LABEL_COLUMNS or _is_caption(c) or c.endswith("_error"))
 
 
 def whatif(d: StageDir, scores: list[str]) -> WhatIf:
@@ -205,7 +218,8 @@ def _view(kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: l
     captions = [c for c in CAPTION_ORDER if c in names] + sorted(
         c for c in names if _is_caption(c) and c not in CAPTION_ORDER and pa.types.is_string(table.schema.field(c).type))
     return View(id="", kind=kind, step=d.name, folder=d.path.name, reason=reason, table=table,
-                score_columns=[c for c in scores if c in names], caption_columns=captions)
+                score_columns=[c for c in scores if c in names], caption_columns=captions,
+                label_columns=[c for c in LABEL_COLUMNS if c in names])
 
 
 def _is_caption(name: str) -> bool:
