@@ -331,7 +331,7 @@ def cpu_model() -> str:
 
 def print_report(result: RunResult, outcomes: list[Outcome], subset: str, extra_paths: list[str]) -> None:
     print(f"CPU: {cpu_model()}; {len(outcomes)} inputs (subset {subset})")
-    status = (f"timed out" if result.timed_out else f"signal {result.signal}" if result.signal
+    status = ("timed out" if result.timed_out else f"signal {result.signal}" if result.signal
               else f"exit {result.returncode}")
     print(f"curate run: {status}, {result.wall_s:.1f} s wall, peak memory {result.peak_tree_rss_mb:.0f} MB over the "
           f"process tree ({result.peak_process_rss_mb:.0f} MB the largest process)\n")

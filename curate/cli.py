@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.errno not in _DISK_ERRNOS:
             raise
         return _one_line_error(f"{e.filename or ''}: {e.strerror}".lstrip(": ") + "; free space or fix the "
-                               f"permissions, then relaunch the same command: finished work is kept", EXIT_ERROR)
+                               "permissions, then relaunch the same command: finished work is kept", EXIT_ERROR)
     except BaseException as e:  # noqa: B036: asyncio's CancelledError, which distributed raises, is a BaseException
         if not _cluster_failure(e):
             raise

@@ -16,7 +16,9 @@ aspect ratio, the frame shown at each output time), and re-encoded with libx264 
 ``N``: short side N, aspect kept; default: the display size), rounded to even sizes; no audio. ``--copy`` copies
 the compressed packets instead: fast and lossless, but a clip starts at the keyframe at or before ``start_s``
 (up to a few seconds early; the manifest records the real start), keeps the stored size and rate, and needs a
-codec MP4 holds.
+codec MP4 holds. ``--crop-bars`` cuts away the black bars (letterbox, pillarbox) that the picture step found
+(``crop_left``, ``crop_top``, ``crop_right``, ``crop_bottom``: fractions of the frame) before scaling; a clip without
+bars, or whose crop is unknown (NaN), is exported whole.
 
 Output folder::
 
@@ -59,6 +61,8 @@ SOURCE_COLUMNS = ("video_id", "video_path", "video_stream", "container", "codec"
                   "display_width", "display_height", "sample_aspect_ratio", "rotation", "fps", "nominal_fps",
                   "video_duration_s", "video_frames", "has_audio", "size_bytes", "video_streams")
 CRF = 18
+#: The picture step's black-bar box, what ``--crop-bars`` cuts away.
+CROP_COLUMNS = ("crop_left", "crop_top", "crop_right", "crop_bottom")
 
 
 class ExportError(CurateError):
@@ -75,12 +79,15 @@ class ExportOptions:
     resolution: str | None = None  # "WxH" or "N" (short side)
     fps: float | None = None
     copy: bool = False
+    crop_bars: bool = False
 
     def check(self) -> None:
         if self.format not in ("mp4", "webdataset"):
             raise ExportError(f"--format {self.format!r}: use mp4 or webdataset")
         if self.copy and (self.resolution or self.fps):
             raise ExportError("--copy copies the stored packets: it cannot change --resolution or --fps (drop one)")
+        if self.copy and self.crop_bars:
+            raise ExportError("--copy copies the stored packets: it cannot --crop-bars (drop one)")
         parse_resolution(self.resolution)
         if self.fps is not None and not (math.isfinite(self.fps) and self.fps >= 0.01):
             raise ExportError(f"--fps {self.fps}: give a number of frames per second, at least 0.01")
@@ -147,13 +154,15 @@ def cut_clip(
     stream_index: int | None = None,
     resolution: tuple[int, int] | int | None = None,
     fps: float | None = None,
+    crop: tuple[float, float, float, float] | None = None,
 ) -> Cut:
     """The clip ``[start_s, end_s)`` of ``source`` (a local path or URL) re-encoded (libx264, yuv420p): an exact cut.
 
     Output frame k shows the source frame on screen at ``start_s + k / fps`` in curate's timeline (the frames
     split and the scorers saw there: ``curate.video.timeline``), for ``round((end_s - start_s) * fps)`` frames;
-    fps defaults to the source's average rate. Raises ``ClipCutError`` when the source cannot be opened or
-    decoded over the span.
+    fps defaults to the source's average rate. ``crop``: (left, top, right, bottom) fractions of the upright frame
+    to cut away first (black bars: the picture step's ``crop_*`` columns). Raises ``ClipCutError`` when the source
+    cannot be opened or decoded over the span.
     """
     import av
     from av.video.reformatter import VideoReformatter
@@ -176,7 +185,7 @@ def cut_clip(
             for k in range(count):
                 time_s, frame = frames.frame_at(start_s + k / rate)
                 if time_s != shown:
-                    upright = to_rgb(frame, None, stream.sample_aspect_ratio, reformatter)
+                    upright = _cropped(to_rgb(frame, None, stream.sample_aspect_ratio, reformatter), crop)
                     if size is None:
                         size = output_size((upright.shape[1], upright.shape[0]), resolution)
                         video.width, video.height = size
@@ -188,6 +197,20 @@ def cut_clip(
         return Cut(buffer.getvalue(), count, size[0], size[1], float(rate), start_s, start_s + count / rate)
 
     return _read_source(source, encode, stream_index)
+
+
+def _cropped(image, crop: tuple[float, float, float, float] | None):
+    """``image`` without the fractions ``crop`` = (left, top, right, bottom) at its edges; whole without a crop, with
+    an unknown one (NaN), or with one that would leave under 2 pixels."""
+    if crop is None or any(c is None or not math.isfinite(c) for c in crop) or not any(crop):
+        return image
+    height, width = image.shape[:2]
+    left, top, right, bottom = crop
+    x0, x1 = round(left * width), width - round(right * width)
+    y0, y1 = round(top * height), height - round(bottom * height)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image
+    return image[y0:y1, x0:x1]
 
 
 def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | None = None) -> Cut:
@@ -320,8 +343,9 @@ def manifest_schema():
 def _cut(row: dict[str, Any], options: ExportOptions) -> Cut:
     if options.copy:
         return copy_clip(row["video_path"], row["start_s"], row["end_s"], stream_index=row.get("video_stream"))
+    crop = tuple(row.get(c) for c in CROP_COLUMNS) if options.crop_bars else None
     return cut_clip(row["video_path"], row["start_s"], row["end_s"], stream_index=row.get("video_stream"),
-                    resolution=parse_resolution(options.resolution), fps=options.fps)
+                    resolution=parse_resolution(options.resolution), fps=options.fps, crop=crop)
 
 
 def _result(row: dict[str, Any], cut: Cut | None, file: str | None, error: str | None, seconds: float,
@@ -425,6 +449,7 @@ def export_clips(
     copy: bool = False,
     clips_per_task: int = 100,
     progress: bool = False,
+    crop_bars: bool = False,
 ):
     """Export the curated clips of ``source`` (a run folder or a folder of shards) into ``out`` on ``client``;
     return the manifest (a pyarrow Table, also ``out/manifest.parquet``). Resumes an interrupted export."""
@@ -435,7 +460,7 @@ def export_clips(
     from curate.rundir import atomic_write_json, atomic_write_parquet, curated_shards, read_json, shard_name
 
     # 1. check the options and that OUT holds nothing else
-    options = ExportOptions(format=format, resolution=resolution, fps=fps, copy=copy)
+    options = ExportOptions(format=format, resolution=resolution, fps=fps, copy=copy, crop_bars=crop_bars)
     options.check()
     if clips_per_task < 1:
         raise ExportError(f"--clips-per-task {clips_per_task}: give a positive number of clips")
@@ -445,10 +470,16 @@ def export_clips(
     if missing:
         raise ExportError(f"the shards of {source} have no {missing} column(s): export reads curated clips "
                           f"(a run's write or filter step output)")
+    missing = [c for c in CROP_COLUMNS if c not in table.column_names] if crop_bars else []
+    if missing:
+        raise ExportError(f"--crop-bars: the shards of {source} have no {missing} column(s); run the picture step "
+                          f"(curate.stages.picture) before write, or drop --crop-bars")
     out = Path(out)
     clips = hashlib.sha256("\n".join(map(str, table["clip_id"].to_pylist())).encode()).hexdigest()[:16]
     settings = {"source": [str(f.resolve()) for f in files], "clips": clips, "format": format,
                 "resolution": resolution, "fps": fps, "copy": copy, "clips_per_task": clips_per_task}
+    if crop_bars:  # (absent when off: exports made before the option resume)
+        settings["crop_bars"] = True
     previous = read_json(out / "export.json") if (out / "export.json").is_file() else None
     # the same clips in the same order, re-sharded or read through another path, resume the same tasks
     if previous is not None and {**previous, "source": None} != {**settings, "source": None}:
@@ -496,6 +527,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--copy", action="store_true", help="stream copy, no re-encoding: fast, but each clip starts "
                         "at the keyframe at or before its start (up to a few seconds early); default: exact cuts, "
                         "re-encoded with libx264")
+    parser.add_argument("--crop-bars", action="store_true", help="cut away the black bars the picture step found "
+                        "(its crop_* columns) before scaling; not with --copy")
     parser.add_argument("--clips-per-task", type=int, default=100, help="clips per Dask task (and per WebDataset "
                         "shard); the unit of resumption (default: 100)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: "
@@ -511,11 +544,13 @@ def main(args: argparse.Namespace) -> int:
     from curate.rundir import curated_shards
 
     check_cluster_options(args.workers, memory_limit=args.memory_limit)
-    ExportOptions(format=args.format, resolution=args.resolution, fps=args.fps, copy=args.copy).check()
+    ExportOptions(format=args.format, resolution=args.resolution, fps=args.fps, copy=args.copy,
+                  crop_bars=args.crop_bars).check()
     curated_shards(args.run)  # a missing or empty RUN is refused before a cluster starts
     with start_client(args.scheduler, args.workers, args.memory_limit) as client:
         manifest = export_clips(args.run, args.out, client=client, format=args.format, resolution=args.resolution,
-                                fps=args.fps, copy=args.copy, clips_per_task=args.clips_per_task)
+                                fps=args.fps, copy=args.copy, clips_per_task=args.clips_per_task,
+                                crop_bars=args.crop_bars)
     statuses = manifest["status"].to_pylist()
     print(f"exported {statuses.count('ok')} clips, {statuses.count('error')} errors: {Path(args.out).resolve()} "
           f"(manifest.parquet lists every clip and error)")

@@ -7,6 +7,8 @@
     RUN/01_ingest/done/part-00000.json         shard done marker, holding that shard's stats
     RUN/01_ingest/stats.json                   written last: rows in/kept/rejected by reason, seconds, video seconds
     RUN/02_split/videos/part-00000.parquet     extra tables a stage writes (split: raw cuts per video)
+    RUN/07_write/data/bucket=B/part-00000.parquet  a step that partitions its rows (write with buckets): one
+                                               folder per value, hive-style (the value is in the path only)
     RUN/07_write/plan.json                     output shards as slices of input shards (a step that re-shards)
     RUN/07_write/dataset.json                  files a step writes once all its shards are done (write: the card)
 
@@ -179,10 +181,9 @@ class StageDir:
         return self.path / table_name / f"{shard}.parquet"
 
     def shards(self) -> list[str]:
-        """Names of the data shards present, sorted."""
-        if not self.data.is_dir():
-            return []
-        return sorted(p.stem for p in self.data.glob("part-*.parquet"))
+        """Names of the data shards present, sorted: ``part-00000``, or ``bucket=B/part-00000`` in a partition
+        folder (``data_file`` of the name is the file either way)."""
+        return [str(f.relative_to(self.data).with_suffix("")) for f in data_files(self.data)]
 
     def is_done(self, shard: str) -> bool:
         return (self.done / f"{shard}.json").is_file()
@@ -194,8 +195,8 @@ class StageDir:
 
     def has_column(self, column: str) -> bool:
         """Whether the step's data shards have ``column`` (read from the first shard's schema; False without data)."""
-        files = sorted(self.data.glob("part-*.parquet"))
-        return bool(files) and column in pq.read_schema(files[0]).names
+        files = data_files(self.data)
+        return bool(files) and (column in pq.read_schema(files[0]).names or column in partition_values(files[0]))
 
     def is_complete(self) -> bool:
         return self.stats_file.is_file()
@@ -232,12 +233,43 @@ def find_stage(run: Path, name: str) -> StageDir:
     raise FileNotFoundError(f"run {run} has no stage {name!r} (stages in this run: {have})")
 
 
+def data_files(folder: str | os.PathLike) -> list[Path]:
+    """The ``part-*.parquet`` shards of a data folder, those in hive-style partition folders included
+    (``data/bucket=B/part-00000.parquet``, what the write step makes with buckets), sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("part-*.parquet")) + sorted(folder.glob("*=*/part-*.parquet"))
+
+
+def partition_values(path: str | os.PathLike) -> dict[str, str]:
+    """The hive partition a shard lies in, from its folder's name: ``{"bucket": "B"}`` for ``.../bucket=B/x.parquet``,
+    else ``{}``."""
+    parent = Path(path).parent.name
+    if "=" not in parent:
+        return {}
+    key, value = parent.split("=", 1)
+    return {key: value}
+
+
+def read_shard(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
+    """One Parquet shard, with the column of the partition it lies in (``partition_values``: a string column, as
+    ``pyarrow.dataset.dataset(folder, partitioning="hive")`` reads it) when asked for or when ``columns`` is None."""
+    parts = partition_values(path)
+    wanted = None if columns is None else [c for c in columns if c not in parts]
+    table = pq.read_table(path, columns=wanted)
+    for key, value in parts.items():
+        if key not in table.column_names and (columns is None or key in columns):
+            table = table.append_column(pa.field(key, pa.string()), pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
 def read_parquet_dir(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
-    """All ``*.parquet`` files of a folder as one table (None when there are none)."""
-    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
+    """All shards of a data folder (``data_files``) as one table (None when there are none)."""
+    files = data_files(folder)
     if not files:
         return None
-    tables = [pq.read_table(f, columns=columns) for f in files]
+    tables = [read_shard(f, columns=columns) for f in files]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
@@ -255,12 +287,12 @@ def curated_shards(path: str | os.PathLike) -> list[Path]:
         raise FileNotFoundError(f"{path}: no such file or folder (give curated shards, e.g. RUN/07_write/data, "
                                 f"or a run folder)")
     for folder in (path, path / "data"):
-        files = sorted(folder.glob("*.parquet"))
+        files = sorted(folder.glob("*.parquet")) or data_files(folder)
         if files:
             return files
     complete = [d for d in stage_dirs(path) if d.is_complete()]
     if complete:
-        return sorted(complete[-1].data.glob("*.parquet"))
+        return sorted(complete[-1].data.glob("*.parquet")) or data_files(complete[-1].data)
     raise FileNotFoundError(f"{path}: no Parquet shards here (expected a run folder with a complete step, a folder "
                             f"of .parquet files, or a .parquet file; an unfinished run: see curate status)")
 

@@ -100,12 +100,16 @@ class StageOutput:
         the runner fills ``reject_stage``. ``None`` means no rejects.
     extras: side tables written next to the data, e.g. split's one-row-per-video ``videos`` table.
     video_seconds: seconds of video this shard processed, for throughput in ``stats.json``.
+    partition_by: a string column of ``kept`` whose values (letters, digits, ``.``, ``_``, ``-``) make folders:
+        the kept rows are written hive-style, ``data/<column>=<value>/<shard>.parquet``, the column in the folder
+        name only (the write step's buckets). None: ``data/<shard>.parquet``.
     """
 
     kept: pa.Table
     rejected: pa.Table | None = None
     extras: dict[str, pa.Table] = field(default_factory=dict)
     video_seconds: float = 0.0
+    partition_by: str | None = None
 
 
 class Stage(ABC):

@@ -17,6 +17,7 @@ import gc
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -26,9 +27,8 @@ from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet
+from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet, read_shard
 from curate.stage import (
     REJECT_COLUMNS,
     ShardBudget,
@@ -92,7 +92,7 @@ def read_slices(in_dir: Path, slices: Sequence[ShardSlice]) -> pa.Table:
     parts = []
     for piece in slices:
         if piece.shard not in tables:
-            tables[piece.shard] = pq.read_table(in_dir / f"{piece.shard}.parquet")
+            tables[piece.shard] = read_shard(in_dir / f"{piece.shard}.parquet")
         parts.append(tables[piece.shard].slice(piece.offset, piece.length))
     return pa.concat_tables(parts, promote_options="permissive")
 
@@ -115,6 +115,27 @@ def cut_by_budget(table: pa.Table, budget: ShardBudget | None) -> list[pa.Table]
         seconds += duration
     pieces.append(table.slice(start))
     return pieces
+
+
+def partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.Table]]:
+    """(folder prefix, rows) per value of ``column``, values sorted: ``("bucket=B/", rows without the column)``;
+    ``[("", table)]`` without a column or without rows (an empty shard keeps the schema, column included)."""
+    if column is None or table.num_rows == 0:
+        return [("", table)]
+    values = table[column].to_pylist()
+    bad = sorted({str(v) for v in values if v is None or not _PARTITION_VALUE.fullmatch(v)})
+    if bad:
+        raise ValueError(f"partition column {column!r} has values that cannot name a folder: {bad[:5]} (allowed: "
+                         f"letters, digits, '.', '_', '-')")
+    rest = table.drop_columns([column])
+    out = []
+    for value in sorted(set(values)):
+        rows = rest.filter(pa.array([v == value for v in values], pa.bool_()))
+        out.append((f"{column}={value}/", rows))
+    return out
+
+
+_PARTITION_VALUE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def output_names(shard: str, count: int) -> list[str]:
@@ -144,7 +165,7 @@ def import_each(names: Sequence[str]) -> None:
 
 def read_input(in_dir: str, shard: str, slices: Sequence[ShardSlice] | None) -> pa.Table:
     """The input rows of one unit: the input shard of the same name, or ``slices`` of the input shards."""
-    return pq.read_table(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
+    return read_shard(Path(in_dir) / f"{shard}.parquet") if slices is None else read_slices(Path(in_dir), slices)
 
 
 def run_shard(
@@ -195,10 +216,12 @@ def run_shard(
     rejected = rejected.set_column(at, "reject_stage", pc.fill_null(rejected["reject_stage"], step))
 
     folder = StageDir(Path(out_dir))
-    pieces = cut_by_budget(kept, budget)
-    names = output_names(shard, len(pieces))
-    for name, piece in zip(names, pieces):
-        atomic_write_parquet(folder.data_file(name), piece)
+    names = []
+    for prefix, rows in partitions(kept, out.partition_by):
+        pieces = cut_by_budget(rows, budget)
+        for name, piece in zip(output_names(shard, len(pieces)), pieces):
+            atomic_write_parquet(folder.data_file(prefix + name), piece)
+            names.append(prefix + name)
     atomic_write_parquet(folder.rejected / f"{shard}.parquet", rejected)
     for name, extra in out.extras.items():
         atomic_write_parquet(folder.extra_file(name, shard), extra)

@@ -61,6 +61,21 @@ def write_truncated(source: Path, path: Path, fraction: float = 0.5) -> Path:
     return path
 
 
+def write_corrupted(source: Path, path: Path, places: int = 5, size: int = 16, seed: int = 0) -> Path:
+    """``source`` with ``size`` bytes inverted at ``places`` spots spread over its last two thirds: the container
+    and most packets stay intact, so the file decodes to its end, and the decoder conceals the damaged slices."""
+    import random
+
+    data = bytearray(Path(source).read_bytes())
+    rng = random.Random(seed)
+    for k in range(places):
+        pos = len(data) // 3 + k * (len(data) // (3 * places)) + rng.randrange(1000)
+        for j in range(size):
+            data[pos + j] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_random(path: Path, size: int = 50_000, seed: int = 0) -> Path:
     path.write_bytes(np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes())
     return path

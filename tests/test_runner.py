@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from curate.config import build_steps

@@ -15,7 +15,6 @@ generation flags of curate generate, then scores them all.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

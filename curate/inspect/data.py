@@ -23,11 +23,17 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.rules import Rule, step_rules
-from curate.rundir import StageDir, stage_dirs
+from curate.rundir import StageDir, data_files, partition_values, read_json, read_shard, stage_dirs
 
 #: Shown on every clip card when present (the span and where it comes from).
 IDENTITY_COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "duration_s")
 REJECT_COLUMNS = ("reject_stage", "reject_reason", "reject_detail")
+#: Facts of the source video worth a histogram and a what-if rule, although an earlier step than split adds them (the
+#: other columns of ingest and split are identity, not scores).
+FACT_COLUMNS = ("decode_errors", "bit_rate", "bit_depth", "display_aspect", "display_height", "fps", "audio_channels")
+#: Labels (strings, booleans) shown on every clip card when present: what the clip is, in words.
+LABEL_COLUMNS = ("camera_motion", "ocr_overlay_edge", "bucket", "hdr", "codec", "profile", "pix_fmt", "color_primaries",
+                 "color_transfer")
 #: Caption columns first in this order; any other string column with "caption" in its name follows.
 CAPTION_ORDER = ("caption", "caption_image", "caption_video", "summary_caption", "caption_source")
 
@@ -44,6 +50,7 @@ class View:
     table: pa.Table
     score_columns: list[str]
     caption_columns: list[str]
+    label_columns: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -116,7 +123,13 @@ def funnel(dirs: list[StageDir]) -> dict:
             entry["shards_done"] = len(d.shard_stats())
         steps.append(entry)
     first = next((s for s in steps if s["complete"]), None)
-    return {"videos": first["rows_in"] if first else 0, "steps": steps}
+    out = {"videos": first["rows_in"] if first else 0, "steps": steps}
+    cards = [d.path / "dataset.json" for d in dirs if d.is_complete() and (d.path / "dataset.json").is_file()]
+    if cards:  # a bucketed write: clips and hours per bucket (curate.stages.write)
+        buckets = read_json(cards[-1]).get("buckets")
+        if buckets:
+            out["buckets"] = buckets
+    return out
 
 
 def score_columns(dirs: list[StageDir]) -> list[str]:
@@ -133,16 +146,16 @@ def score_columns(dirs: list[StageDir]) -> list[str]:
                 continue
             seen.add(f.name)
             numeric = (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and not pa.types.is_boolean(f.type)
-            if numeric and (clips_made or f.name == "duration_s"):
+            if numeric and (clips_made or f.name == "duration_s" or f.name in FACT_COLUMNS):
                 scores.append(f.name)
         clips_made = clips_made or "clip_id" in schema.names
     return scores
 
 
 def read_rows(folder: Path, scores: list[str]) -> pa.Table:
-    """The shards of ``folder`` with the columns a card shows (identity, rejects, scores, captions, errors)."""
+    """The shards of ``folder`` with the columns a card shows (identity, rejects, scores, labels, captions, errors)."""
     return _read_columns(folder, lambda c: c in IDENTITY_COLUMNS or c in REJECT_COLUMNS or c in scores
-                         or _is_caption(c) or c.endswith("_error"))
+                         or c in LABEL_COLUMNS or _is_caption(c) or c.endswith("_error"))
 
 
 def whatif(d: StageDir, rules: list[Rule], scores: list[str]) -> WhatIf:
@@ -164,7 +177,8 @@ def _view(kind: str, d: StageDir, reason: str | None, table: pa.Table, scores: l
     captions = [c for c in CAPTION_ORDER if c in names] + sorted(
         c for c in names if _is_caption(c) and c not in CAPTION_ORDER and pa.types.is_string(table.schema.field(c).type))
     return View(id="", kind=kind, step=d.name, folder=d.path.name, reason=reason, table=table,
-                score_columns=[c for c in scores if c in names], caption_columns=captions)
+                score_columns=[c for c in scores if c in names], caption_columns=captions,
+                label_columns=[c for c in LABEL_COLUMNS if c in names])
 
 
 def _is_caption(name: str) -> bool:
@@ -174,11 +188,18 @@ def _is_caption(name: str) -> bool:
 
 def _read_columns(folder: Path, wanted: Callable[[str], bool]) -> pa.Table:
     """The shards of ``folder``, only the columns for which ``wanted(name)`` is true (an empty table if none)."""
-    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
-    tables = [pq.read_table(f, columns=[c for c in pq.read_schema(f).names if wanted(c)]) for f in files]
+    files = data_files(folder)
+    tables = [read_shard(f, columns=[c for c in pq.read_schema(f).names + list(partition_values(f)) if wanted(c)])
+              for f in files]
     return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
 
 
 def _schema(folder: Path) -> pa.Schema | None:
-    files = sorted(Path(folder).glob("part-*.parquet")) if Path(folder).is_dir() else []
-    return pq.read_schema(files[0]) if files else None
+    """The schema of the folder's shards, with the partition column of a bucketed write's (a string)."""
+    files = data_files(folder)
+    if not files:
+        return None
+    schema = pq.read_schema(files[0])
+    for key in partition_values(files[0]):
+        schema = schema.append(pa.field(key, pa.string()))
+    return schema

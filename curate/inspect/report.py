@@ -179,7 +179,7 @@ def _summary(data: RunData, run: Path, config: str | None, previews: bool, previ
                 for i, c in enumerate(v.score_columns)]
         views.append({"id": v.id, "kind": v.kind, "step": v.step, "folder": v.folder, "reason": v.reason,
                       "label": v.label, "rows": v.table.num_rows, "page_size": page_size, "sort": sort,
-                      "scores": v.score_columns, "captions": v.caption_columns})
+                      "scores": v.score_columns, "captions": v.caption_columns, "labels": v.label_columns})
     whatifs = [{"index": i, "step": w.step, "folder": w.folder, "columns": w.columns, "rows_in": w.rows_in,
                 "rows_kept": w.rows_kept,
                 "rules": [{"text": r.text, "column": r.column, "op": r.op, "value": r.value,

@@ -3,13 +3,19 @@
     from curate.stages.motion import Motion
     stage = Motion(sample_fps=2.0, width=256, method="dis")
     stage.setup()
-    out = stage.process(clips)     # + motion_score, motion_p90, motion_pairs, motion_error
+    out = stage.process(clips)     # + motion_score, motion_p90, motion_pairs, camera_motion..., motion_error
 
 ``motion_score`` is the mean optical-flow magnitude between frames sampled at ``sample_fps``, in **frame diagonals
 per second** (0.1 = content moves a tenth of the frame diagonal each second; independent of frame size and
 sample rate; see ``curate.video.motion``). Static footage scores below ~0.005, handheld or fast footage above
 ~0.05. ``motion_p90`` is the 90th percentile over frame pairs. A clip whose frames cannot be decoded gets NaN
 and the message in ``motion_error``; filter it with a rule (NaN is rejected as ``filter_motion_score_missing``).
+
+From the same flow (no second decode), the camera's motion (``curate.scores.camera``): ``camera_motion`` is
+static | pan | tilt | zoom_in | zoom_out | mixed (null without two frames), ``camera_motion_explained`` the share
+of the flow a global camera model (translation, zoom, roll) explains (near 1: the camera moves over a still scene;
+near 0: things move in front of a still camera), ``camera_speed`` the camera's speed at the frame's edge in frame
+diagonals per second.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class Motion(Stage):
         "motion_score": pa.float64(),
         "motion_p90": pa.float64(),
         "motion_pairs": pa.int32(),
+        "camera_motion": pa.string(),
+        "camera_motion_explained": pa.float64(),
+        "camera_speed": pa.float64(),
         "motion_error": pa.string(),
     }
 
@@ -66,6 +75,9 @@ class Motion(Stage):
             "motion_score": [r.score if r else math.nan for r in results],
             "motion_p90": [r.p90 if r else math.nan for r in results],
             "motion_pairs": [r.pairs if r else 0 for r in results],
+            "camera_motion": [r.camera.label if r else None for r in results],
+            "camera_motion_explained": [r.camera.explained if r else math.nan for r in results],
+            "camera_speed": [r.camera.speed if r else math.nan for r in results],
             "motion_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))

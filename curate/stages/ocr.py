@@ -3,14 +3,18 @@
     from curate.stages.ocr import Ocr
     stage = Ocr()                       # PP-OCR detector, its ONNX model from the rapidocr package (no download)
     stage.setup()                       # loads the detector once per worker, one thread
-    out = stage.process(clips)          # + ocr_area, ocr_area_mean, ocr_boxes, ocr_text, ocr_error
+    out = stage.process(clips)          # + ocr_area, ocr_area_mean, ocr_boxes, ocr_text, ocr_overlay_*, ocr_error
 
 ``ocr_area`` is the fraction of the frame covered by the union of text boxes (0..1, independent of frame size),
 the MAX over the sampled frames (first, middle, last by default): text on screen for part of a clip still counts.
 ``ocr_area_mean`` is the mean over those frames. ``ocr_boxes`` holds, per sampled frame, each box as 8 numbers
 (x, y of its 4 corners, clockwise from top-left) as fractions of the frame width and height. ``ocr_text`` is the
 recognised text (one line per frame), only with ``recognize: true`` (slower: loads easyocr's recogniser).
-``detector: craft`` is easyocr's CRAFT, what SVD used. The defaults (PP-OCR, longer side 320 px) keep a clip
+``ocr_overlay_area`` is the part of that text whose box stays in place across the sampled frames (logos, watermarks,
+channel bugs, burned-in captions), ``ocr_moving_area`` the text that moves or comes and goes (signs the camera
+passes, text typed in), each the max over the frames of the frame fraction covered; ``ocr_overlay_edge``: the boxes
+that stay in place all touch the frame's edge band (where logos sit: a hint, not a rule). From the boxes alone
+(``curate.scores.overlay``). ``detector: craft`` is easyocr's CRAFT, what SVD used. The defaults (PP-OCR, longer side 320 px) keep a clip
 under 0.3 CPU-seconds, decoding included (0.18 on an AVX2-only AMD EPYC); see ``curate.video.ocr`` for the
 measurements behind them. The detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
@@ -28,6 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.models.loading import ModelUnavailable, check_available
+from curate.scores.overlay import overlay_areas
 from curate.stage import Stage, StageOutput, read_clip_frames
 from curate.video.frames import Frame
 from curate.video.ocr import (
@@ -53,6 +58,9 @@ class Ocr(Stage):
         "ocr_area_mean": pa.float64(),
         "ocr_boxes": BOXES_TYPE,
         "ocr_text": pa.string(),
+        "ocr_overlay_area": pa.float64(),
+        "ocr_moving_area": pa.float64(),
+        "ocr_overlay_edge": pa.bool_(),
         "ocr_error": pa.string(),
     }
 
@@ -139,12 +147,17 @@ class Ocr(Stage):
                 recognize=self.recognize)
             for frames in clips
         ]
+        boxes = [_normalised_boxes(r) if r else None for r in results]
+        overlays = [overlay_areas(b) if b is not None else None for b in boxes]
         kept = self.with_columns(table, {
             "ocr_area": [r.area if r else math.nan for r in results],
             "ocr_area_mean": [sum(r.area_per_frame) / len(r.area_per_frame) if r and r.area_per_frame else math.nan
                               for r in results],
-            "ocr_boxes": [_normalised_boxes(r) if r else None for r in results],
+            "ocr_boxes": boxes,
             "ocr_text": [r.text if r else None for r in results],
+            "ocr_overlay_area": [o.overlay if o else math.nan for o in overlays],
+            "ocr_moving_area": [o.moving if o else math.nan for o in overlays],
+            "ocr_overlay_edge": [o.edge if o else None for o in overlays],
             "ocr_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))

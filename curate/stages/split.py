@@ -17,6 +17,10 @@ A clip is a span of its source video (lhotse-style), not a copy: ``start_s``/``e
 timestamps (half-open), ``start_frame``/``end_frame`` decode-order indices (half-open). ``clip_id`` is
 ``<video_id>_<start_frame>_<end_frame>``, stable for the same file and settings.
 
+``decode_errors`` (on every clip row of a video and on its ``videos`` row): how many errors FFmpeg's decoder logged
+while split decoded the video, i.e. damage it concealed and decoded through (``curate.video.decode_log``); 0 for a
+clean file. A rule ``decode_errors == 0`` drops damaged files even where their frames look plausible.
+
 Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
 clip columns null), ``split_duplicate_video`` (same content as an earlier input; detail names it).
 """
@@ -57,6 +61,7 @@ VIDEOS_SCHEMA = pa.schema(
         ("cut_times_s", pa.list_(pa.float64())),
         ("transitions", pa.list_(TRANSITION)),  # gradual transitions: frames first..last, times [start_s, end_s)
         ("detector_cuts", pa.string()),  # JSON: raw cuts per detector of the cascade
+        ("decode_errors", pa.int32()),  # errors the decoder logged (concealed damage), curate.video.decode_log
     ]
 )
 
@@ -78,6 +83,7 @@ class Split(Stage):
         "duration_s": pa.float64(),
         "start_frame": pa.int64(),
         "end_frame": pa.int64(),
+        "decode_errors": pa.int32(),
     }
     reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video")
 
@@ -273,7 +279,7 @@ class Split(Stage):
                 "video_id": video["video_id"], "video_path": path, "video_stream": scan.stream_index,
                 "n_frames": scan.n_frames, "cut_frames": scan.cut_frames, "cut_times_s": scan.cut_times_s,
                 "transitions": [_transition(first, last, scan) for first, last in scan.transitions],
-                "detector_cuts": json.dumps(scan.detector_cuts),
+                "detector_cuts": json.dumps(scan.detector_cuts), "decode_errors": scan.decode_errors,
             })
             spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
                                max_clip_s=self.max_clip_s, trim_frames=self.trim_frames,
@@ -281,7 +287,7 @@ class Split(Stage):
             for index, span in enumerate(spans):
                 row = dict(video, clip_id=f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}",
                            clip_index=index, start_s=span.start_s, end_s=span.end_s, duration_s=span.duration_s,
-                           start_frame=span.start_frame, end_frame=span.end_frame)
+                           start_frame=span.start_frame, end_frame=span.end_frame, decode_errors=scan.decode_errors)
                 if span.reject_reason is None:
                     kept.append(row)
                 else:

@@ -15,6 +15,17 @@ dataset card (``dataset_card``): the funnel (videos in, clips after split, kept 
 step, from each step's ``stats.json``), the filter rules with their resolved thresholds, the models used, the
 config hash, the curate version and the schema. It is written once every shard is, then ``stats.json``.
 
+With ``buckets`` (``write.buckets: {aspect: [0.5625, 1.0, 1.778], height: [256, 512, 720], frames: [16, 32, 64]}``,
+any subset of the keys; see ``curate.buckets`` for "nearest"), each clip gets a ``bucket`` column naming its nearest
+bucket (``aspect1.778_h720_f64``) and the shards go in one folder per bucket, hive-style, the bucket in the folder
+name only: ``data/bucket=aspect1.778_h720_f64/part-*.parquet`` (each output shard is cut by bucket, so a bucket's
+files are the size of its part of each shard). Read them with the bucket as a column::
+
+    clips = ds.dataset("runs/demo/07_write/data", partitioning="hive").to_table()   # or pq.read_table(folder)
+    duckdb.sql("select bucket, count(*) from read_parquet('runs/demo/07_write/data/*/*.parquet') group by bucket")
+
+and the card gets ``buckets``: per bucket its clips and hours, and their totals (= the dataset's).
+
 Write rejects nothing: kept = its input. Cutting clips into media files is ``curate export``; reading them into a
 training loop is ``curate.data.ClipDataset``.
 """
@@ -30,11 +41,14 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.rundir import INPUTS_DIR, StageDir, atomic_write_json, read_json, stage_dirs
+from curate.buckets import check_buckets, clip_buckets
+from curate.rundir import INPUTS_DIR, StageDir, atomic_write_json, data_files, partition_values, read_json, stage_dirs
 from curate.stage import ShardSlice, Stage, StageOutput
 
 CARD_FILE = "dataset.json"
 #: A step parameter whose name matches this names a model or its weights: the card lists it under ``models``.
+#: The column naming each clip's bucket (``write.buckets``), and the partition folders' key.
+BUCKET_COLUMN = "bucket"
 MODEL_PARAM = re.compile(r"model|pretrained|weights|checkpoint|gguf")
 _MB = 1_000_000
 
@@ -44,9 +58,13 @@ class Write(Stage):
     reads = ("clip_id",)
     adds = {}
 
-    def __init__(self, target_mb: float | None = 256.0, target_rows: int | None = None):
+    def __init__(self, target_mb: float | None = 256.0, target_rows: int | None = None,
+                 buckets: dict[str, list[float]] | None = None):
         """target_mb: shards of about this many megabytes (1 MB = 10^6 bytes) on disk; null = no size limit.
-        target_rows: at most this many rows per shard; null = no row limit. Give at least one of the two."""
+        target_rows: at most this many rows per shard; null = no row limit. Give at least one of the two.
+        buckets: training buckets, e.g. {aspect: [0.5625, 1.0, 1.778], height: [256, 512, 720], frames: [16, 32,
+            64]} (any of the keys): each clip goes to its nearest, named in a ``bucket`` column, one folder of shards
+            per bucket. null: no buckets (one folder of shards)."""
         if target_mb is None and target_rows is None:
             raise ValueError("write: give target_mb (megabytes per shard) or target_rows (rows per shard), or both")
         if target_mb is not None and not target_mb > 0:
@@ -55,6 +73,10 @@ class Write(Stage):
             raise ValueError(f"write.target_rows must be a positive number of rows, got {target_rows}")
         self.target_mb = target_mb
         self.target_rows = target_rows
+        self.buckets = None if buckets is None else check_buckets(buckets)
+
+    def columns_added(self, available: Sequence[str]) -> dict[str, pa.DataType]:
+        return {BUCKET_COLUMN: pa.string()} if self.buckets else {}
 
     def plan_shards(self, input_dir: str) -> list[list[ShardSlice]]:
         inputs = [shard_size(f) for f in sorted(Path(input_dir).glob("part-*.parquet"))]
@@ -63,7 +85,10 @@ class Write(Stage):
 
     def process(self, table: pa.Table) -> StageOutput:
         seconds = sum(table["duration_s"].to_pylist()) if "duration_s" in table.column_names else 0.0
-        return StageOutput(kept=table, video_seconds=seconds)
+        if not self.buckets:
+            return StageOutput(kept=table, video_seconds=seconds)
+        kept = self.with_columns(table, {BUCKET_COLUMN: clip_buckets(table, self.buckets)})
+        return StageOutput(kept=kept, video_seconds=seconds, partition_by=BUCKET_COLUMN)
 
     def finish(self, output_dir: str) -> dict[str, Any]:
         card = dataset_card(Path(output_dir))
@@ -131,7 +156,7 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
     run = folder.path.parent
     steps = [d for d in stage_dirs(run) if d.path.name < folder.path.name]
     config = folder.config()
-    files = sorted(folder.data.glob("part-*.parquet"))
+    files = data_files(folder.data)
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
     # 1. the funnel: rows in / kept / rejected by reason at every step, from their stats.json
@@ -161,12 +186,15 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
             models.append({"step": d.name, **named})
 
     schema = pq.read_schema(files[0]) if files else pa.schema([])
-    return {
+    for key in partition_values(files[0]) if files else {}:
+        schema = schema.append(pa.field(key, pa.string()))
+    card = {
         "name": run.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "curate_version": curate.__version__,
         "config_hash": fingerprint(config),
-        "data": {"format": "parquet", "files": [f"data/{f.name}" for f in files], "rows": rows,
+        "data": {"format": "parquet", "files": [f"data/{f.relative_to(folder.data).as_posix()}" for f in files],
+                 "rows": rows,
                  "bytes": sum(f.stat().st_size for f in files)},
         "funnel": {"videos_in": inputs.get("rows"), "clips_after_split": clips_after_split, "clips_out": rows,
                    "steps": funnel_steps},
@@ -175,6 +203,28 @@ def dataset_card(write_dir: Path) -> dict[str, Any]:
         "steps": [{"step": d.name, **{k: (d.config() or {}).get(k) for k in ("stage", "params")}} for d in steps],
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
     }
+    if (config or {}).get("params", {}).get("buckets"):
+        card["buckets"] = bucket_table(files, config["params"]["buckets"])
+    return card
+
+
+def bucket_table(files: Sequence[Path], spec: dict[str, list[float]]) -> dict[str, Any]:
+    """Clips and hours per bucket of a bucketed write's shards (from their folders and ``duration_s``), and the
+    totals, which are the dataset's: every clip is in exactly one bucket."""
+    per: dict[str, list[float]] = {}
+    for f in files:
+        bucket = partition_values(f).get(BUCKET_COLUMN)
+        if bucket is None:  # an empty dataset's one unpartitioned shard
+            continue
+        names = pq.read_schema(f).names
+        seconds = pq.read_table(f, columns=["duration_s"])["duration_s"].to_pylist() if "duration_s" in names \
+            else [0.0] * pq.ParquetFile(f).metadata.num_rows
+        entry = per.setdefault(bucket, [0, 0.0])
+        entry[0] += len(seconds)
+        entry[1] += sum(s for s in seconds if s is not None and not math.isnan(s))
+    rows = [{"bucket": b, "clips": n, "hours": round(s / 3600, 6)} for b, (n, s) in sorted(per.items())]
+    return {"keys": spec, "table": rows, "clips": sum(n for n, _ in per.values()),
+            "hours": round(sum(s for _, s in per.values()) / 3600, 6)}
 
 
 def _rule(rule) -> dict[str, Any]:

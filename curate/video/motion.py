@@ -63,6 +63,9 @@ file's clips, no run-up from a keyframe per clip) 0.71x. Below 0.5x even per fil
 that the flow costs as much as the decoding (``nasa_13013.mp4``, 320x180, 11,000 frames/s: 0.39x;
 ``opencv_vtest.avi``, 10 fps: 0.37x).
 
+Camera motion (``MotionResult.camera``) is fitted to the same flow fields (``curate.scores.camera``): no second
+decode, no second flow.
+
 OpenCV's own threads: call ``cv2.setNumThreads`` in the worker; this module leaves it alone.
 """
 
@@ -76,6 +79,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from curate.scores.camera import CameraClip, CameraFit, camera_label, fit_camera
 from curate.video.frames import Frame, read_clips, sample_times
 
 __all__ = [
@@ -84,6 +88,7 @@ __all__ = [
     "DEFAULT_WIDTH",
     "METHODS",
     "MotionResult",
+    "clip_motion",
     "flow_magnitudes",
     "motion_score",
     "motion_scores",
@@ -108,12 +113,14 @@ class MotionResult:
     """Motion of a clip in frame diagonals per second; NaN scores (and ``pairs == 0``) below two frames.
 
     ``score``: mean over frame pairs of the pair's motion. ``p90``: 90th percentile over the pairs (the clip's
-    busiest moments). ``pairs``: number of frame pairs measured.
+    busiest moments). ``pairs``: number of frame pairs measured. ``camera``: the camera motion fitted to the same
+    flow (``curate.scores.camera``: static, pan, tilt, zoom_in, zoom_out or mixed).
     """
 
     score: float
     p90: float
     pairs: int
+    camera: CameraClip | None = None
 
 
 def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) -> np.ndarray:
@@ -124,6 +131,14 @@ def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) ->
     Frames of any size work: those under ``MIN_FLOW_SIDE`` pixels on a side are padded for the flow, which is
     then averaged over the frame's own pixels and divided by its own diagonal, so the unit does not change.
     """
+    return clip_motion(frames, method=method, camera=False)[0]
+
+
+def clip_motion(
+    frames: Sequence[Frame], *, method: str = DEFAULT_METHOD, camera: bool = True
+) -> tuple[np.ndarray, list[CameraFit]]:
+    """``flow_magnitudes`` of the frames and, from the same flow fields, each pair's camera model
+    (``curate.scores.camera.fit_camera``; an empty list with ``camera=False``)."""
     # 1. check inputs
     _check_method(method)
     sizes = {f.image.shape[:2] for f in frames}
@@ -133,16 +148,19 @@ def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) ->
     if any(b < a for a, b in zip(times, times[1:])):
         raise ValueError(f"frames must be in time order, got times {times}")
 
-    # 2. flow between consecutive distinct frames
+    # 2. flow between consecutive distinct frames: its mean magnitude, and the camera model it fits
     grays = [cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in frames]
     flow = _flow_function(method)
-    magnitudes = []
+    magnitudes, fits = [], []
     for (prev, prev_t), (curr, curr_t) in zip(zip(grays, times), zip(grays[1:], times[1:])):
         if curr_t <= prev_t:
             continue
-        pixels = float(np.linalg.norm(_padded_flow(flow, prev, curr), axis=2).mean())
+        field = _padded_flow(flow, prev, curr)
+        pixels = float(np.linalg.norm(field, axis=2).mean())
         magnitudes.append(pixels / math.hypot(*prev.shape) / (curr_t - prev_t))
-    return np.asarray(magnitudes, dtype=np.float64)
+        if camera:
+            fits.append(fit_camera(field, curr_t - prev_t))
+    return np.asarray(magnitudes, dtype=np.float64), fits
 
 
 def motion_score(
@@ -186,17 +204,19 @@ def motion_scores(
     # 2. decode the sampled frames of every clip
     clips = read_clips(source, clip_times, width=width, stream_index=stream_index)
 
-    # 3. flow between consecutive samples of each clip
-    return [_summary(flow_magnitudes(frames, method=method)) for frames in clips]
+    # 3. flow between consecutive samples of each clip: the score, and the camera motion from the same flow
+    return [_summary(*clip_motion(frames, method=method)) for frames in clips]
 
 
-def _summary(magnitudes: np.ndarray) -> MotionResult:
+def _summary(magnitudes: np.ndarray, fits: Sequence[CameraFit] = ()) -> MotionResult:
+    camera = camera_label(fits)
     if len(magnitudes) == 0:
-        return MotionResult(score=math.nan, p90=math.nan, pairs=0)
+        return MotionResult(score=math.nan, p90=math.nan, pairs=0, camera=camera)
     return MotionResult(
         score=float(magnitudes.mean()),
         p90=float(np.percentile(magnitudes, 90)),
         pairs=len(magnitudes),
+        camera=camera,
     )
 
 

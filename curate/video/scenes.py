@@ -74,6 +74,7 @@ from curate.video.cascade import (
     merge_events,
     refine_cut,
 )
+from curate.video.decode_log import DecodeErrors
 from curate.video.source import VideoSourceError, open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
 from curate.video.timeline import clock_fps, repair_frame_times
@@ -131,6 +132,8 @@ class SceneScan:
         transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
             ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
             threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
+        decode_errors: errors FFmpeg's decoder logged during the decode (damage it concealed and did not raise:
+            ``error while decoding MB ...``); 0 for a clean file (:mod:`curate.video.decode_log`).
     """
 
     cut_frames: list[int]
@@ -146,6 +149,7 @@ class SceneScan:
     transitions: list[tuple[int, int]] = field(default_factory=list)
     size_changes: list[int] = field(default_factory=list)
     transnet_scores: np.ndarray | None = None
+    decode_errors: int = 0
 
 
 def scan_scenes(
@@ -189,8 +193,10 @@ def scan_scenes(
         raise ValueError("a transnetv2 detector needs the network: scan_scenes(..., transnet=load_transnetv2())")
     name = _source_name(source)
 
-    # 2. open the container and pick the stream
+    # 2. open the container and pick the stream; count what the decoder conceals (logged on this thread only)
     container = _open(source, name)
+    decode_errors = DecodeErrors()
+    decode_errors.start()
     try:
         stream = _pick_stream(container, stream_index, name)
         stream.codec_context.thread_count = 1  # one core per video: parallelise across videos
@@ -224,6 +230,7 @@ def scan_scenes(
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
         detector_cuts, spans = cascade.finish(len(pts_s))
     finally:
+        decode_errors.stop()
         container.close()
 
     # 4. repair timestamps
@@ -255,6 +262,7 @@ def scan_scenes(
         transitions=transitions,
         size_changes=size_changes,
         transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
+        decode_errors=decode_errors.count,
     )
 
 

