@@ -91,12 +91,15 @@ class StageOutput:
         the runner fills ``reject_stage``. ``None`` means no rejects.
     extras: side tables written next to the data, e.g. split's one-row-per-video ``videos`` table.
     video_seconds: seconds of video this shard processed, for throughput in ``stats.json``.
+    counts: what the shard did worth counting, summed over shards into ``stats.json``'s ``counts`` (e.g. clips whose
+        frames were decoded rather than read from stored frames: ``decoded_clips``).
     """
 
     kept: pa.Table
     rejected: pa.Table | None = None
     extras: dict[str, pa.Table] = field(default_factory=dict)
     video_seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Stage(ABC):
@@ -111,6 +114,11 @@ class Stage(ABC):
     #: every reason this stage can give a rejected row (stable, snake_case, prefixed by the stage)
     reject_reasons: ClassVar[tuple[str, ...]] = ()
     resources: ClassVar[Resources] = Resources()
+
+    def frame_needs(self) -> tuple:
+        """The frames this stage reads from each clip (``curate.video.frame_needs.FrameNeed``), so that a step
+        before it that decodes anyway keeps them (split, the frames step). Default: none."""
+        return ()
 
     # ----------------------------------------------------------------------------------------------- config
     def params(self) -> dict[str, Any]:
