@@ -10,6 +10,8 @@ per second** (0.1 = content moves a tenth of the frame diagonal each second; ind
 sample rate; see ``curate.video.motion``). Static footage scores below ~0.005, handheld or fast footage above
 ~0.05. ``motion_p90`` is the 90th percentile over frame pairs. A clip whose frames cannot be decoded gets NaN
 and the message in ``motion_error``; filter it with a rule (NaN is rejected as ``filter_motion_score_missing``).
+Frames come from split when it kept them (``frame_needs``: grey frames at ``sample_fps`` and ``width``), else from
+the video; ``stats.json`` counts both (``counts``: ``stored_clips``, ``decoded_clips``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Stage, StageOutput, score_by_video
-from curate.video.frames import FrameDecodeError
-from curate.video.motion import DEFAULT_WIDTH, motion_score, motion_scores
+from curate.stage import Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames
+from curate.video.motion import DEFAULT_WIDTH, flow_magnitudes, summary
 
 
 class Motion(Stage):
@@ -54,14 +56,14 @@ class Motion(Stage):
 
         cv2.setNumThreads(self.threads)
 
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(fps=self.sample_fps, width=self.width, grey=True),)
+
     def process(self, table: pa.Table) -> StageOutput:
-        settings = dict(sample_fps=self.sample_fps, width=self.width, method=self.method)
-        results, errors = score_by_video(
-            table,
-            lambda path, stream, spans: motion_scores(path, spans, stream_index=stream, **settings),
-            lambda path, stream, start, end: motion_score(path, start, end, stream_index=stream, **settings),
-            (FrameDecodeError,),
-        )
+        got = read_needed_frames(table, self.frame_needs()[0])
+        results = [None if frames is None else summary(flow_magnitudes(frames, method=self.method))
+                   for frames in got.frames]
+        errors = got.errors
         kept = self.with_columns(table, {
             "motion_score": [r.score if r else math.nan for r in results],
             "motion_p90": [r.p90 if r else math.nan for r in results],
@@ -69,4 +71,4 @@ class Motion(Stage):
             "motion_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
-        return StageOutput(kept=kept, video_seconds=seconds)
+        return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)
