@@ -21,7 +21,8 @@ Frames for the steps after it: when the pipeline has steps that read clip frames
 OCR, picture, the frames step), the runner tells split their needs (``keep_frames_for``) and split keeps those
 frames during its one decode (``curate.video.frame_keeper``), stored as the frames step stores them
 (``curate.video.stored_frames``: a side table per shard, ``frames_file`` on each clip row), so those steps decode no
-video. Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
+video. Split then decodes with the deblocking filter (``skip_loop_filter`` none: kept frames are the pictures those
+steps would decode, and PNG keeps them as they are). Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
 moved when the scan ended) have no ``frames_file``: the steps decode them and count it (``decoded_clips``).
 
 Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
@@ -309,7 +310,9 @@ class Split(Stage):
                 scan = scan_scenes(
                     path, detectors, downscale_width=self.downscale_width,
                     merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
-                    transnet=self._transnet, skip_loop_filter=self.skip_loop_filter, keeper=keeper,
+                    transnet=self._transnet, keeper=keeper,
+                    # kept frames are the pictures the steps would decode: with the deblocking filter
+                    skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
                 )
             except VideoDecodeError as e:
                 rejected.append(video)
@@ -359,8 +362,8 @@ class Split(Stage):
 
         def on_clip(start_frame: int, end_frame: int, frames: dict) -> None:
             clip_id = f"{video_id}_{start_frame:06d}_{end_frame:06d}"
-            writer.write_table(pa.Table.from_pylist([need_row(clip_id, need, got) for need, got in frames.items()],
-                                                    schema=FRAMES_SCHEMA))
+            rows = [need_row(clip_id, need, got, quality=None) for need, got in frames.items()]  # PNG: lossless
+            writer.write_table(pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA))
             stored.add(clip_id)
 
         def plan(cuts, times, end_time_s):

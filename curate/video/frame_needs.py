@@ -61,25 +61,24 @@ class FrameNeed:
         """Whether frames stored for this need give ``other``'s (positions: a superset, at least as wide)."""
         if other.positions is not None:
             wide = self.width is None or (other.width is not None and self.width >= other.width)
-            return (self.positions is not None and not self.grey and wide
+            return (self.positions is not None and self.grey == other.grey and wide
                     and all(any(abs(p - q) < 1e-9 for q in self.positions) for p in other.positions))
         return self == other  # a rate: the same grid at the same width (motion scores depend on the width)
 
 
 def union(needs: Iterable[FrameNeed]) -> list[FrameNeed]:
-    """Needs that cover all of ``needs``: every position need as one (all positions, the widest width, RGB), and
-    each distinct rate need."""
-    needs = list(needs)
+    """Fewest needs that cover all of ``needs``: the position needs of one width (and colour) as one, with all
+    their positions, and each distinct rate need. Needs of different widths stay apart, so that each step reads
+    its frames at the size it would decode them (a frame shrunk from a wider one is not the same picture)."""
     out: list[FrameNeed] = []
-    placed = [n for n in needs if n.positions is not None]
-    if placed:
-        widths = [n.width for n in placed]
-        positions = sorted({p for n in placed for p in n.positions})
-        out.append(FrameNeed(positions=tuple(positions), width=None if None in widths else max(widths)))
+    placed: dict[tuple[int | None, bool], set[float]] = {}
     for need in needs:
-        if need.fps is not None and need not in out:
+        if need.positions is not None:
+            placed.setdefault((need.width, need.grey), set()).update(need.positions)
+        elif need not in out:
             out.append(need)
-    return out
+    return [FrameNeed(positions=tuple(sorted(positions)), width=width, grey=grey)
+            for (width, grey), positions in placed.items()] + out
 
 
 def pass_frame_needs(stages: Sequence[Any]) -> None:

@@ -36,7 +36,7 @@ FRAMES_SCHEMA = pa.schema([
     ("clip_id", pa.string()),
     ("frame_positions", pa.list_(pa.float64())),  # relative positions in the clip (0 = first frame, 1 = last)
     ("frame_times_s", pa.list_(pa.float64())),  # presentation time of each stored frame
-    ("frames_jpeg", pa.list_(pa.binary())),  # RGB frames as JPEG; grey ones (a rate need) as PNG, lossless
+    ("frames_jpeg", pa.list_(pa.binary())),  # RGB frames as JPEG, or PNG (lossless: split's, and grey frames)
     ("sample_fps", pa.float64()),  # a rate need: frames every 1 / sample_fps s from the clip's start (no positions)
     ("frame_width", pa.int32()),  # the width asked for when stored (null: the display width)
     ("grey", pa.bool_()),  # one grey channel
@@ -76,16 +76,20 @@ def frames_table(clip_ids: Sequence[str], clips: Sequence[Sequence[Frame] | None
     return pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA)
 
 
-def need_row(clip_id: str, need: FrameNeed, frames: Sequence[Frame], quality: int = 90) -> dict:
-    """One row of the side table: ``frames`` of clip ``clip_id``, read for ``need``."""
-    images = [encode_png(f.image) if need.grey else encode_jpeg(f.image, quality) for f in frames]
+def need_row(clip_id: str, need: FrameNeed, frames: Sequence[Frame], quality: int | None = 90) -> dict:
+    """One row of the side table: ``frames`` of clip ``clip_id``, read for ``need``, as JPEG of this ``quality``, or
+    PNG (lossless: the picture decoded) for grey frames and for ``quality`` None."""
+    lossless = need.grey or quality is None
+    images = [encode_png(f.image) if lossless else encode_jpeg(f.image, quality) for f in frames]
     return {"clip_id": clip_id, "frame_positions": None if need.positions is None else list(need.positions),
             "frame_times_s": [f.time_s for f in frames], "frames_jpeg": images, "sample_fps": need.fps,
             "frame_width": need.width, "grey": need.grey}
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """A grey HxW uint8 image as PNG bytes (lossless: flow on stored frames equals flow on decoded ones)."""
+    """A grey HxW or RGB HxWx3 uint8 image as PNG bytes (lossless: scores of stored frames equal decoded ones')."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError(f"cannot encode a {image.shape} image as PNG")
