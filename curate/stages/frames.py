@@ -100,4 +100,6 @@ class Frames(Stage):
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
         side = pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA)
         counts = {"decoded_clips": len(todo), "stored_clips": table.num_rows - len(todo)}
+        if todo:
+            counts["decoded_videos"] = len(set(source["video_path"].to_pylist()))
         return StageOutput(kept=kept, extras={"frames": side}, video_seconds=seconds, counts=counts)

@@ -107,10 +107,13 @@ class NeededFrames:
     errors: list[str | None]
     decoded: int = 0
     stored: int = 0
+    decoded_videos: int = 0
     counts: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.counts = {"decoded_clips": self.decoded, "stored_clips": self.stored}
+        if self.decoded_videos:
+            self.counts["decoded_videos"] = self.decoded_videos
 
 
 def read_needed_frames(table: pa.Table, need: FrameNeed) -> NeededFrames:
@@ -137,7 +140,9 @@ def read_needed_frames(table: pa.Table, need: FrameNeed) -> NeededFrames:
             frames[i], errors[i] = result, error
     if need.grey:
         frames = [None if f is None else [as_grey(x) for x in f] for f in frames]
-    return NeededFrames(frames, errors, decoded=len(missing), stored=table.num_rows - len(missing))
+    paths = table["video_path"].to_pylist()
+    return NeededFrames(frames, errors, decoded=len(missing), stored=table.num_rows - len(missing),
+                        decoded_videos=len({paths[i] for i in missing}))
 
 
 def frame_index_at(times: np.ndarray, t: float, first: int = 0) -> int:
