@@ -102,7 +102,8 @@ def test_a_run_writes_the_side_table_next_to_the_shard_or_uses_splits(video, tmp
     side = pq.read_table(kept[FRAMES_FILE][0].as_py())
     assert side.num_rows == kept.num_rows == stats["frames"]["rows_kept"] == 5
     assert side["frame_positions"].to_pylist() == [[0.0, 1.0]] * 5 and side["frame_width"].to_pylist() == [160] * 5
-    assert stats["frames"]["counts"] == {"decoded_clips": 0 if keep else 5, "stored_clips": 5 if keep else 0}
+    decoded = {"decoded_clips": 5, "stored_clips": 0, "decoded_videos": 1}
+    assert stats["frames"]["counts"] == ({"decoded_clips": 0, "stored_clips": 5} if keep else decoded)
 
 
 def test_inspect_previews_use_the_stored_frames(stored, monkeypatch, tmp_path):

@@ -130,6 +130,6 @@ def test_a_step_re_run_with_other_settings_decodes_and_says_so(video, tmp_path):
     assert first["split"]["counts"] == {"frames_kept_clips": 5, "frames_overflowed_scenes": 0}
     assert first["motion"]["counts"] == {"decoded_clips": 0, "stored_clips": 5}
     assert (tmp_path / "run" / "02_split" / "stats.json").stat().st_mtime_ns == split_done  # split did not run again
-    assert again["motion"]["counts"] == {"decoded_clips": 5, "stored_clips": 0}  # 128 px was not kept: decoded
+    assert again["motion"]["counts"] == {"decoded_clips": 5, "stored_clips": 0, "decoded_videos": 1}  # 128 px: not kept
     rows = pq.read_table(tmp_path / "run" / "03_motion" / "data")
     assert rows.num_rows == 5 and rows["motion_error"].null_count == 5
