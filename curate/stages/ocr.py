@@ -40,7 +40,7 @@ from curate.video.ocr import (
     check_reader_settings,
     fit_longer_side,
     load_reader,
-    ocr_frames,
+    ocr_many,
 )
 
 BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
@@ -138,12 +138,9 @@ class Ocr(Stage):
         # the frames: stored by split or a frames step before this one, else decoded (each video about once)
         got = read_needed_frames(table, self.frame_needs()[0])
         clips, errors = got.frames, got.errors
-        results = [
-            None if frames is None else ocr_frames(
-                self._reader, [Frame(f.time_s, fit_longer_side(f.image, self.max_side)) for f in frames],
-                recognize=self.recognize)
-            for frames in clips
-        ]
+        fitted = [None if frames is None else [Frame(f.time_s, fit_longer_side(f.image, self.max_side)) for f in frames]
+                  for frames in clips]
+        results = ocr_many(self._reader, fitted, recognize=self.recognize)  # the shard's frames in one detector call
         kept = self.with_columns(table, {
             "ocr_area": [r.area if r else math.nan for r in results],
             "ocr_area_mean": [sum(r.area_per_frame) / len(r.area_per_frame) if r and r.area_per_frame else math.nan
