@@ -90,6 +90,7 @@ from curate.tasks import (
     run_shard,
     try_row,
 )
+from curate.video.frame_needs import pass_frame_needs
 
 log = logging.getLogger("curate")
 
@@ -399,7 +400,9 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
     reasons: Counter = Counter()
     errors: Counter = Counter()
     messages: Counter = Counter()
+    counts: Counter = Counter()
     for s in per_shard.values():
+        counts.update(s.get("counts", {}))
         total.update({k: s.get(k, 0) for k in ("rows_in", "rows_kept", "rows_rejected", "seconds", "cpu_seconds",
                                                 "video_seconds")})
         reasons.update(s["rejected_by_reason"])
@@ -425,6 +428,7 @@ def _aggregate(sr: _StepRun, wall: float, finish_info: dict, workers: int) -> di
         "workers": workers,
         "utilisation": round(busy / (workers * wall), 3) if wall > 0 and workers else None,
         "video_seconds": round(total["video_seconds"], 3),
+        "counts": dict(sorted(counts.items())),
         "fit": sr.fit_info,
         "finish": finish_info,
     }
@@ -490,6 +494,7 @@ def run_pipeline(
     if check:
         check_pipeline(steps, until=until, only=only)
     selected = selected_steps(steps, until, only)
+    pass_frame_needs([s.stage for s in steps])  # split and the frames step keep what the steps after them read
     _warm_workers(client, selected)
     info = cluster_info(client)
     try:

@@ -103,6 +103,8 @@ class StageOutput:
     partition_by: a string column of ``kept`` whose values (letters, digits, ``.``, ``_``, ``-``) make folders:
         the kept rows are written hive-style, ``data/<column>=<value>/<shard>.parquet``, the column in the folder
         name only (the write step's buckets). None: ``data/<shard>.parquet``.
+    counts: what the shard did worth counting, summed over shards into ``stats.json``'s ``counts`` (e.g. clips whose
+        frames were decoded rather than read from stored frames: ``decoded_clips``).
     """
 
     kept: pa.Table
@@ -110,6 +112,7 @@ class StageOutput:
     extras: dict[str, pa.Table] = field(default_factory=dict)
     video_seconds: float = 0.0
     partition_by: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Stage(ABC):
@@ -124,6 +127,11 @@ class Stage(ABC):
     #: every reason this stage can give a rejected row (stable, snake_case, prefixed by the stage)
     reject_reasons: ClassVar[tuple[str, ...]] = ()
     resources: ClassVar[Resources] = Resources()
+
+    def frame_needs(self) -> tuple:
+        """The frames this stage reads from each clip (``curate.video.frame_needs.FrameNeed``), so that a step
+        before it that decodes anyway keeps them (split, the frames step). Default: none."""
+        return ()
 
     # ----------------------------------------------------------------------------------------------- config
     def params(self) -> dict[str, Any]:

@@ -235,6 +235,7 @@ def run_shard(
         "seconds": round(seconds, 4),
         "cpu_seconds": round(cpu_seconds, 4),  # every thread of this worker process: the stage's and Dask's own
         "video_seconds": round(float(out.video_seconds), 4),
+        "counts": dict(out.counts),
         "outputs": names,
         "worker": worker_name(),
         "started_at": round(started, 3),

@@ -30,9 +30,14 @@ def client():
 
 
 def rows(run: Path, step: str, part: str = "data") -> list[dict]:
+    """The rows of a step, sorted; ``frames_file`` (the run's own side table of kept frames) relative to the run."""
     folder = next(d for d in stage_dirs(run) if d.name == step)
     table = read_parquet_dir(getattr(folder, part))
-    return sorted(table.to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str)) if table else []
+    found = table.to_pylist() if table else []
+    for row in found:
+        if row.get("frames_file"):
+            row["frames_file"] = str(Path(row["frames_file"]).relative_to(run.resolve()))
+    return sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
 @pytest.fixture

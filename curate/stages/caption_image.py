@@ -17,6 +17,7 @@ from typing import Literal
 import pyarrow as pa
 
 from curate.stage import Resources, Stage, StageOutput, read_clip_frames
+from curate.video.frame_needs import FrameNeed
 
 
 class CaptionImage(Stage):
@@ -64,6 +65,9 @@ class CaptionImage(Stage):
         torch.set_num_threads(self.threads)
         self._captioner = ImageCaptioner.load(self.model, backend=self.backend, open_clip_model=self.open_clip_model,
                                               device=self.device, dtype=self.dtype, max_new_tokens=self.max_new_tokens)
+
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(positions=(0.5,), width=self.frame_width),)
 
     def process(self, table: pa.Table) -> StageOutput:
         clips, errors = read_clip_frames(table, [0.5], self.frame_width)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from curate.stage import Resources, Stage, StageOutput, read_clip_frames
+from curate.video.frame_needs import FrameNeed
 
 
 def even_positions(n: int) -> list[float]:
@@ -62,6 +63,9 @@ class CaptionVideo(Stage):
         torch.set_num_threads(self.threads)
         self._captioner = VideoCaptioner.load(self.model, device=self.device, dtype=self.dtype, prompt=self.prompt,
                                               num_frames=self.num_frames, max_new_tokens=self.max_new_tokens)
+
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(positions=tuple(even_positions(self.num_frames)), width=self.frame_width),)
 
     def process(self, table: pa.Table) -> StageOutput:
         clips, errors = read_clip_frames(table, even_positions(self.num_frames), self.frame_width)

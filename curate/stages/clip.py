@@ -26,6 +26,7 @@ import pyarrow as pa
 from curate.models.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, clip_model_id
 from curate.stage import Resources, Stage, StageOutput, read_clip_frames
 from curate.stages.caption_video import even_positions
+from curate.video.frame_needs import FrameNeed
 
 
 class Clip(Stage):
@@ -73,6 +74,9 @@ class Clip(Stage):
 
         torch.set_num_threads(self.threads)
         self._model = ClipModel.load(self.model, self.pretrained, device=self.device, dtype=self.dtype)
+
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(positions=tuple(even_positions(self.num_frames)), width=self.frame_width),)
 
     def process(self, table: pa.Table) -> StageOutput:
         from curate.models.clip import clip_score, frame_mean

@@ -14,21 +14,24 @@ every later step's shards. Adds ``frames_file`` (absolute path of the side table
 ``frames_error`` (the decoder's message when the clip's frames could not be decoded: the later steps then try the
 video themselves and report their own error). Never drops a row.
 
-The default positions are the union of the defaults of the steps after it: 8 evenly spaced (caption_video; CLIP's
-first, middle and last are among them; OCR's too) plus the middle frame (caption_image). A step asking for a
-position that is not stored decodes the video as without this step.
+What it stores is the union of what the steps after it read (their ``frame_needs``, which the runner passes to it:
+``keep_frames_for``): every position at the widest width, and each rate (motion's grey frames). Without that (the
+stage built alone), ``DEFAULT_POSITIONS`` at ``DEFAULT_WIDTH``. ``positions`` and ``width``, when given, replace the
+positions' union. Where split already kept all of it for a clip (``curate.video.frame_keeper``), the row keeps
+split's ``frames_file`` and nothing is decoded; ``stats.json`` counts both (``counts``).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.stage import ShardPlace, Stage, StageOutput, read_clip_frames
-from curate.video.stored_frames import FRAMES_FILE, frames_table
+from curate.stage import ShardPlace, Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames, union
+from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row, stored_need
 
-#: caption_video's 8 evenly spaced frames (0, 1/7, ..., 1), which hold CLIP's and OCR's 0, 0.5 and 1, plus 0.5
+#: what the step stores when no step after it declares its needs: 8 evenly spaced frames (0, 1/7, ..., 1) and 0.5
 DEFAULT_POSITIONS = sorted({i / 7 for i in range(8)} | {0.5})
-DEFAULT_WIDTH = 448  # caption_image's frame_width, the largest of the consumers' defaults
+DEFAULT_WIDTH = 448
 
 
 class Frames(Stage):
@@ -36,30 +39,67 @@ class Frames(Stage):
     reads = ("clip_id", "video_path", "video_stream", "start_s", "end_s")
     adds = {FRAMES_FILE: pa.string(), "frames_error": pa.string()}
 
-    def __init__(self, positions: list[float] | None = None, width: int = DEFAULT_WIDTH, quality: int = 90):
+    def __init__(self, positions: list[float] | None = None, width: int | None = None, quality: int = 90):
         """positions: relative positions in the clip (0 = first frame, 1 = last) to store (default: the union of
-        the later steps' defaults). width: frames are stored at most this wide (pixels; the widest consumer's).
-        quality: JPEG quality, 1-100."""
-        self.positions = sorted(set(positions if positions is not None else DEFAULT_POSITIONS))
+        the later steps' needs). width: frames at positions are stored at most this wide (pixels; default: the
+        widest later step's). quality: JPEG quality, 1-100."""
+        self.positions = None if positions is None else sorted(set(positions))
         self.width = width
         self.quality = quality
-        if not self.positions or not all(0.0 <= p <= 1.0 for p in self.positions):
+        if self.positions is not None and (not self.positions or not all(0.0 <= p <= 1.0 for p in self.positions)):
             raise ValueError(f"frames.positions must be relative positions in [0, 1], got {positions}")
-        if width < 32:
+        if width is not None and width < 32:
             raise ValueError(f"frames.width must be >= 32 pixels, got {width}")
         if not 1 <= quality <= 100:
             raise ValueError(f"frames.quality must be a JPEG quality from 1 to 100, got {quality}")
+
+        self._told: list[FrameNeed] | None = None
+
+    def keep_frames_for(self, needs: list[FrameNeed]) -> None:
+        """Store these frames (the runner passes the ``frame_needs`` of the steps after this one)."""
+        self._told = list(needs)
+
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        """What this step stores: the later steps' needs, positions and width replaced where given."""
+        told = self._told if self._told else [FrameNeed(positions=tuple(DEFAULT_POSITIONS), width=DEFAULT_WIDTH)]
+        placed = next((n for n in told if n.positions is not None), None)
+        positions = self.positions if self.positions is not None else placed.positions if placed else DEFAULT_POSITIONS
+        width = self.width if self.width is not None else placed.width if placed else DEFAULT_WIDTH
+        rates = [n for n in told if n.fps is not None]
+        return tuple(union([FrameNeed(positions=tuple(positions), width=width), *rates]))
 
     def process(self, table: pa.Table) -> StageOutput:
         raise TypeError("the frames step writes a side table next to its shard: run it in a pipeline (the runner "
                         "calls process_shard), or call process_shard(table, ShardPlace(folder, shard))")
 
     def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
-        source = table.drop_columns([c for c in (FRAMES_FILE,) if c in table.column_names])  # decode, never reuse
-        clips, errors = read_clip_frames(source, self.positions, self.width)
-        side = frames_table(table["clip_id"].to_pylist(), clips, self.positions, self.quality)
+        needs = self.frame_needs()
+        # 1. rows whose frames split kept for every need keep them; the others are decoded, need by need
+        stored = [stored_need(table, need) for need in needs]
+        have = [all(frames[i] is not None for frames in stored) for i in range(table.num_rows)]
+        todo = [i for i, ok in enumerate(have) if not ok]
+        source = table.take(pa.array(todo, pa.int64()))
+        source = source.drop_columns([c for c in (FRAMES_FILE,) if c in source.column_names])  # decode, never reuse
+        decoded = [read_needed_frames(source, need) for need in needs]
+
+        # 2. the side table of the decoded rows, and each row's frames_file
         path = str(place.extra_file("frames").resolve())
-        kept = self.with_columns(table, {FRAMES_FILE: [path if c is not None else None for c in clips],
-                                         "frames_error": errors})
+        ids = source["clip_id"].to_pylist()
+        rows, files, errors = [], [None] * table.num_rows, [None] * table.num_rows
+        old = table[FRAMES_FILE].to_pylist() if FRAMES_FILE in table.column_names else [None] * table.num_rows
+        for i, ok in enumerate(have):
+            files[i] = old[i] if ok else None
+        for k, i in enumerate(todo):
+            error = next((got.errors[k] for got in decoded if got.frames[k] is None), None)
+            if error is not None:
+                errors[i] = error
+                continue
+            rows += [need_row(ids[k], need, got.frames[k], self.quality) for need, got in zip(needs, decoded)]
+            files[i] = path
+        kept = self.with_columns(table, {FRAMES_FILE: files, "frames_error": errors})
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
-        return StageOutput(kept=kept, extras={"frames": side}, video_seconds=seconds)
+        side = pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA)
+        counts = {"decoded_clips": len(todo), "stored_clips": table.num_rows - len(todo)}
+        if todo:
+            counts["decoded_videos"] = len(set(source["video_path"].to_pylist()))
+        return StageOutput(kept=kept, extras={"frames": side}, video_seconds=seconds, counts=counts)

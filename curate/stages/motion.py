@@ -16,6 +16,9 @@ static | pan | tilt | zoom_in | zoom_out | mixed (null without two frames), ``ca
 of the flow a global camera model (translation, zoom, roll) explains (near 1: the camera moves over a still scene;
 near 0: things move in front of a still camera), ``camera_speed`` the camera's speed at the frame's edge in frame
 diagonals per second.
+
+Frames come from split when it kept them (``frame_needs``: grey frames at ``sample_fps`` and ``width``), else from
+the video; ``stats.json`` counts both (``counts``: ``stored_clips``, ``decoded_clips``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Stage, StageOutput, score_by_video
-from curate.video.frames import FrameDecodeError
-from curate.video.motion import DEFAULT_WIDTH, motion_score, motion_scores
+from curate.stage import Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames
+from curate.video.motion import DEFAULT_WIDTH, clip_motion, summary
 
 
 class Motion(Stage):
@@ -63,14 +66,14 @@ class Motion(Stage):
 
         cv2.setNumThreads(self.threads)
 
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(fps=self.sample_fps, width=self.width, grey=True),)
+
     def process(self, table: pa.Table) -> StageOutput:
-        settings = dict(sample_fps=self.sample_fps, width=self.width, method=self.method)
-        results, errors = score_by_video(
-            table,
-            lambda path, stream, spans: motion_scores(path, spans, stream_index=stream, **settings),
-            lambda path, stream, start, end: motion_score(path, start, end, stream_index=stream, **settings),
-            (FrameDecodeError,),
-        )
+        got = read_needed_frames(table, self.frame_needs()[0])
+        results = [None if frames is None else summary(*clip_motion(frames, method=self.method))
+                   for frames in got.frames]
+        errors = got.errors
         kept = self.with_columns(table, {
             "motion_score": [r.score if r else math.nan for r in results],
             "motion_p90": [r.p90 if r else math.nan for r in results],
@@ -81,4 +84,4 @@ class Motion(Stage):
             "motion_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
-        return StageOutput(kept=kept, video_seconds=seconds)
+        return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)

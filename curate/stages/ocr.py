@@ -19,8 +19,8 @@ under 0.3 CPU-seconds, decoding included (0.18 on an AVX2-only AMD EPYC); see ``
 measurements behind them. The detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
 precision follows the hardware (``detector_bf16: auto``), which leaves its boxes the same.
-Frames come from a ``frames`` step before this one when the pipeline has one (``curate.stages.frames``: no second
-decode), else from the video. A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
+Frames come from split or a ``frames`` step before this one when they kept them (``frame_needs``: no second
+decode), else from the video; ``stats.json`` counts both (``counts``: ``stored_clips``, ``decoded_clips``). A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import pyarrow as pa
 
 from curate.models.loading import ModelUnavailable, check_available
 from curate.scores.overlay import overlay_areas
-from curate.stage import Stage, StageOutput, read_clip_frames
+from curate.stage import Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames
 from curate.video.frames import Frame
 from curate.video.ocr import (
     DEFAULT_DETECTOR,
@@ -44,7 +45,7 @@ from curate.video.ocr import (
     check_reader_settings,
     fit_longer_side,
     load_reader,
-    ocr_frames,
+    ocr_many,
 )
 
 BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
@@ -135,18 +136,19 @@ class Ocr(Stage):
                                    model_dir=self.model_dir, device=self.device, detector_bf16=self.detector_bf16,
                                    recognize=self.recognize, threads=self.threads)
 
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(positions=tuple(self.positions), width=self.max_side),)
+
     def process(self, table: pa.Table) -> StageOutput:
         if self._reader is None:
             raise RuntimeError("Ocr.setup() must run before process()")
 
-        # the frames: stored by a frames step before this one, else decoded (each video about once)
-        clips, errors = read_clip_frames(table, self.positions, self.max_side)
-        results = [
-            None if frames is None else ocr_frames(
-                self._reader, [Frame(f.time_s, fit_longer_side(f.image, self.max_side)) for f in frames],
-                recognize=self.recognize)
-            for frames in clips
-        ]
+        # the frames: stored by split or a frames step before this one, else decoded (each video about once)
+        got = read_needed_frames(table, self.frame_needs()[0])
+        clips, errors = got.frames, got.errors
+        fitted = [None if frames is None else [Frame(f.time_s, fit_longer_side(f.image, self.max_side)) for f in frames]
+                  for frames in clips]
+        results = ocr_many(self._reader, fitted, recognize=self.recognize)  # the shard's frames in one detector call
         boxes = [_normalised_boxes(r) if r else None for r in results]
         overlays = [overlay_areas(b) if b is not None else None for b in boxes]
         kept = self.with_columns(table, {
@@ -161,7 +163,7 @@ class Ocr(Stage):
             "ocr_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
-        return StageOutput(kept=kept, video_seconds=seconds)
+        return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)
 
     def __getstate__(self) -> dict:  # the reader stays on its worker
         return dict(self.__dict__, _reader=None)

@@ -14,8 +14,8 @@ Columns (see ``curate.scores.picture`` for how each is measured):
   height to cut at each edge (0: none). export can cut them (ffmpeg: ``crop=iw*(1-l-r):ih*(1-t-b):iw*l:ih*t``).
 - ``sharpness``: variance of the Laplacian at a fixed size (median over the non-blank frames): low = blurry.
 
-Frames come from a ``frames`` step before this one when the pipeline has one (its default positions include these),
-else from the video. A clip whose frames cannot be decoded gets NaN scores and ``picture_error``.
+Frames come from split or a ``frames`` step before this one when they kept them (``frame_needs``), else from the
+video; ``stats.json`` counts both (``counts``: ``stored_clips``, ``decoded_clips``). A clip whose frames cannot be decoded gets NaN scores and ``picture_error``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import math
 import pyarrow as pa
 
 from curate.scores.picture import DEFAULT_BLANK_AREA, DEFAULT_FROZEN_DIFF, picture_scores
-from curate.stage import Stage, StageOutput, read_clip_frames
+from curate.stage import Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames
 
-#: 8 evenly spaced frames (0, 1/7, ..., 1): the frames step stores them (caption_video's), so no second decode
+#: 8 evenly spaced frames (0, 1/7, ..., 1)
 DEFAULT_POSITIONS = [i / 7 for i in range(8)]
 DEFAULT_WIDTH = 256
 
@@ -72,8 +73,12 @@ class Picture(Stage):
 
         cv2.setNumThreads(1)
 
+    def frame_needs(self) -> tuple[FrameNeed, ...]:
+        return (FrameNeed(positions=tuple(self.positions), width=self.width),)
+
     def process(self, table: pa.Table) -> StageOutput:
-        clips, errors = read_clip_frames(table, self.positions, self.width)
+        got = read_needed_frames(table, self.frame_needs()[0])
+        clips, errors = got.frames, got.errors
         results = [None if frames is None else picture_scores(frames, blank_area=self.blank_area,
                                                               frozen_diff=self.frozen_diff) for frames in clips]
 
@@ -92,4 +97,4 @@ class Picture(Stage):
             "picture_error": errors,
         })
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
-        return StageOutput(kept=kept, video_seconds=seconds)
+        return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)

@@ -21,6 +21,14 @@ timestamps (half-open), ``start_frame``/``end_frame`` decode-order indices (half
 while split decoded the video, i.e. damage it concealed and decoded through (``curate.video.decode_log``); 0 for a
 clean file. A rule ``decode_errors == 0`` drops damaged files even where their frames look plausible.
 
+Frames for the steps after it: when the pipeline has steps that read clip frames (``Stage.frame_needs``: motion,
+OCR, picture, the frames step), the runner tells split their needs (``keep_frames_for``) and split keeps those
+frames during its one decode (``curate.video.frame_keeper``), stored as the frames step stores them
+(``curate.video.stored_frames``: a side table per shard, ``frames_file`` on each clip row), so those steps decode no
+video. Split then decodes with the deblocking filter (``skip_loop_filter`` none: kept frames are the pictures those
+steps would decode, and PNG keeps them as they are). Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
+moved when the scan ended) have no ``frames_file``: the steps decode them and count it (``decoded_clips``).
+
 Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
 clip columns null), ``split_duplicate_video`` (same content as an earlier input; detail names it).
 """
@@ -28,6 +36,7 @@ clip columns null), ``split_duplicate_video`` (same content as an earlier input;
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -35,8 +44,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.rundir import read_parquet_dir
-from curate.stage import Resources, ShardBudget, Stage, StageOutput
+from curate.stage import Resources, ShardBudget, ShardPlace, Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
+from curate.video.frame_keeper import FrameKeeper
+from curate.video.frame_needs import FrameNeed
+from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row
 from curate.video.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, TRANSNETV2, DetectorSpec
 from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
@@ -104,6 +116,7 @@ class Split(Stage):
         skip_duplicate_videos: bool = True,
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
+        keep_frames_mb: float = 256.0,
     ):
         """detector: "cascade" (several detectors/frame rates, cuts merged), one PySceneDetect detector, "transnetv2",
         or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
@@ -126,7 +139,9 @@ class Split(Stage):
         clips_per_shard / clip_seconds_per_shard: the clips of a shard of videos are written as shards of at most
             this many clips and this many seconds of clips, so the per-clip steps after split stay balanced even
             when one long video holds most clips; "auto": the run's video seconds / (SHARDS_PER_WORKER * workers),
-            between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit."""
+            between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit.
+        keep_frames_mb: memory for the frames of one scene kept for the steps after split (megabytes; a longer scene
+            keeps none, and those steps decode its clips); 0 = keep no frames."""
         if detector not in DETECTORS:
             raise ValueError(f"split.detector {detector!r} is not one of {list(DETECTORS)}")
         self.detector = detector
@@ -152,6 +167,9 @@ class Split(Stage):
         if clip_seconds_per_shard not in ("auto", None) and not clip_seconds_per_shard > 0:
             raise ValueError(f"split.clip_seconds_per_shard must be > 0 seconds, auto or null, "
                              f"got {clip_seconds_per_shard}")
+        if not keep_frames_mb >= 0:
+            raise ValueError(f"split.keep_frames_mb must be >= 0 megabytes (0: keep no frames), got {keep_frames_mb}")
+        self.keep_frames_mb = keep_frames_mb
         check_lengths(min_clip_s, max_clip_s, trim_frames)
         self.detectors(gpu=False)  # validate the detector settings now, not on a worker
         self.detectors(gpu=True)
@@ -161,6 +179,14 @@ class Split(Stage):
             self.resources = Resources(cpus=1, gpus=1)  # on a cluster with GPU workers, split runs on them
         self._duplicates: dict[str, str] = {}
         self._transnet = None
+        self._needs: list[FrameNeed] = []
+
+    def keep_frames_for(self, needs: list[FrameNeed]) -> None:
+        """Keep these frames of every clip for the steps after split (the runner passes their ``frame_needs``)."""
+        self._needs = list(needs) if self.keep_frames_mb > 0 else []
+
+    def columns_added(self, available) -> dict[str, pa.DataType]:
+        return dict(self.adds, **({FRAMES_FILE: pa.string()} if self._needs else {}))
 
     def uses_transnet(self) -> bool:
         """Whether a worker may run TransNetV2 (on a GPU worker, for ``auto``)."""
@@ -252,10 +278,32 @@ class Split(Stage):
         return {"duplicate_videos": len(self._duplicates)}
 
     def process(self, table: pa.Table) -> StageOutput:
+        return self._split(table, None)
+
+    def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
+        """``process``, keeping the frames the later steps read (if any) in the side table ``frames`` of the shard."""
+        if not self._needs:
+            return self._split(table, None)
+        path = place.extra_file("frames").resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        with pq.ParquetWriter(partial, FRAMES_SCHEMA) as writer:
+            try:
+                out = self._split(table, (writer, str(path)))
+            except BaseException:
+                writer.close()
+                partial.unlink(missing_ok=True)
+                raise
+        os.replace(partial, path)
+        return out
+
+    def _split(self, table: pa.Table, frames_to) -> StageOutput:
         detectors = self.detectors(gpu=self._transnet is not None and self._transnet.device.type == "cuda")
-        out_schema = pa.schema(list(table.schema) + [pa.field(k, v) for k, v in self.adds.items()])
+        added = self.columns_added(table.column_names)
+        out_schema = pa.schema(list(table.schema) + [pa.field(k, v) for k, v in added.items()])
         kept, rejected, reasons, details, videos = [], [], [], [], []
         video_seconds = 0.0
+        counts = {"frames_kept_clips": 0, "frames_overflowed_scenes": 0} if frames_to else {}
         for video in table.to_pylist():
             path = video["video_path"]
             if path in self._duplicates:
@@ -263,11 +311,14 @@ class Split(Stage):
                 reasons.append("split_duplicate_video")
                 details.append(f"same content (video_id {video['video_id']}) as {self._duplicates[path]}")
                 continue
+            keeper, stored = self._keeper(video["video_id"], detectors, frames_to)
             try:
                 scan = scan_scenes(
                     path, detectors, downscale_width=self.downscale_width,
                     merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
-                    transnet=self._transnet, skip_loop_filter=self.skip_loop_filter,
+                    transnet=self._transnet, keeper=keeper,
+                    # kept frames are the pictures the steps would decode: with the deblocking filter
+                    skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
                 )
             except VideoDecodeError as e:
                 rejected.append(video)
@@ -284,10 +335,16 @@ class Split(Stage):
             spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
                                max_clip_s=self.max_clip_s, trim_frames=self.trim_frames,
                                transitions=scan.transitions)
+            if keeper is not None:
+                counts["frames_overflowed_scenes"] += keeper.overflowed_scenes
             for index, span in enumerate(spans):
-                row = dict(video, clip_id=f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}",
-                           clip_index=index, start_s=span.start_s, end_s=span.end_s, duration_s=span.duration_s,
-                           start_frame=span.start_frame, end_frame=span.end_frame, decode_errors=scan.decode_errors)
+                clip_id = f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}"
+                row = dict(video, clip_id=clip_id, clip_index=index, start_s=span.start_s, end_s=span.end_s,
+                           duration_s=span.duration_s, start_frame=span.start_frame, end_frame=span.end_frame,
+                           decode_errors=scan.decode_errors)
+                if frames_to:
+                    row[FRAMES_FILE] = frames_to[1] if clip_id in stored and span.reject_reason is None else None
+                    counts["frames_kept_clips"] += row[FRAMES_FILE] is not None
                 if span.reject_reason is None:
                     kept.append(row)
                 else:
@@ -300,7 +357,30 @@ class Split(Stage):
             rejected=rejected_table,
             extras={"videos": pa.Table.from_pylist(videos, schema=VIDEOS_SCHEMA)},
             video_seconds=video_seconds,
+            counts=counts,
         )
+
+    def _keeper(self, video_id: str, detectors: list[DetectorSpec], frames_to) -> tuple[FrameKeeper | None, set]:
+        """A keeper of this video's clip frames writing to ``frames_to`` = (writer, path), and the clip ids it kept."""
+        stored: set[str] = set()
+        if frames_to is None:
+            return None, stored
+        writer = frames_to[0]
+
+        def on_clip(start_frame: int, end_frame: int, frames: dict) -> None:
+            clip_id = f"{video_id}_{start_frame:06d}_{end_frame:06d}"
+            rows = [need_row(clip_id, need, got, quality=None) for need, got in frames.items()]  # PNG: lossless
+            writer.write_table(pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA))
+            stored.add(clip_id)
+
+        def plan(cuts, times, end_time_s):
+            return plan_clips(cuts, times, end_time_s, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                              trim_frames=self.trim_frames)
+
+        keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
+                             merge_window_frames=self.merge_window_frames, on_clip=on_clip,
+                             max_bytes=int(self.keep_frames_mb * 1024 * 1024))
+        return keeper, stored
 
     def __getstate__(self) -> dict:
         return dict(self.__dict__, _transnet=None)

@@ -125,6 +125,7 @@ class MotionResult:
 
 def flow_magnitudes(frames: Sequence[Frame], *, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Motion of each consecutive pair of frames, in frame diagonals per second (see the module docstring).
+    Frames are RGB, or grey (HxW, as ``cv2.cvtColor(rgb, COLOR_RGB2GRAY)`` makes them).
 
     Frames must share one size and come in time order. A pair showing one frame twice (a time requested
     between two samples of a slow video) is skipped, so the result may be shorter than ``len(frames) - 1``.
@@ -148,8 +149,9 @@ def clip_motion(
     if any(b < a for a, b in zip(times, times[1:])):
         raise ValueError(f"frames must be in time order, got times {times}")
 
-    # 2. flow between consecutive distinct frames: its mean magnitude, and the camera model it fits
-    grays = [cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in frames]
+    # 2. flow between consecutive distinct frames (RGB frames made grey; grey ones as they are): its mean magnitude,
+    # and the camera model it fits
+    grays = [f.image if f.image.ndim == 2 else cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in frames]
     flow = _flow_function(method)
     magnitudes, fits = [], []
     for (prev, prev_t), (curr, curr_t) in zip(zip(grays, times), zip(grays[1:], times[1:])):
@@ -205,10 +207,11 @@ def motion_scores(
     clips = read_clips(source, clip_times, width=width, stream_index=stream_index)
 
     # 3. flow between consecutive samples of each clip: the score, and the camera motion from the same flow
-    return [_summary(*clip_motion(frames, method=method)) for frames in clips]
+    return [summary(*clip_motion(frames, method=method)) for frames in clips]
 
 
-def _summary(magnitudes: np.ndarray, fits: Sequence[CameraFit] = ()) -> MotionResult:
+def summary(magnitudes: np.ndarray, fits: Sequence[CameraFit] = ()) -> MotionResult:
+    """The clip's ``MotionResult`` from its pairs' motion and camera fits (``clip_motion``)."""
     camera = camera_label(fits)
     if len(magnitudes) == 0:
         return MotionResult(score=math.nan, p90=math.nan, pairs=0, camera=camera)

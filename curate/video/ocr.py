@@ -85,6 +85,7 @@ __all__ = [
     "ocr_clip",
     "ocr_clips",
     "ocr_frames",
+    "ocr_many",
     "text_boxes",
 ]
 
@@ -189,22 +190,36 @@ def covered_fraction(boxes: Sequence[np.ndarray], height: int, width: int) -> fl
 
 def ocr_frames(reader: TextReader, frames: Sequence[Frame], *, recognize: bool = False) -> OcrResult:
     """Text coverage of the frames (max over frames, see the module docstring), and their text if asked."""
+    return ocr_many(reader, [frames], recognize=recognize)[0]
+
+
+def ocr_many(reader: TextReader, clips: Sequence[Sequence[Frame] | None], *,
+             recognize: bool = False) -> list[OcrResult | None]:
+    """``ocr_frames`` of many clips (None stays None), the detector fed all their frames in one call: frames of one
+    size run through it in batches, whichever clip they come from (the OCR step passes a whole shard)."""
     # 1. check inputs
     if recognize and getattr(reader, "recogniser", None) is None:
         raise ValueError("this reader was loaded without its recognition model: use load_reader(recognize=True)")
 
     # 2. detect all frames together, then measure and recognise frame by frame
-    all_boxes = reader.detector.detect([frame.image for frame in frames]) if frames else []
-    areas = [covered_fraction(boxes, *frame.image.shape[:2]) for boxes, frame in zip(all_boxes, frames)]
-    lines = [" ".join(reader.recogniser.read(f.image, b)) for f, b in zip(frames, all_boxes)] if recognize else []
-
-    return OcrResult(
-        area=max(areas) if areas else float("nan"),
-        area_per_frame=areas,
-        boxes=all_boxes,
-        text="\n".join(lines) if recognize else None,
-        frame_sizes=[f.image.shape[:2] for f in frames],
-    )
+    flat = [frame for frames in clips if frames for frame in frames]
+    detected = reader.detector.detect([frame.image for frame in flat]) if flat else []
+    results: list[OcrResult | None] = []
+    for frames in clips:
+        if frames is None:
+            results.append(None)
+            continue
+        all_boxes, detected = detected[:len(frames)], detected[len(frames):]
+        areas = [covered_fraction(boxes, *frame.image.shape[:2]) for boxes, frame in zip(all_boxes, frames)]
+        lines = [" ".join(reader.recogniser.read(f.image, b)) for f, b in zip(frames, all_boxes)] if recognize else []
+        results.append(OcrResult(
+            area=max(areas) if areas else float("nan"),
+            area_per_frame=areas,
+            boxes=all_boxes,
+            text="\n".join(lines) if recognize else None,
+            frame_sizes=[f.image.shape[:2] for f in frames],
+        ))
+    return results
 
 
 def ocr_clip(

@@ -81,6 +81,7 @@ from curate.video.timeline import clock_fps, repair_frame_times
 
 if TYPE_CHECKING:
     from curate.models.transnetv2 import TransNetV2
+    from curate.video.frame_keeper import FrameKeeper
 
 DEFAULT_DOWNSCALE_WIDTH = 128
 """Width in pixels of the frames detectors see by default. ``benchmarks/cut_accuracy.py`` finds
@@ -161,6 +162,7 @@ def scan_scenes(
     stream_index: int | None = None,
     transnet: TransNetV2 | None = None,
     skip_loop_filter: str = DEFAULT_SKIP_LOOP_FILTER,
+    keeper: FrameKeeper | None = None,
 ) -> SceneScan:
     """Find the cuts and gradual transitions of one video stream in a single streaming decode.
 
@@ -179,6 +181,8 @@ def scan_scenes(
             name, for H.264 and HEVC; other codecs ignore it): ``none``, ``noref`` (frames no other frame
             predicts from: the same pixels elsewhere), ``bidir``, ``nokey`` or ``all``. See
             :data:`DEFAULT_SKIP_LOOP_FILTER`.
+        keeper: keeps, from this one decode, the frames the steps after split read from each clip
+            (:class:`curate.video.frame_keeper.FrameKeeper`); None keeps nothing.
 
     Raises:
         VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
@@ -214,6 +218,8 @@ def scan_scenes(
         size = (0, 0)
         stored = (0, 0)  # the stored size of the frame before
         size_changes: list[int] = []
+        if keeper is not None:
+            keeper.start(nominal_fps, stream.sample_aspect_ratio)
         for index, frame in _decode(container, stream, name):
             pts_s.append(np.nan if frame.pts is None else frame.pts * time_base)
             if frame.duration:
@@ -226,6 +232,8 @@ def scan_scenes(
             stored = (frame.width, frame.height)
             if cascade.wants(index):
                 cascade.feed(index, thumbnail(frame, size))
+            if keeper is not None:
+                keeper.push(index, frame, pts_s[-1], cascade.cuts)
         if not pts_s:
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
         detector_cuts, spans = cascade.finish(len(pts_s))
@@ -236,6 +244,8 @@ def scan_scenes(
     # 4. repair timestamps
     frame_times = repair_frame_times(np.frombuffer(pts_s, dtype=np.float64), nominal_fps)
     end_time_s = float(frame_times[-1]) + last_duration_s
+    if keeper is not None:
+        keeper.finish(end_time_s)
 
     # 5. refine strided cuts, then merge the cascade: gradual transitions absorb the cuts next to them
     refined = [

@@ -27,15 +27,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.video.frame_needs import FrameNeed
 from curate.video.frames import Frame
 
 FRAMES_FILE = "frames_file"
-#: the side table: one row per clip
+#: the side table: one row per clip and frame need (``curate.video.frame_needs.FrameNeed``)
 FRAMES_SCHEMA = pa.schema([
     ("clip_id", pa.string()),
     ("frame_positions", pa.list_(pa.float64())),  # relative positions in the clip (0 = first frame, 1 = last)
     ("frame_times_s", pa.list_(pa.float64())),  # presentation time of each stored frame
-    ("frames_jpeg", pa.list_(pa.binary())),  # RGB frames as JPEG
+    ("frames_jpeg", pa.list_(pa.binary())),  # RGB frames as JPEG, or PNG (lossless: split's, and grey frames)
+    ("sample_fps", pa.float64()),  # a rate need: frames every 1 / sample_fps s from the clip's start (no positions)
+    ("frame_width", pa.int32()),  # the width asked for when stored (null: the display width)
+    ("grey", pa.bool_()),  # one grey channel
 ])
 _MATCH = 1e-9  # positions closer than this are the same position
 
@@ -48,9 +52,13 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return data.tobytes()
 
 
-def decode_jpeg(data: bytes, width: int | None) -> np.ndarray:
-    """The RGB image of JPEG bytes, shrunk (never enlarged) to at most ``width`` pixels wide, aspect kept."""
-    image = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+def decode_jpeg(data: bytes, width: int | None, grey: bool = False) -> np.ndarray:
+    """The RGB (or ``grey``) image of JPEG (or PNG) bytes, shrunk (never enlarged) to at most ``width`` pixels wide,
+    aspect kept."""
+    if grey:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    else:
+        image = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     height, have = image.shape[:2]
     if width is not None and have > width:
         size = (width, max(1, round(height * width / have)))
@@ -59,19 +67,44 @@ def decode_jpeg(data: bytes, width: int | None) -> np.ndarray:
 
 
 def frames_table(clip_ids: Sequence[str], clips: Sequence[Sequence[Frame] | None], positions: Sequence[float],
-                 quality: int = 90) -> pa.Table:
-    """The side table of these clips (a clip whose frames are None gets no row)."""
-    rows = [
-        {"clip_id": clip_id, "frame_positions": list(positions), "frame_times_s": [f.time_s for f in frames],
-         "frames_jpeg": [encode_jpeg(f.image, quality) for f in frames]}
-        for clip_id, frames in zip(clip_ids, clips, strict=True) if frames is not None
-    ]
+                 quality: int = 90, width: int | None = None) -> pa.Table:
+    """The side table of these clips' frames at ``positions``, read at most ``width`` wide (a clip whose frames are
+    None gets no row)."""
+    need = FrameNeed(positions=tuple(positions), width=width)
+    rows = [need_row(clip_id, need, frames, quality)
+            for clip_id, frames in zip(clip_ids, clips, strict=True) if frames is not None]
     return pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA)
+
+
+def need_row(clip_id: str, need: FrameNeed, frames: Sequence[Frame], quality: int | None = 90) -> dict:
+    """One row of the side table: ``frames`` of clip ``clip_id``, read for ``need``, as JPEG of this ``quality``, or
+    PNG (lossless: the picture decoded) for grey frames and for ``quality`` None."""
+    lossless = need.grey or quality is None
+    images = [encode_png(f.image) if lossless else encode_jpeg(f.image, quality) for f in frames]
+    return {"clip_id": clip_id, "frame_positions": None if need.positions is None else list(need.positions),
+            "frame_times_s": [f.time_s for f in frames], "frames_jpeg": images, "sample_fps": need.fps,
+            "frame_width": need.width, "grey": need.grey}
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """A grey HxW or RGB HxWx3 uint8 image as PNG bytes (lossless: scores of stored frames equal decoded ones')."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"cannot encode a {image.shape} image as PNG")
+    return data.tobytes()
 
 
 def stored_frames(table: pa.Table, positions: Sequence[float], width: int | None) -> list[list[Frame] | None]:
     """For each row, its frames at ``positions`` from its ``frames_file``, at most ``width`` wide; None where the
     row has no stored frames or they lack one of the positions (the caller decodes the video for those)."""
+    return stored_need(table, FrameNeed(positions=tuple(positions), width=width))
+
+
+def stored_need(table: pa.Table, need: FrameNeed) -> list[list[Frame] | None]:
+    """For each row, the frames ``need`` asks for, from its ``frames_file``; None where the row has no stored frames
+    that cover the need (``FrameNeed.covers``: the caller decodes the video for those)."""
     if FRAMES_FILE not in table.column_names:
         return [None] * table.num_rows
     files = table[FRAMES_FILE].to_pylist()
@@ -85,12 +118,26 @@ def stored_frames(table: pa.Table, positions: Sequence[float], width: int | None
         if not Path(path).is_file():
             continue  # a moved or removed run folder: decode instead
         side = pq.read_table(path)
-        index = {clip_id: k for k, clip_id in enumerate(side["clip_id"].to_pylist())}
+        stored = _stored_needs(side)
+        index: dict[str, list[int]] = {}
+        for k, clip_id in enumerate(side["clip_id"].to_pylist()):
+            index.setdefault(clip_id, []).append(k)
         for i in rows:
-            k = index.get(ids[i])
+            k = next((k for k in index.get(ids[i], ()) if stored[k].covers(need)), None)
             if k is not None:
-                out[i] = _pick(side, k, positions, width)
+                out[i] = _pick(side, k, stored[k], need)
     return out
+
+
+def _stored_needs(side: pa.Table) -> list[FrameNeed]:
+    """The need each row of a side table was stored for (tables of earlier versions: positions at any width)."""
+    names = side.column_names
+    positions = side["frame_positions"].to_pylist()
+    fps = side["sample_fps"].to_pylist() if "sample_fps" in names else [None] * side.num_rows
+    widths = side["frame_width"].to_pylist() if "frame_width" in names else [None] * side.num_rows
+    greys = side["grey"].to_pylist() if "grey" in names else [False] * side.num_rows
+    return [FrameNeed(positions=None if p is None else tuple(p), fps=f, width=w, grey=bool(g))
+            for p, f, w, g in zip(positions, fps, widths, greys)]
 
 
 def stored_positions(table: pa.Table) -> list[float] | None:
@@ -101,17 +148,14 @@ def stored_positions(table: pa.Table) -> list[float] | None:
     if path is None:
         return None
     side = pq.read_table(path, columns=["frame_positions"])
-    return side["frame_positions"][0].as_py() if side.num_rows else None
+    return next((p for p in side["frame_positions"].to_pylist() if p is not None), None)
 
 
-def _pick(side: pa.Table, k: int, positions: Sequence[float], width: int | None) -> list[Frame] | None:
-    stored = side["frame_positions"][k].as_py()
-    picks = []
-    for p in positions:
-        j = next((j for j, q in enumerate(stored) if abs(q - p) < _MATCH), None)
-        if j is None:
-            return None
-        picks.append(j)
+def _pick(side: pa.Table, k: int, stored: FrameNeed, need: FrameNeed) -> list[Frame]:
     times = side["frame_times_s"][k].as_py()
-    jpegs = side["frames_jpeg"][k]
-    return [Frame(time_s=times[j], image=decode_jpeg(jpegs[j].as_py(), width)) for j in picks]
+    images = side["frames_jpeg"][k]
+    if need.positions is None:
+        picks = range(len(times))
+    else:
+        picks = [next(j for j, q in enumerate(stored.positions) if abs(q - p) < _MATCH) for p in need.positions]
+    return [Frame(time_s=times[j], image=decode_jpeg(images[j].as_py(), need.width, stored.grey)) for j in picks]

