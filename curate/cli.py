@@ -28,7 +28,7 @@ from curate.rundir import INPUTS_DIR, StageDir, find_stage, output_folder, read_
 def _cmd_run(args: argparse.Namespace) -> int:
     from curate.cluster import check_cluster_options, is_model_stage
     from curate.config import build_steps
-    from curate.rundir import check_free_space, remove_temp_files
+    from curate.rundir import check_free_space
     from curate.runlock import RunLock
     from curate.runner import EmptyResult, selected_steps, check_pipeline, run_pipeline, start_client
 
@@ -47,9 +47,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     gpus = args.gpus if args.gpus is not None else (None if models else 0)  # GPU workers only for model steps
     check_free_space(Path(args.out))
     with RunLock(args.out):  # before any cluster starts: a second run on this folder is refused at once
-        if removed := remove_temp_files(Path(args.out)):
-            print(f"curate: removed {removed} temporary files an interrupted launch left in {args.out}",
-                  file=sys.stderr)
         with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
                           model_workers=args.model_workers) as client:
             try:

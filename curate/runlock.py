@@ -92,6 +92,8 @@ class RunLock:
                 self._start_heartbeat()
                 return
             other = read_holder(self.path)
+            if other is not None and (other.host, other.pid) == (self.holder.host, self.holder.pid):
+                return  # this process holds it already (the CLI takes it before its cluster, run_pipeline again)
             why = self.stale_reason(other)
             if why is None:
                 raise RunLockHeld(

@@ -71,6 +71,7 @@ from curate.cluster import (  # noqa: F401  (start_client, gpu_workers: the runn
     task_resources,
 )
 from curate.errors import CurateError
+from curate.runlock import RunLock
 from curate.rundir import (
     INPUTS_DIR,
     StageDir,
@@ -80,6 +81,7 @@ from curate.rundir import (
     shard_name,
     stage_dir,
     stage_dirs,
+    remove_temp_files,
 )
 from curate.stage import ShardBudget, ShardSlice, Stage, runner_reasons
 from curate.tasks import (
@@ -489,7 +491,6 @@ def run_pipeline(
     streaming: shards flow from step to step (default); False: each step finishes before the next starts.
     """
     run = Path(run)
-    names = [s.name for s in steps]
     # 1. check the whole chain, what each step to run needs (weights...), and the cluster, before any work
     if check:
         check_pipeline(steps, until=until, only=only)
@@ -501,9 +502,19 @@ def run_pipeline(
         check_placement({s.name: s.stage for s in selected}, info, "the Dask cluster")
     except PlacementError as e:
         raise PipelineError(str(e)) from e
-    run.mkdir(parents=True, exist_ok=True)
+    # 2. the run folder is this launch's: its lock (a second run on it is refused; a killed run's lock is taken
+    # over), and no temporary file a killed launch left behind
+    with RunLock(run):
+        if removed := remove_temp_files(run):
+            print(f"curate: removed {removed} temporary files an interrupted launch left in {run}", file=sys.stderr)
+        return _launch(steps, selected, run, client, info, only=only, progress=progress, streaming=streaming)
 
-    # 2. the input of the first step to run, then each step's folder against its config
+
+def _launch(steps: Sequence[Step], selected: list[Step], run: Path, client, info: ClusterInfo, *, only: str | None,
+            progress: bool, streaming: bool) -> dict[str, dict]:
+    names = [s.name for s in steps]
+
+    # 3. the input of the first step to run, then each step's folder against its config
     if only is not None:
         index = names.index(only)
         if index == 0:
@@ -529,7 +540,7 @@ def run_pipeline(
         runs.append(sr)
         in_dir = sr.folder
 
-    # 3. stream the shards through the steps
+    # 4. stream the shards through the steps
     _Launch(runs, client, info, progress).run()
     results = {sr.step.name: sr.folder.stats() for sr in runs}
     check_outcome(run, results)
@@ -827,15 +838,17 @@ def check_outcome(run: Path, results: dict[str, dict]) -> None:
         return
     for name, stats in results.items():
         rows = stats["rows_in"]
+        common = "; ".join(f"{n} x {m!r}" for m, n in list(stats.get("error_messages", {}).items())[:3])
+        errors = f" Most common errors: {common}." if common else ""
         if rows and stats["rows_kept"] == 0:
             reasons = ", ".join(f"{r}={n}" for r, n in stats["rejected_by_reason"].items()) or "none"
             raise EmptyResult(
                 f"the run ended with no rows: step {name!r} kept none of its {rows} rows (rejected: {reasons}); "
-                f"nothing after it has any. The data are kept: see `curate rejects {run} --stage {name}`"
+                f"nothing after it has any.{errors} The data are kept: see `curate rejects {run} --stage {name}`"
             )
         for column, count in stats.get("errors", {}).items():
             if stats["rows_kept"] and count == stats["rows_kept"]:
                 raise EmptyResult(
-                    f"step {name!r} could not score any of its {count} rows (every row has {column}); see "
+                    f"step {name!r} could not score any of its {count} rows (every row has {column}).{errors} See "
                     f"`curate rejects {run}` after the next filter, or read {column} in its data"
                 )

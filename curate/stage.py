@@ -247,8 +247,8 @@ def score_by_video(
     in time order. If it raises, the group's clips are scored one by one with ``score_clip(path, stream, start_s,
     end_s)`` to find which fail: those get result ``None`` and "ExceptionType: message". One video never fails
     the others. ``known_errors`` are the failures the caller expects (an undecodable clip); any other exception
-    is contained the same way, and its traceback is logged on the worker, since it is a bug or a defect of the
-    input that the scorer does not know yet.
+    is contained the same way; its traceback goes to the ``curate`` logger at debug level (the message is in the
+    row, and counted in the step's ``stats.json``: a traceback per clip would bury the run's own report).
     """
     rows = table.select(["video_path", "video_stream", "start_s", "end_s"]).to_pylist()
     groups: dict[tuple[str, int | None], list[int]] = {}
@@ -284,8 +284,8 @@ def error_message(error: BaseException) -> str:
 
 def _log_unexpected(error: Exception, known: tuple[type[BaseException], ...], path: str) -> None:
     if not isinstance(error, known):
-        logging.getLogger("curate").warning("unexpected error scoring %s: %s: %s", path, type(error).__name__, error,
-                                            exc_info=error)
+        logging.getLogger("curate").debug("unexpected error scoring %s: %s: %s", path, type(error).__name__, error,
+                                          exc_info=error)
 
 
 def read_clip_frames(

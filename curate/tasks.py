@@ -282,10 +282,10 @@ def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlac
         return [stage.process_shard(table, place)]
     except Exception as whole:  # noqa: BLE001 - any failure: find the rows that raise, the others go on
         if table.num_rows <= 1:
-            log.warning("step %s: a row failed: %s", step, error_message(whole), exc_info=True)
+            log.debug("step %s: a row failed: %s", step, error_message(whole), exc_info=True)
             return [error_output(stage, step, table, error_message(whole))]
-        log.warning("step %s: a shard of %d rows failed (%s): processing its rows one at a time", step,
-                    table.num_rows, error_message(whole))
+        log.debug("step %s: a shard of %d rows failed (%s): processing its rows one at a time", step,
+                  table.num_rows, error_message(whole))
     return [out for i in range(table.num_rows) for out in contained_process(stage, step, table.slice(i, 1), place)]
 
 

@@ -130,7 +130,9 @@ def test_objects_that_vanish_are_a_split_reject_and_a_motion_error(s3, client, t
     s3.fs.put_file(str(s3.local / "spare" / "carphone.mp4"), "raw/vanish/late.mp4")
     s3.fs.put_file(str(s3.local / "other" / "bikes.mp4"), "raw/vanish/stays.mp4")
     run = tmp_path / "run"
-    steps = build_steps(OFFLINE, overrides=["split.skip_duplicate_videos=false"], inputs=["s3://raw/vanish/"])
+    # split keeps no frames here, so that motion reads the videos (with kept frames it would not need late.mp4)
+    steps = build_steps(OFFLINE, overrides=["split.skip_duplicate_videos=false", "split.keep_frames_mb=0"],
+                        inputs=["s3://raw/vanish/"])
     run_pipeline(steps, run, client, until="ingest", progress=False)
     s3.fs.rm("raw/vanish/early.mp4")  # gone after ingest probed it
     run_pipeline(steps, run, client, until="split", progress=False)

@@ -161,3 +161,13 @@ def test_remove_temp_files_removes_only_curates(tmp_path):
         (tmp_path / "a" / "b" / name).write_bytes(b"")
     assert remove_temp_files(tmp_path) == 2
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == [".x.1234.tmp", "notes.tmp", "part.parquet"]
+
+
+def test_one_process_may_take_its_own_lock_again_and_only_the_outer_release_gives_it_back(tmp_path):
+    """The CLI takes the lock before it starts a cluster, and ``run_pipeline`` (the library's entry) takes it again."""
+    run = tmp_path / "run"
+    with RunLock(run) as outer:
+        with RunLock(run):
+            assert read_holder(run / LOCK_FILE).token == outer.holder.token
+        assert read_holder(run / LOCK_FILE).token == outer.holder.token  # the inner one gave nothing back
+    assert not (run / LOCK_FILE).exists()
