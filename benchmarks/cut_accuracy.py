@@ -81,7 +81,7 @@ from pathlib import Path
 
 import av
 
-from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec
+from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
 from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
 
 TOLERANCE_FRAMES = 2

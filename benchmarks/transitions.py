@@ -46,8 +46,8 @@ from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordina
 from transition_media import build  # noqa: E402
 
 from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
-from curate.video.clips import plan_clips  # noqa: E402
-from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
+from curate.shots.clips import plan_clips  # noqa: E402
+from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
 from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2

