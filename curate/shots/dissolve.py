@@ -15,14 +15,14 @@ frame is not the average of its neighbours (the mean residual is a third to a ha
 cut it equals one of them (a half), and a static shot has no difference to speak of. So, in order:
 
 1. Each frame ``i`` is compared with ``i - 2k`` for ``k`` in ``SCALES`` (2, 4, 8, 16 frames: transitions of about
-   4 to 60 frames): ``difference`` = mean absolute difference (0-255). Where it exceeds ``min_difference``,
+   4 to 60 frames; ``max_scale`` adds 32 and 64, see ``LONG_SCALES``): ``difference`` = mean absolute difference (0-255). Where it exceeds ``min_difference``,
    ``residual`` = mean absolute difference between frame ``i - k`` and the average of the two.
 2. ``residual < max_residual * difference`` marks frame ``i - k`` as the middle of a blend over ``i - 2k .. i``.
 3. Marks less than ``gap`` frames apart form one transition, from the earliest to the latest frame of their
    blends; it needs ``min_marks`` marks (one noisy frame is not a dissolve). Its cut is its median mark.
 
 Cost: at most 3 OpenCV calls on a 48x27 image per scale and tested frame (``stride`` 2 tests every other frame);
-memory: the last ``2 * max(SCALES) + 1`` small frames.
+memory: the last ``2 * max_scale + 1`` small frames.
 Limits: wipes and slides are not blends and are not found (TransNetV2 misses most of them too, see
 ``benchmarks/transitions.py``); a slow exposure or lighting ramp inside one shot is a blend to this test.
 """
@@ -37,6 +37,11 @@ import numpy as np
 from curate.shots.detector import Detection
 
 SCALES = (2, 4, 8, 16)
+LONG_SCALES = (32, 64)
+"""Scales added by ``max_scale`` 32 or 64 (slow dissolves of about 60 to 150 frames). At these scales the middle
+frame alone would pass at the midpoint of ANY dissolve shorter than ``k`` (its neighbours are then the two pure
+shots), so the frames at a quarter and three quarters must be the 3:1 and 1:3 blends too: only a blend that is
+linear over all ``2k`` frames passes, and its span ``i - 2k .. i`` lies inside the dissolve."""
 DEFAULT_MIN_DIFFERENCE = 12.0
 DEFAULT_MAX_RESIDUAL = 0.3
 DEFAULT_MIN_MARKS = 8
@@ -59,10 +64,12 @@ class DissolveDetector:
         min_marks: marks a transition needs.
         gap: marks at most this many frames apart are one transition.
         stride: 1 = every frame is tested; 2 = every other one (half the cost; the same scales, in frames).
+        max_scale: the largest ``k``: 16 (``SCALES``), 32 or 64 (``LONG_SCALES`` up to it, for slow dissolves).
     """
 
     def __init__(self, min_difference: float = DEFAULT_MIN_DIFFERENCE, max_residual: float = DEFAULT_MAX_RESIDUAL,
-                 min_marks: int = DEFAULT_MIN_MARKS, gap: int = DEFAULT_GAP, stride: int = 1) -> None:  # fmt: skip
+                 min_marks: int = DEFAULT_MIN_MARKS, gap: int = DEFAULT_GAP, stride: int = 1,
+                 max_scale: int = 16) -> None:  # fmt: skip
         if not min_difference > 0 or not 0 < max_residual < 0.5:
             raise ValueError(f"min_difference must be > 0 (0-255 scale), max_residual in (0, 0.5); "
                              f"got {min_difference!r}, {max_residual!r}")
@@ -71,8 +78,11 @@ class DissolveDetector:
         if stride not in (1, 2):
             raise ValueError(f"the dissolve test takes stride 1 (every frame) or 2 (every other frame), got {stride!r}")
         self.min_difference, self.max_residual, self.min_marks, self.gap = min_difference, max_residual, min_marks, gap
+        if max_scale not in (16, *LONG_SCALES):
+            raise ValueError(f"the dissolve test's max_scale is 16, 32 or 64 (frames), got {max_scale!r}")
         self.stride = stride
-        self._ring: list[np.ndarray | None] = [None] * (2 * max(SCALES) // stride + 1)
+        self.scales = SCALES + tuple(k for k in LONG_SCALES if k <= max_scale)
+        self._ring: list[np.ndarray | None] = [None] * (2 * max(self.scales) // stride + 1)
         self._marks: list[tuple[int, int, int]] = []  # (middle, first, last) of blends not yet grouped
         self.transitions: list[tuple[int, int, int]] = []
 
@@ -81,7 +91,7 @@ class DissolveDetector:
         ring, stride = self._ring, self.stride
         ring[index // stride % len(ring)] = small
         threshold = self.min_difference * small.size
-        for k in SCALES:
+        for k in self.scales:
             if index < 2 * k:
                 break
             before = ring[(index - 2 * k) // stride % len(ring)]
@@ -90,10 +100,21 @@ class DissolveDetector:
                 continue
             middle = ring[(index - k) // stride % len(ring)]
             residual = cv2.norm(middle, cv2.addWeighted(small, 0.5, before, 0.5, 0.0), cv2.NORM_L1)
-            if residual < self.max_residual * difference:
+            if residual < self.max_residual * difference and (k in SCALES or self._linear(index, k, difference)):
                 self._marks.append((index - k, index - 2 * k, index))
         if self._marks and index % (16 * stride) < stride:
-            self._group(done_before=index - max(SCALES) - self.gap)  # no later mark can fall before that
+            self._group(done_before=index - max(self.scales) - self.gap)  # no later mark can fall before that
+
+    def _linear(self, index: int, k: int, difference: float) -> bool:
+        """Whether the frames at a quarter and three quarters of ``index - 2k .. index`` are the 3:1 and 1:3 blends."""
+        ring, stride = self._ring, self.stride
+        before, after = ring[(index - 2 * k) // stride % len(ring)], ring[index // stride % len(ring)]
+        for offset, weight in ((3 * k // 2, 0.25), (k // 2, 0.75)):
+            quarter = ring[(index - offset) // stride % len(ring)]
+            blend = cv2.addWeighted(after, weight, before, 1.0 - weight, 0.0)
+            if cv2.norm(quarter, blend, cv2.NORM_L1) >= self.max_residual * difference:
+                return False
+        return True
 
     def _group(self, done_before: int) -> None:
         """Turn the marks of every group that ends before frame ``done_before`` into transitions."""
@@ -127,7 +148,7 @@ class DissolveKind:
 
     def defaults(self) -> dict[str, Any]:
         return {"min_difference": DEFAULT_MIN_DIFFERENCE, "max_residual": DEFAULT_MAX_RESIDUAL,
-                "min_marks": DEFAULT_MIN_MARKS, "gap": DEFAULT_GAP}  # fmt: skip
+                "min_marks": DEFAULT_MIN_MARKS, "gap": DEFAULT_GAP, "max_scale": 16}  # fmt: skip
 
     def check(self, stride: int, params: dict) -> None:
         DissolveDetector(**params, stride=stride)  # the constructor checks the values
