@@ -55,6 +55,7 @@ from transition_media import build  # noqa: E402
 from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
 from curate.shots.clips import plan_clips  # noqa: E402
+from curate.shots.purity import PurityCheck  # noqa: E402
 from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2
@@ -76,6 +77,7 @@ class Setting:
     quick: bool = False  # run with --quick
     published: bool = False  # the package's own window scheme: run with --published (it doubles the time)
     skip_loop_filter: str = "none"  # scan_scenes' decoder option
+    purity: PurityCheck | None = None  # the purity check after split (curate.shots.purity)
 
 
 def _d(kind: str, stride: int = 1, **params) -> DetectorSpec:
@@ -110,6 +112,16 @@ SETTINGS = [
     Setting("adaptive + dissolve@2 + flash", (*DEFAULT_CASCADE, _d("flash")), quick=True, skip_loop_filter="noref"),
     Setting("adaptive + dissolve@2 max_scale=64 + flash", (_d("adaptive"), _d("dissolve", 2, max_scale=64),
             _d("flash")), quick=True, skip_loop_filter="noref"),  # fmt: skip
+    *[Setting(f"adaptive + dissolve@2 + flash, purity {mode} ratio={r} level p{q}", (*DEFAULT_CASCADE, _d("flash")),
+              quick=True, skip_loop_filter="noref", purity=PurityCheck(mode, ratio=r, level_percentile=q))
+      for mode, r, q in (("cut", 3.0, 50.0), ("cut", 3.0, 25.0), ("cut", 3.0, 10.0), ("cut", 4.0, 25.0),
+                         ("reject", 3.0, 25.0))],  # fmt: skip
+    *[Setting(f"transnetv2 t=0.3{extra}, purity cut ratio=3.0 level p25{' + TransNetV2 clusters' if cluster else ''}",
+              (*lead, _tn(0.3), *more), skip_loop_filter="noref",
+              purity=PurityCheck("cut", level_percentile=25.0, min_cluster=cluster))
+      for extra, lead, more, cluster in (("", (), (), 0), (" + flash", (), (_d("flash"),), 0),
+                                          (" + flash", (), (_d("flash"),), 6),
+                                          (" + adaptive + flash", (_d("adaptive"),), (_d("flash"),), 0))],  # fmt: skip
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
@@ -231,7 +243,7 @@ class Row:
         return p, r, 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score(row: Row, video: Video, scan: SceneScan) -> None:
+def score(row: Row, video: Video, scan: SceneScan, check: PurityCheck | None = None) -> None:
     tp, fp, fn = match(scan.cut_frames, video.truth, TOLERANCE)
     counts = row.counts.setdefault(video.group, [0, 0, 0])
     counts[0], counts[1], counts[2] = counts[0] + tp, counts[1] + fp, counts[2] + fn
@@ -244,9 +256,9 @@ def score(row: Row, video: Video, scan: SceneScan) -> None:
                        trim_frames=2, transitions=scan.transitions)  # fmt: skip
     for a, b in video.truth.gradual:
         row.leak.append(sum(max(0, min(c.end_frame, b + 1) - max(c.start_frame, a)) for c in clips))
-    kept = [c for c in plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=MIN_CLIP_S,
-                                  max_clip_s=MAX_CLIP_S, trim_frames=TRIM_FRAMES, transitions=scan.transitions)
-            if c.reject_reason is None]  # fmt: skip
+    check = check or PurityCheck("off")
+    kept = [c for c in check.plan(scan, min_clip_s=MIN_CLIP_S, max_clip_s=MAX_CLIP_S, trim_frames=TRIM_FRAMES)
+            if c.reject_reason is None]
     row.purity.setdefault(video.group, Purity()).add(clip_purity(
         kept, video.truth.cuts, video.truth.gradual, scan.frame_times, scan.end_time_s, MIN_CLIP_S))
 
@@ -265,10 +277,10 @@ def run(settings: list[Setting], all_videos: list[Video], network: Recorder | No
             plain = plain_decode_cpu(video.path, None)
             start = time.process_time()
             scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None,
-                               skip_loop_filter=setting.skip_loop_filter)
+                               skip_loop_filter=setting.skip_loop_filter, change_signal=setting.purity is not None)
             row.cpu += time.process_time() - start + (network.seconds[key] if replay else 0.0)
             row.plain += plain
-            score(row, video, scan)
+            score(row, video, scan, setting.purity)
             if key is not None:
                 scores[key] = scan.transnet_scores
                 if not replay:

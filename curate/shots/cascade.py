@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from curate.shots.detector import Detection, FrameScales, ShotDetector
+from curate.shots.purity import ChangeSignal
 from curate.shots.registry import DETECTORS, detector_kind
 
 TRANSNETV2 = "transnetv2"
@@ -117,23 +118,27 @@ adding AdaptiveDetector or the dissolve test only added false cuts). It needs th
 class Cascade:
     """The detectors of one scan, what they found, and the change history strided cuts are refined with."""
 
-    def __init__(self, specs: list[DetectorSpec], fps: float, transnet: Any) -> None:
+    def __init__(self, specs: list[DetectorSpec], fps: float, transnet: Any, change_signal: bool = False) -> None:
         self.specs = specs
         self.detectors = [spec.build(fps, transnet) for spec in specs]
-        self.frames = FrameScales({detector.scale for detector in self.detectors})
+        self.signal = ChangeSignal() if change_signal else None  # for the purity check after split
+        self.frames = FrameScales({detector.scale for detector in self.detectors} | ({"gray48"} if change_signal else set()))
         strided = any(d.refines_cuts and d.stride > 1 for d in self.detectors)
         self.history = ChangeHistory() if strided else None  # to place the cuts of strided detectors
         self.detections: list[Detection] = []
 
     def wants(self, index: int) -> bool:
         """Whether frame ``index`` must be shrunk: a detector samples it, or strided cuts need its score."""
-        return self.history is not None or any(index % d.stride == 0 for d in self.detectors)
+        every = self.history is not None or self.signal is not None
+        return every or any(index % d.stride == 0 for d in self.detectors)
 
     def feed(self, index: int, small: np.ndarray) -> None:
         """Frame ``index`` as the scan's BGR thumbnail, to every detector that samples it, at the scale it asks."""
         if self.history is not None:
             self.history.push(index, small)
         self.frames.start(small)
+        if self.signal is not None:
+            self.signal.push(index, self.frames.get("gray48"))
         for detector in self.detectors:
             if index % detector.stride == 0:
                 detector.push(index, self.frames.get(detector.scale))

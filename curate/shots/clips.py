@@ -27,7 +27,8 @@ class ClipSpan:
     end_frame: int  # exclusive
     start_s: float
     end_s: float  # exclusive: time of the frame after the last one
-    reject_reason: str | None = None  # None = kept; "split_too_short"
+    reject_reason: str | None = None  # None = kept; "split_too_short", "split_impure" (curate.shots.purity)
+    detail: str | None = None  # why it was rejected, where the reason needs more than its name
 
     @property
     def duration_s(self) -> float:

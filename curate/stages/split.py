@@ -17,7 +17,8 @@ A clip is a span of its source video (lhotse-style), not a copy: ``start_s``/``e
 timestamps (half-open), ``start_frame``/``end_frame`` decode-order indices (half-open). ``clip_id`` is
 ``<video_id>_<start_frame>_<end_frame>``, stable for the same file and settings.
 
-Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
+Rejected rows: ``split_too_short`` (clip columns filled), ``split_impure`` (the purity check found a transition
+inside the clip: detail says where and why), ``split_decode_error`` (the video could not be scanned;
 clip columns null), ``split_duplicate_video`` (same content as an earlier input; detail names it).
 """
 
@@ -33,7 +34,9 @@ import pyarrow.parquet as pq
 from curate.rundir import read_parquet_dir
 from curate.stage import Resources, ShardBudget, Stage, StageOutput
 from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
-from curate.shots.clips import check_lengths, plan_clips
+from curate.shots.clips import check_lengths
+from curate.shots.purity import MODES as PURITY_MODES
+from curate.shots.purity import PurityCheck
 from curate.shots.registry import DETECTORS as DETECTOR_KINDS
 from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
@@ -80,7 +83,7 @@ class Split(Stage):
         "start_frame": pa.int64(),
         "end_frame": pa.int64(),
     }
-    reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video")
+    reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video", "split_impure")
 
     def __init__(
         self,
@@ -96,6 +99,9 @@ class Split(Stage):
         min_clip_s: float = 1.0,
         max_clip_s: float | None = 30.0,
         trim_frames: int = 2,
+        purity_check: Literal["off", "cut", "reject"] = "off",
+        purity_min_change: float = 20.0,
+        purity_ratio: float = 3.0,
         skip_duplicate_videos: bool = True,
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
@@ -117,6 +123,10 @@ class Split(Stage):
         merge_window_frames: cuts of different detectors closer than this are one cut.
         min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
         trim_frames: frames dropped on each side of every cut.
+        purity_check: look inside each clip for a transition the detectors missed (curate.shots.purity): "cut" treats
+            it as a transition and plans the clips again, "reject" rejects the clip (split_impure, detail: where and
+            why), "off". purity_min_change / purity_ratio: a suspect bump of the change signal exceeds this (0-255)
+            and this multiple of the clip's own level of change.
         skip_duplicate_videos: reject a video whose bytes equal an earlier input's (same video_id).
         clips_per_shard / clip_seconds_per_shard: the clips of a shard of videos are written as shards of at most
             this many clips and this many seconds of clips, so the per-clip steps after split stay balanced even
@@ -148,6 +158,10 @@ class Split(Stage):
             raise ValueError(f"split.clip_seconds_per_shard must be > 0 seconds, auto or null, "
                              f"got {clip_seconds_per_shard}")
         check_lengths(min_clip_s, max_clip_s, trim_frames)
+        if purity_check not in PURITY_MODES:
+            raise ValueError(f"split.purity_check must be one of {', '.join(PURITY_MODES)}, got {purity_check!r}")
+        self.purity_check, self.purity_min_change, self.purity_ratio = purity_check, purity_min_change, purity_ratio
+        self.purity()  # checks the values now, not on a worker
         self.detectors(gpu=False)  # validate the detector settings now, not on a worker
         self.detectors(gpu=True)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -156,6 +170,10 @@ class Split(Stage):
             self.resources = Resources(cpus=1, gpus=1)  # on a cluster with GPU workers, split runs on them
         self._duplicates: dict[str, str] = {}
         self._transnet = None
+
+    def purity(self) -> PurityCheck:
+        """The purity check after the clips are planned."""
+        return PurityCheck(self.purity_check, min_change=self.purity_min_change, ratio=self.purity_ratio)
 
     def uses_transnet(self) -> bool:
         """Whether a worker may run TransNetV2 (on a GPU worker, for ``auto``)."""
@@ -262,6 +280,7 @@ class Split(Stage):
                     path, detectors, downscale_width=self.downscale_width,
                     merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
                     transnet=self._transnet, skip_loop_filter=self.skip_loop_filter,
+                    change_signal=self.purity_check != "off",
                 )
             except VideoDecodeError as e:
                 rejected.append(video)
@@ -275,9 +294,8 @@ class Split(Stage):
                 "transitions": [_transition(first, last, scan) for first, last in scan.transitions],
                 "detector_cuts": json.dumps(scan.detector_cuts),
             })
-            spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
-                               max_clip_s=self.max_clip_s, trim_frames=self.trim_frames,
-                               transitions=scan.transitions)
+            spans = self.purity().plan(scan, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                                       trim_frames=self.trim_frames)  # plan_clips, then the purity check
             for index, span in enumerate(spans):
                 row = dict(video, clip_id=f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}",
                            clip_index=index, start_s=span.start_s, end_s=span.end_s, duration_s=span.duration_s,
@@ -287,7 +305,7 @@ class Split(Stage):
                 else:
                     rejected.append(row)
                     reasons.append(span.reject_reason)
-                    details.append(f"{span.duration_s:.3f} s < min_clip_s {self.min_clip_s}")
+                    details.append(span.detail or f"{span.duration_s:.3f} s < min_clip_s {self.min_clip_s}")
         rejected_table = self.reject(pa.Table.from_pylist(rejected, schema=out_schema), reasons, details)
         return StageOutput(
             kept=pa.Table.from_pylist(kept, schema=out_schema),

@@ -122,6 +122,8 @@ class SceneScan:
         transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
             ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
             threshold needs no new scan: :func:`curate.shots.transnet.find_transitions`). Else None.
+        change_scores: with ``change_signal=True``, :class:`curate.shots.purity.ChangeSignal`'s float32 per frame
+            (4 bytes a frame), the evidence of the purity check after split. Else None.
     """
 
     cut_frames: list[int]
@@ -137,6 +139,7 @@ class SceneScan:
     transitions: list[tuple[int, int]] = field(default_factory=list)
     size_changes: list[int] = field(default_factory=list)
     transnet_scores: np.ndarray | None = None
+    change_scores: np.ndarray | None = None
 
 
 def scan_scenes(
@@ -148,6 +151,7 @@ def scan_scenes(
     stream_index: int | None = None,
     transnet: TransNetV2 | None = None,
     skip_loop_filter: str = DEFAULT_SKIP_LOOP_FILTER,
+    change_signal: bool = False,
 ) -> SceneScan:
     """Find the cuts and gradual transitions of one video stream in a single streaming decode.
 
@@ -166,6 +170,8 @@ def scan_scenes(
             name, for H.264 and HEVC; other codecs ignore it): ``none``, ``noref`` (frames no other frame
             predicts from: the same pixels elsewhere), ``bidir``, ``nokey`` or ``all``. See
             :data:`DEFAULT_SKIP_LOOP_FILTER`.
+        change_signal: also keep the change signal of every frame (``SceneScan.change_scores``) for the purity
+            check after split (:mod:`curate.shots.purity`): every frame is then shrunk to 48x27 grey.
 
     Raises:
         VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
@@ -192,7 +198,7 @@ def scan_scenes(
         chosen = stream.index
 
         # 3. decode once, feeding every detector the frames of its stride
-        cascade = Cascade(detectors, nominal_fps, transnet)
+        cascade = Cascade(detectors, nominal_fps, transnet, change_signal)
         pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
@@ -238,6 +244,7 @@ def scan_scenes(
         transitions=transitions,
         size_changes=size_changes,
         transnet_scores=cascade.frame_scores,
+        change_scores=cascade.signal.scores if cascade.signal is not None else None,
     )
 
 
