@@ -118,7 +118,7 @@ SETTINGS = [
                          ("reject", 3.0, 25.0))],  # fmt: skip
     *[Setting(f"transnetv2 t=0.3{extra}, purity cut ratio=3.0 level p25{' + TransNetV2 clusters' if cluster else ''}",
               (*lead, _tn(0.3), *more), skip_loop_filter="noref",
-              purity=PurityCheck("cut", level_percentile=25.0, min_cluster=cluster))
+              purity=PurityCheck("cut", ratio=3.0, level_percentile=25.0, min_cluster=cluster))
       for extra, lead, more, cluster in (("", (), (), 0), (" + flash", (), (_d("flash"),), 0),
                                           (" + flash", (), (_d("flash"),), 6),
                                           (" + adaptive + flash", (_d("adaptive"),), (_d("flash"),), 0))],  # fmt: skip

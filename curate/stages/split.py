@@ -198,7 +198,8 @@ class Split(Stage):
             except TypeError as e:
                 raise ValueError(f"split.cascade entries take kind, stride, params: {e}") from e
         if self.cascade is not None:
-            raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r})")
+            raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r}); "
+                             f"the configs give a cascade: with --set split.detector=..., also set split.cascade=null")
         params = {} if self.threshold is None else {DETECTOR_KINDS[self.detector].threshold_param: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
