@@ -9,9 +9,10 @@
 
 A frame is *flat* when the standard deviation of its 48x27 grey levels is below ``max_std`` (0-255), and dark or
 bright when its mean is below ``dark`` or above ``bright``. A run of at least ``min_frames`` such frames (black or
-white, mixed) is a span that belongs to no shot: an editor's flash to white, a dip through black, the black frames
-that pad a video. Its cut is its middle frame. Runs at the start of the video need 2 frames (a cut at frame 0 is
-no cut). The ramps of a dip (frames darkening towards black) are not flat: the dissolve test finds those.
+white, mixed) is a span that belongs to no shot: an editor's flash to white, a dip through black. Its cut is its
+last frame (a cut out of black is annotated where the picture comes back). Runs that touch the first or the last
+frame of the video are padding, not a transition between shots, and are not reported. The ramps of a dip (frames
+darkening towards black) are not flat: the dissolve test finds those.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ class FlashDetector:
 
     def finish(self, n_frames: int) -> Detection:
         self._close()
-        return Detection(spans=[(a, b, cut) for a, b, cut in self.spans if 0 < cut < n_frames])
+        inside = [(a, b, cut) for a, b, cut in self.spans if a > 0 and b + self.stride < n_frames]
+        return Detection(spans=inside)
 
     def _close(self) -> None:
         if self._run is not None:
             first, last = self._run
             if (last - first) // self.stride + 1 >= self.min_frames:
-                self.spans.append((first, last, (first + last + 1) // 2))
+                self.spans.append((first, last, last))
         self._run = None
 
 

