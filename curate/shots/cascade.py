@@ -31,10 +31,6 @@ from curate.shots.detector import Detection, FrameScales, ShotDetector
 from curate.shots.purity import ChangeSignal
 from curate.shots.registry import DETECTORS, detector_kind
 
-TRANSNETV2 = "transnetv2"
-DISSOLVE = "dissolve"
-DETECTOR_KINDS = tuple(DETECTORS)
-
 DEFAULT_MERGE_WINDOW_FRAMES = 8
 """Cuts of different detectors closer than this many frames are one event by default."""
 
@@ -99,7 +95,7 @@ class DetectorSpec:
         return DETECTORS[self.kind].build(self.stride, self.settings(), fps=fps, network=network)
 
 
-DEFAULT_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"), DetectorSpec(DISSOLVE, stride=2))
+DEFAULT_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"), DetectorSpec("dissolve", stride=2))
 """The cascade :func:`~curate.video.scenes.scan_scenes` runs by default, and ``configs/offline.yaml``: PySceneDetect's
 AdaptiveDetector with its defaults on every frame, for hard cuts (``benchmarks/cut_accuracy.py`` ranks it first on
 the annotated fixtures: it finds the cuts ContentDetector finds without its false cuts on fast motion), and the
@@ -108,7 +104,7 @@ from 0.68 to 0.80 (precision 0.92 to 0.93) at no measurable cost (the scan stays
 CPU time); TransNetV2 reaches 0.89 but costs 30-40x a decode on a CPU (``GPU_CASCADE``)."""
 
 
-GPU_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec(TRANSNETV2, params={"threshold": 0.3}),)
+GPU_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("transnetv2", params={"threshold": 0.3}),)
 """The best setting of ``benchmarks/transitions.py``: TransNetV2 alone at threshold 0.3 (F1 0.89, precision 0.97 over
 the synthetic edits and the annotated fixtures; 0.4 and 0.5 found fewer dissolves and no fewer false cuts, and
 adding AdaptiveDetector or the dissolve test only added false cuts). It needs the network: meant for GPUs."""
