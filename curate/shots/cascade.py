@@ -118,7 +118,8 @@ class Cascade:
         self.specs = specs
         self.detectors = [spec.build(fps, transnet) for spec in specs]
         self.signal = ChangeSignal() if change_signal else None  # for the purity check after split
-        self.frames = FrameScales({detector.scale for detector in self.detectors} | ({"gray48"} if change_signal else set()))
+        scales = {detector.scale for detector in self.detectors} | ({"gray48"} if change_signal else set())
+        self.frames = FrameScales(scales)
         strided = any(d.refines_cuts and d.stride > 1 for d in self.detectors)
         self.history = ChangeHistory() if strided else None  # to place the cuts of strided detectors
         self.detections: list[Detection] = []

@@ -15,7 +15,8 @@ frame is not the average of its neighbours (the mean residual is a third to a ha
 cut it equals one of them (a half), and a static shot has no difference to speak of. So, in order:
 
 1. Each frame ``i`` is compared with ``i - 2k`` for ``k`` in ``SCALES`` (2, 4, 8, 16 frames: transitions of about
-   4 to 60 frames; ``max_scale`` adds 32 and 64, see ``LONG_SCALES``): ``difference`` = mean absolute difference (0-255). Where it exceeds ``min_difference``,
+   4 to 60 frames; ``max_scale`` adds 32 and 64, see ``LONG_SCALES``): ``difference`` = mean absolute difference
+   (0-255). Where it exceeds ``min_difference``,
    ``residual`` = mean absolute difference between frame ``i - k`` and the average of the two.
 2. ``residual < max_residual * difference`` marks frame ``i - k`` as the middle of a blend over ``i - 2k .. i``.
 3. Marks less than ``gap`` frames apart form one transition, from the earliest to the latest frame of their

@@ -124,7 +124,8 @@ class PurityCheck:
                     last += 1
                 a, b = start + w + first, start + w + last  # centres of the bump
                 frames = (max(start, a - w), min(end - 1, b + w))  # every frame the compared pairs could hold
-                why = f"change {peak:.1f} over {2 * w} frames, {peak / max(level, 1e-6):.1f}x the clip's level {level:.1f}"
+                times = peak / max(level, 1e-6)
+                why = f"change {peak:.1f} over {2 * w} frames, {times:.1f}x the clip's level {level:.1f}"
                 if not found or frames[0] > found[-1].last:
                     found.append(Suspect(frames[0], frames[1], why))
         if transnet is not None and self.min_cluster:

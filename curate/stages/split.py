@@ -108,7 +108,8 @@ class Split(Stage):
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
     ):
         """detector: "cascade" (several detectors/frame rates, cuts merged), one detector of
-        curate.shots.registry.DETECTORS (content, adaptive, threshold, histogram, transnetv2, dissolve, flash), or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
+        curate.shots.registry.DETECTORS (content, adaptive, threshold, histogram, transnetv2, dissolve, flash), or
+        "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
         threshold: the single detector's threshold (its default when null; transnetv2: a probability).
         cascade: custom cascade, a list of {kind, stride, params} (default: DEFAULT_CASCADE, AdaptiveDetector + the
         dissolve test); kind may also be transnetv2 (params: threshold, window, context, batch) or dissolve
