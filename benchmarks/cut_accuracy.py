@@ -6,7 +6,8 @@ Run from the project root::
     python benchmarks/cut_accuracy.py --quick    # the default detectors and cascade only (~1 min)
 
 For every setting it scans every video listed in ``ground_truth.json`` and prints one markdown
-row: precision, recall and F1 over all true events pooled, false cuts on videos with no cut, and
+row: precision, recall and F1 over all true events pooled, false cuts on videos with no cut, the purity and yield
+of split's clips (``benchmarks/purity.py``; split's default lengths), and
 the wall time of its scans divided by the wall time of a plain single-threaded PyAV decode of the
 same videos, each plain decode run right before the scan of the same video so that load from
 other processes hits both alike (``--repeat N`` keeps the fastest of N of each).
@@ -56,7 +57,7 @@ from run to run; plain decode of all 18 videos took 8.4 s:
 
 Reading: AdaptiveDetector with its defaults is the best PySceneDetect detector (no strided or added
 PySceneDetect detector beats it by more than one event); ``DEFAULT_CASCADE`` adds the dissolve test
-(``curate/video/dissolve.py``, every other frame), which finds the dissolve of ``nasa_13013.mp4`` and
+(``curate/shots/dissolve.py``, every other frame), which finds the dissolve of ``nasa_13013.mp4`` and
 the five fades and dissolves of ``psd_testvideo.mp4`` (F1 0.879 -> 0.930). Its false cuts are in the
 two synthetic clips (``psd_counter.mp4``: the flat background switches colour at frame 20;
 ``psd_fades.mp4``: a picture fading in and out of black, annotated as no cut); it misses the cuts in
@@ -81,7 +82,10 @@ from pathlib import Path
 
 import av
 
-from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec
+from purity import Purity, clip_purity
+
+from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
+from curate.shots.clips import plan_clips
 from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
 
 TOLERANCE_FRAMES = 2
@@ -138,6 +142,7 @@ SETTINGS: list[Setting] = [
     Setting(f"DEFAULT_CASCADE, {DEFAULT_DOWNSCALE_WIDTH} px (default)", DEFAULT_CASCADE, quick=True),
     Setting("DEFAULT_CASCADE, 256 px", DEFAULT_CASCADE, {"downscale_width": 256}),
     Setting("DEFAULT_CASCADE, full size", DEFAULT_CASCADE, {"downscale_width": None}),
+    Setting("DEFAULT_CASCADE + flash", (*DEFAULT_CASCADE, _d("flash")), quick=True),
 ]
 
 
@@ -227,6 +232,7 @@ class Row:
     fp: int = 0
     fn: int = 0
     negative_fp: int = 0
+    purity: Purity = field(default_factory=Purity)  # split's kept clips (min_clip_s 1, max_clip_s 30, trim 2)
     seconds: float = 0.0
     plain_seconds: float = 0.0
     details: list[str] = field(default_factory=list)
@@ -255,6 +261,10 @@ def run_setting(setting: Setting, videos: dict[str, dict], repeat: int) -> Row:
         row.tp, row.fp, row.fn = row.tp + tp, row.fp + fp, row.fn + fn
         if truth.empty:
             row.negative_fp += fp
+        clips = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=1.0, max_clip_s=30.0,
+                           trim_frames=2, transitions=scan.transitions)  # split's defaults
+        row.purity.add(clip_purity([c for c in clips if c.reject_reason is None], truth.cuts, list(truth.gradual),
+                                   scan.frame_times, scan.end_time_s, 1.0))  # fmt: skip
         if fp or fn:
             row.details.append(f"{name}: found {scan.cut_frames}, truth {truth.cuts} gradual {truth.gradual}")
     return row
@@ -283,12 +293,14 @@ def main() -> None:
     n_negative = sum(1 for name, entry in videos.items() if annotated_truth(name, entry, 0).empty)
     print(f"\n{len(videos)} videos, {n_events} true events, {n_negative} videos without any cut; "
           f"match tolerance +-{TOLERANCE_FRAMES} frames; plain decode of all (fastest pass): {plain_total:.2f} s\n")
-    print("| setting | P | R | F1 | TP | FP | FN | FP on no-cut videos | cost vs plain decode |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| setting | P | R | F1 | TP | FP | FN | FP on no-cut videos | purity (impure/clips) | yield | "
+          "cost vs plain decode |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         p, r, f1 = row.scores()
         print(f"| {row.label} | {p:.2f} | {r:.2f} | {f1:.3f} | {row.tp} | {row.fp} | {row.fn} | "
-              f"{row.negative_fp} | {row.seconds / row.plain_seconds:.2f}x |")
+              f"{row.negative_fp} | {row.purity.purity:.3f} ({row.purity.impure}/{row.purity.clips}) | "
+              f"{row.purity.yield_:.3f} | {row.seconds / row.plain_seconds:.2f}x |")
     for row in rows:
         if args.details or row.label.endswith("(default)"):
             print(f"\n{row.label}: misses and false cuts")

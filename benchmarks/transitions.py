@@ -5,6 +5,7 @@ transitions (``benchmarks/transition_media.py``) plus the annotated real fixture
     python benchmarks/transitions.py --published         # + TransNetV2 in the package's 100/25 window scheme
     python benchmarks/transitions.py --quick             # the PySceneDetect and dissolve settings only (minutes)
     python benchmarks/transitions.py --media DIR         # where edits are rendered ($TMPDIR/curate-transitions)
+    python benchmarks/transitions.py --hard --quick      # the harder edits (hard_edits.py): tuning and test parts
 
 What it does, in order:
 
@@ -23,6 +24,10 @@ What it does, in order:
    matches once, every other reported cut is a false positive (``benchmarks/cut_accuracy.py``'s rules). Also
    reported: recall per kind of synthetic junction, and ``leak``: frames of true gradual transitions that end up
    inside a clip (``plan_clips`` with ``trim_frames=2``, ``min_clip_s=0``), per true gradual transition.
+   Purity and yield (``benchmarks/purity.py``): the clips split keeps (``plan_clips`` with split's defaults:
+   ``min_clip_s=1``, ``max_clip_s=30``, ``trim_frames=2``), the share that hold no true cut or part of a gradual
+   transition (one frame of slack), and their seconds over the seconds of true shots at least ``min_clip_s`` long;
+   per group (synthetic edits, or with ``--hard`` their tuning and test parts; annotated fixtures).
 4. Prints the table (markdown), and the speed of TransNetV2 per window scheme: new frames per CPU-second of one
    thread, and how far its probabilities move from the published scheme's (100-frame windows, 25 frames of context).
 """
@@ -30,6 +35,7 @@ What it does, in order:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -43,19 +49,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordinal  # noqa: E402
+from purity import Purity, clip_purity  # noqa: E402
 from transition_media import build  # noqa: E402
 
 from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
-from curate.video.clips import plan_clips  # noqa: E402
-from curate.video.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
+from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
+from curate.shots.clips import plan_clips  # noqa: E402
+from curate.shots.purity import PurityCheck  # noqa: E402
 from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2
-FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack": "dip", "fadewhite": "dip"}
+FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack": "dip", "fadewhite": "dip",
+            "flash": "dip", "same": "same"}  # fmt: skip
+MIN_CLIP_S, MAX_CLIP_S, TRIM_FRAMES = 1.0, 30.0, 2  # split's defaults
 
 
 def family(kind: str) -> str:
-    return FAMILIES.get(kind) or ("wipe" if kind.startswith("wipe") else "slide")
+    if kind in FAMILIES:
+        return FAMILIES[kind]
+    return "wipe" if kind.startswith("wipe") else "slide" if kind.startswith("slide") else "graphic"
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class Setting:
     quick: bool = False  # run with --quick
     published: bool = False  # the package's own window scheme: run with --published (it doubles the time)
     skip_loop_filter: str = "none"  # scan_scenes' decoder option
+    purity: PurityCheck | None = None  # the purity check after split (curate.shots.purity)
 
 
 def _d(kind: str, stride: int = 1, **params) -> DetectorSpec:
@@ -93,6 +106,25 @@ SETTINGS = [
     *[Setting(f"adaptive + dissolve@2 (DEFAULT_CASCADE{', offline.yaml' if skip == 'noref' else ''}), "
               f"skip_loop_filter={skip}", DEFAULT_CASCADE, quick=True, skip_loop_filter=skip)
       for skip in ("none", "noref", "all")],  # fmt: skip
+    *[Setting(f"adaptive + dissolve@2 max_scale={m}", (_d("adaptive"), _d("dissolve", 2, max_scale=m)), quick=True,
+              skip_loop_filter="noref") for m in (32, 64)],  # fmt: skip
+    Setting("adaptive + flash", (_d("adaptive"), _d("flash")), quick=True, skip_loop_filter="noref"),
+    Setting("adaptive + dissolve@2 + flash", (*DEFAULT_CASCADE, _d("flash")), quick=True, skip_loop_filter="noref"),
+    Setting("adaptive + dissolve@2 max_scale=64 + flash", (_d("adaptive"), _d("dissolve", 2, max_scale=64),
+            _d("flash")), quick=True, skip_loop_filter="noref"),  # fmt: skip
+    *[Setting(f"adaptive + dissolve@2 + flash, purity {mode} ratio={r} level p{q}", (*DEFAULT_CASCADE, _d("flash")),
+              quick=True, skip_loop_filter="noref", purity=PurityCheck(mode, ratio=r, level_percentile=q))
+      for mode, r, q in (("cut", 3.0, 50.0), ("cut", 3.0, 25.0), ("cut", 3.0, 10.0), ("cut", 4.0, 25.0),
+                         ("reject", 3.0, 25.0))],  # fmt: skip
+    *[Setting(f"transnetv2 t=0.3{extra}, purity cut ratio=3.0 level p25{' + TransNetV2 clusters' if cluster else ''}",
+              (*lead, _tn(0.3), *more), skip_loop_filter="noref",
+              purity=PurityCheck("cut", ratio=3.0, level_percentile=25.0, min_cluster=cluster))
+      for extra, lead, more, cluster in (("", (), (), 0), (" + flash", (), (_d("flash"),), 0),
+                                          (" + flash", (), (_d("flash"),), 6),
+                                          (" + adaptive + flash", (_d("adaptive"),), (_d("flash"),), 0))],  # fmt: skip
+    Setting("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), skip_loop_filter="noref"),
+    *[Setting(f"transnetv2 t=0.3 + flash, check ratio={r} level p{q}", (_tn(0.3), _d("flash")), skip_loop_filter="noref",
+              purity=PurityCheck("cut", ratio=r, level_percentile=q)) for r, q in ((4.0, 25.0), (4.0, 50.0), (6.0, 25.0))],
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
@@ -104,11 +136,26 @@ SETTINGS = [
 class Recorder(torch.nn.Module):
     """Wraps the network: records its outputs per video (and the CPU time it took), or replays them."""
 
-    def __init__(self, model: TransNetV2) -> None:
+    def __init__(self, model: TransNetV2, cache: Path | None = None) -> None:
         super().__init__()
-        self.model, self.tapes, self.seconds = model, {}, {}
+        self.model, self.tapes, self.seconds, self.cache = model, {}, {}, cache
         self._tape: list | None = None
         self._replay = False
+
+    def _file(self, key: tuple) -> Path:
+        name = hashlib.sha256(repr((Path(key[0]).name, *key[1:], Path(key[0]).stat().st_size)).encode()).hexdigest()
+        return self.cache / f"tape-{name[:16]}.pt"
+
+    def load(self, key: tuple) -> bool:
+        """The outputs (and CPU time) of an earlier run of this benchmark on the same video, if kept in ``cache``."""
+        if self.cache is None or key in self.tapes or not self._file(key).is_file():
+            return key in self.tapes
+        self.tapes[key], self.seconds[key] = torch.load(self._file(key))
+        return True
+
+    def save(self, key: tuple) -> None:
+        if self.cache is not None:
+            torch.save((self.tapes[key], self.seconds[key]), self._file(key))
 
     @property
     def device(self) -> torch.device:
@@ -147,19 +194,28 @@ class Video:
     synthetic: bool
     kinds: list = field(default_factory=list)  # (kind, first frame) of each synthetic junction
     stream: int | None = None
+    group: str = ""  # synthetic, tuning, test (the harder edits' parts) or annotated
 
 
-def videos(media: Path) -> list[Video]:
+def videos(media: Path, hard: bool = False) -> list[Video]:
     result = []
-    for path, truth in build(media):
-        result.append(Video(path, Truth(truth["cuts"], [tuple(g) for g in truth["gradual"]]), True, truth["kinds"]))
+    if hard:
+        from hard_edits import build as build_hard
+
+        for path, edit, truth in build_hard(media):
+            result.append(Video(path, Truth(truth["cuts"], [tuple(g) for g in truth["gradual"]]), True,
+                                truth["kinds"], group=edit.part))  # fmt: skip
+    else:
+        for path, truth in build(media):
+            result.append(Video(path, Truth(truth["cuts"], [tuple(g) for g in truth["gradual"]]), True,
+                                truth["kinds"], group="synthetic"))  # fmt: skip
     annotations = json.loads((VIDEOS_DIR / "ground_truth.json").read_text())
     for name, entry in annotations.items():
         if name.startswith("_"):
             continue
         path = VIDEOS_DIR / name
         truth = annotated_truth(name, entry, video_ordinal(path, _default_stream(path)))
-        result.append(Video(path, truth, False))
+        result.append(Video(path, truth, False, group="annotated"))
     return result
 
 
@@ -173,7 +229,8 @@ def _default_stream(path: Path) -> int:
 @dataclass
 class Row:
     label: str
-    counts: dict = field(default_factory=lambda: {"synthetic": [0, 0, 0], "annotated": [0, 0, 0]})
+    counts: dict = field(default_factory=dict)  # group -> [tp, fp, fn]
+    purity: dict = field(default_factory=dict)  # group -> Purity
     recall: dict = field(default_factory=dict)  # family -> [hit, total]
     leak: list = field(default_factory=list)
     cpu: float = 0.0
@@ -183,15 +240,15 @@ class Row:
         if which == "all":
             tp, fp, fn = (sum(counts[i] for counts in self.counts.values()) for i in range(3))
         else:
-            tp, fp, fn = self.counts[which]
+            tp, fp, fn = self.counts.get(which, (0, 0, 0))
         p = tp / (tp + fp) if tp + fp else 1.0
         r = tp / (tp + fn) if tp + fn else 1.0
         return p, r, 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score(row: Row, video: Video, scan: SceneScan) -> None:
+def score(row: Row, video: Video, scan: SceneScan, check: PurityCheck | None = None) -> None:
     tp, fp, fn = match(scan.cut_frames, video.truth, TOLERANCE)
-    counts = row.counts["synthetic" if video.synthetic else "annotated"]
+    counts = row.counts.setdefault(video.group, [0, 0, 0])
     counts[0], counts[1], counts[2] = counts[0] + tp, counts[1] + fp, counts[2] + fn
     for kind, first in video.kinds:
         span = next(((a, b) for a, b in video.truth.gradual if a == first), (first, first))
@@ -202,6 +259,11 @@ def score(row: Row, video: Video, scan: SceneScan) -> None:
                        trim_frames=2, transitions=scan.transitions)  # fmt: skip
     for a, b in video.truth.gradual:
         row.leak.append(sum(max(0, min(c.end_frame, b + 1) - max(c.start_frame, a)) for c in clips))
+    check = check or PurityCheck("off")
+    kept = [c for c in check.plan(scan, min_clip_s=MIN_CLIP_S, max_clip_s=MAX_CLIP_S, trim_frames=TRIM_FRAMES)
+            if c.reject_reason is None]
+    row.purity.setdefault(video.group, Purity()).add(clip_purity(
+        kept, video.truth.cuts, video.truth.gradual, scan.frame_times, scan.end_time_s, MIN_CLIP_S))
 
 
 def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None) -> tuple[list[Row], dict]:
@@ -212,18 +274,20 @@ def run(settings: list[Setting], all_videos: list[Video], network: Recorder | No
         for setting, row in zip(settings, rows):
             tn = [d for d in setting.detectors if d.kind == "transnetv2"]
             key = (str(video.path), tn[0].params.get("window"), tn[0].params.get("context")) if tn else None
-            replay = key is not None and key in network.tapes
+            replay = key is not None and network.load(key)
             if key is not None:
                 network.start(key, replay)
             plain = plain_decode_cpu(video.path, None)
             start = time.process_time()
             scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None,
-                               skip_loop_filter=setting.skip_loop_filter)
+                               skip_loop_filter=setting.skip_loop_filter, change_signal=setting.purity is not None)
             row.cpu += time.process_time() - start + (network.seconds[key] if replay else 0.0)
             row.plain += plain
-            score(row, video, scan)
+            score(row, video, scan, setting.purity)
             if key is not None:
                 scores[key] = scan.transnet_scores
+                if not replay:
+                    network.save(key)
         print(f"  {video.path.name}", file=sys.stderr, flush=True)
     return rows, scores
 
@@ -247,33 +311,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="PySceneDetect and dissolve settings only")
     parser.add_argument("--media", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "curate-transitions")
-    parser.add_argument("--only", default="", help="run only settings whose label contains this")
+    parser.add_argument("--only", default="", help="run only settings whose label contains this (| separates several)")
     parser.add_argument("--published", action="store_true", help="also TransNetV2 in the package's window scheme")
+    parser.add_argument("--hard", action="store_true", help="the harder edits of hard_edits.py (tuning and test)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per scan, as a split worker
 
-    all_videos = videos(args.media)
-    settings = [s for s in SETTINGS if (s.quick or not args.quick) and args.only in s.label
+    all_videos = videos(args.media, args.hard)
+    settings = [s for s in SETTINGS if (s.quick or not args.quick) and any(o in s.label for o in args.only.split("|"))
                 and (args.published or not s.published)]  # fmt: skip
     needs_network = any(d.kind == "transnetv2" for s in settings for d in s.detectors)
-    network = Recorder(load_transnetv2(device="cpu")) if needs_network else None
+    network = Recorder(load_transnetv2(device="cpu"), args.media) if needs_network else None
     rows, scores = run(settings, all_videos, network)
 
     synthetic = [v for v in all_videos if v.synthetic]
-    events = {k: sum(len(v.truth.cuts) + len(v.truth.gradual) for v in all_videos if v.synthetic == s)
-              for k, s in (("synthetic", True), ("annotated", False))}  # fmt: skip
+    groups = list(dict.fromkeys(v.group for v in all_videos))
+    events = {g: sum(len(v.truth.cuts) + len(v.truth.gradual) for v in all_videos if v.group == g) for g in groups}
     families = sorted({family(k) for v in synthetic for k, _ in v.kinds})
     cpu = f"{os.uname().machine}, " + _cpu_name()
-    print(f"\n{len(synthetic)} synthetic edits ({events['synthetic']} events), {len(all_videos) - len(synthetic)} "
-          f"annotated videos ({events['annotated']} events); +-{TOLERANCE} frames; CPU: {cpu}\n")
-    print("| setting | synthetic P / R / F1 | annotated P / R / F1 | all P / R / F1 | recall: "
+    print("\n" + "; ".join(f"{g}: {sum(v.group == g for v in all_videos)} videos, {events[g]} events" for g in groups)
+          + f"; +-{TOLERANCE} frames; load {os.getloadavg()[0]:.1f}; CPU: {cpu}\n")
+    print("| setting | " + " | ".join(f"{g} P / R / F1" for g in groups) + " | all P / R / F1 | recall: "
           + " / ".join(families) + " | leak | cost |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---" * (len(groups) + 5) + "|")
     for row in rows:
-        cells = [" / ".join(f"{x:.2f}" for x in row.prf(k)) for k in ("synthetic", "annotated", "all")]
+        cells = [" / ".join(f"{x:.2f}" for x in row.prf(k)) for k in (*groups, "all")]
         recall = " / ".join(f"{row.recall.get(f, [0, 0])[0]}/{row.recall.get(f, [0, 0])[1]}" for f in families)
         print(f"| {row.label} | {' | '.join(cells)} | {recall} | {np.mean(row.leak):.1f} | "
               f"{row.cpu / row.plain:.2f}x |")
+    print(f"\nClips kept by split (min_clip_s {MIN_CLIP_S}, max_clip_s {MAX_CLIP_S}, trim_frames {TRIM_FRAMES}): "
+          "purity = share holding no true transition (impure / clips), yield = clean clip s / true shot s\n")
+    print("| setting | " + " | ".join(f"{g} purity (impure/clips) | {g} yield" for g in groups) + " | cost |")
+    print("|---" * (2 * len(groups) + 2) + "|")
+    for row in rows:
+        cells = [f"{row.purity[g].purity:.3f} ({row.purity[g].impure}/{row.purity[g].clips}) | "
+                 f"{row.purity[g].yield_:.3f}" for g in groups]  # fmt: skip
+        print(f"| {row.label} | {' | '.join(cells)} | {row.cpu / row.plain:.2f}x |")
     if network is not None:
         print("\n| TransNetV2 window / context | frames computed per new frame | new frames per CPU-second "
               "(1 thread) | probability change vs 100/25: max / p99.9 |")

@@ -18,7 +18,7 @@ import torch
 from curate import hardware
 from curate.models.transnetv2 import load_transnetv2
 from curate.stages.clip import Clip
-from curate.video.cascade import DetectorSpec
+from curate.shots.cascade import DetectorSpec
 from curate.video.scenes import scan_scenes
 from tests.models.tiny import save_tiny_clip
 

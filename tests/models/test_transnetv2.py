@@ -15,7 +15,7 @@ import torch
 
 from curate.models.loading import ModelUnavailable
 from curate.models.transnetv2 import DEFAULT_TRANSNETV2, WEIGHTS_FILE, load_transnetv2, transnetv2_weights
-from curate.video.transnet import TransNetV2Windows
+from curate.shots.transnet import TransNetV2Windows
 
 
 @pytest.fixture(scope="module")

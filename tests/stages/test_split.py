@@ -7,7 +7,7 @@ import pytest
 
 from curate.stages.ingest import Ingest
 from curate.stages.split import Split
-from curate.video.cascade import DEFAULT_CASCADE
+from curate.shots.cascade import DEFAULT_CASCADE
 from tests.media import link, write_truncated
 from tests.stages.contract import check_output
 

@@ -10,16 +10,9 @@ import av
 import numpy as np
 import pytest
 
-from curate.video.cascade import (
-    DEFAULT_CASCADE,
-    PYSCENEDETECT_MEAN_PIXEL_DISTANCE,
-    ChangeHistory,
-    DetectorSpec,
-    mean_pixel_distance,
-    merge_cuts,
-    refine_cut,
-)
-from curate.video.dissolve import SCALES
+from curate.shots.cascade import DEFAULT_CASCADE, ChangeHistory, DetectorSpec, merge_cuts, refine_cut
+from curate.shots.pyscenedetect import PYSCENEDETECT_MEAN_PIXEL_DISTANCE, mean_pixel_distance
+from curate.shots.dissolve import SCALES
 from curate.video.scenes import (
     VideoDecodeError,
     repair_frame_times,
@@ -197,7 +190,7 @@ def test_unusable_input_raises_video_decode_error(tmp_path, video, kind):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'dissolve', 'hist"),
+        ({"kind": "edges"}, r"unknown detector kind 'edges'; allowed: \['adaptive', 'content', 'dissolve', 'flash', 'hist"),
         ({"kind": "content", "stride": 0}, r"stride must be an int >= 1"),
         ({"kind": "content", "stride": 2.0}, r"stride must be an int >= 1"),
         ({"kind": "content", "params": {"treshold": 30}}, r"unknown parameter\(s\) \['treshold'\].*\['threshold'"),

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from curate.models.transnetv2 import load_transnetv2
-from curate.video.clips import plan_clips
-from curate.video.cascade import DetectorSpec, merge_events
+from curate.shots.clips import plan_clips
+from curate.shots.cascade import DetectorSpec, merge_events
 from curate.video.scenes import scan_scenes
 from tests.video.dissolve import write_dissolve
 from tests.video.test_transnet import FrameMean

@@ -11,7 +11,7 @@ import pytest
 
 from curate.data import ClipDataset
 from curate.export import ClipCutError, copy_clip, cut_clip
-from curate.video.clips import plan_clips
+from curate.shots.clips import plan_clips
 from curate.video.frames import read_frames
 from curate.video.motion import motion_scores
 from curate.video.scenes import scan_scenes

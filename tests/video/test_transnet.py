@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from curate.video.transnet import (
+from curate.shots.transnet import (
     Predictions,
     TransitionFinder,
     TransNetV2Windows,
