@@ -161,6 +161,12 @@ class Cascade:
         return merge_events(points, strides, [found.spans for found in self.detections], window_frames)
 
     @property
+    def cuts(self) -> list[Sequence[int]]:
+        """Per detector, the hard cuts it has reported so far (``cuts_so_far``; none for a detector that reports only
+        when it finishes): what lets split's frame keeper close a scene while the scan goes on."""
+        return [getattr(detector, "cuts_so_far", ()) for detector in self.detectors]
+
+    @property
     def frame_scores(self) -> np.ndarray | None:
         """Per-frame scores of the first detector that keeps them (TransNetV2's probabilities), else None."""
         return next((d.scores for d in self.detectors if getattr(d, "scores", None) is not None), None)

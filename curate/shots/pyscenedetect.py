@@ -81,6 +81,11 @@ class PySceneDetectDetector:
         self._rate = FrameTimecode(0, fps=fps)  # timecodes count decoded frames at this rate
         self._cuts: list[int] = []
 
+    @property
+    def cuts_so_far(self) -> list[int]:
+        """The cuts reported while frames were pushed (``Cascade.cuts``)."""
+        return self._cuts
+
     def push(self, index: int, frame: np.ndarray) -> None:
         timecode = FrameTimecode(index, fps=self._rate)
         self._cuts += [tc.frame_num for tc in self.detector.process_frame(timecode, frame)]
