@@ -378,7 +378,8 @@ class Split(Stage):
                               trim_frames=self.trim_frames)
 
         keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
-                             merge_window_frames=self.merge_window_frames, on_clip=on_clip,
+                             merge_window_frames=self.merge_window_frames, trim_frames=self.trim_frames,
+                             max_clip_s=self.max_clip_s, on_clip=on_clip,
                              max_bytes=int(self.keep_frames_mb * 1024 * 1024))
         return keeper, stored
 
