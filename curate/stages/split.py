@@ -35,6 +35,7 @@ clip columns null), ``split_duplicate_video`` (same content as an earlier input;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -313,13 +314,14 @@ class Split(Stage):
                 continue
             keeper, stored = self._keeper(video["video_id"], detectors, frames_to)
             try:
-                scan = scan_scenes(
-                    path, detectors, downscale_width=self.downscale_width,
-                    merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
-                    transnet=self._transnet, keeper=keeper,
-                    # kept frames are the pictures the steps would decode: with the deblocking filter
-                    skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
-                )
+                with self._heap():
+                    scan = scan_scenes(
+                        path, detectors, downscale_width=self.downscale_width,
+                        merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
+                        transnet=self._transnet, keeper=keeper,
+                        # kept frames are the pictures the steps would decode: with the deblocking filter
+                        skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
+                    )
             except VideoDecodeError as e:
                 rejected.append(video)
                 reasons.append("split_decode_error")
@@ -359,6 +361,15 @@ class Split(Stage):
             video_seconds=video_seconds,
             counts=counts,
         )
+
+    def _heap(self):
+        """Around one video's scan: TransNetV2 on a CPU keeps its activations in malloc's heap from window to window
+        (``curate.models.heap``: else it page-faults them anew each window, a quarter to a half of its CPU time)."""
+        if self._transnet is None or self._transnet.device.type != "cpu":
+            return contextlib.nullcontext()
+        from curate.models.heap import heap_allocations
+
+        return heap_allocations()
 
     def _keeper(self, video_id: str, detectors: list[DetectorSpec], frames_to) -> tuple[FrameKeeper | None, set]:
         """A keeper of this video's clip frames writing to ``frames_to`` = (writer, path), and the clip ids it kept."""
