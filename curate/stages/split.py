@@ -142,7 +142,8 @@ class Split(Stage):
             when one long video holds most clips; "auto": the run's video seconds / (SHARDS_PER_WORKER * workers),
             between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit.
         keep_frames_mb: memory for the frames of one scene kept for the steps after split (megabytes; a longer scene
-            keeps none, and those steps decode its clips); 0 = keep no frames."""
+            keeps none, and those steps decode its clips), plus up to half as much of decoded frames held before
+            conversion (``curate.video.frame_keeper``); 0 = keep no frames."""
         if detector not in DETECTORS:
             raise ValueError(f"split.detector {detector!r} is not one of {list(DETECTORS)}")
         self.detector = detector
