@@ -48,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_free_space(Path(args.out))
     with RunLock(args.out):  # before any cluster starts: a second run on this folder is refused at once
         with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
-                          model_workers=args.model_workers) as client:
+                          model_workers=args.model_workers, dashboard=args.dashboard) as client:
             try:
                 results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
                                        progress=not args.no_progress, check=False, streaming=not args.no_streaming)
@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "one per GPU worker)")
     run.add_argument("--gpus", type=count(0), metavar="N", help="local cluster GPU workers, one per GPU (default: every "
                      "visible CUDA GPU when the pipeline has model steps, else 0)")
+    run.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard from the local cluster and "
+                     "print its link (off by default: it costs about half a second of start-up)")
     run.add_argument("--model-workers", type=count(0), metavar="N", help="local CPU workers that may load models when "
                      "model steps run on the CPU (default: one per 8 GB of memory)")
     run.add_argument("--no-streaming", action="store_true", help="run the steps one after the other (each step "

@@ -161,13 +161,16 @@ def start_client(
     *,
     gpus: int | None = 0,
     model_workers: int | None = None,
+    dashboard: bool = False,
 ) -> Iterator["distributed.Client"]:  # noqa: F821
     """A Dask client: on ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) if given, else on an embedded cluster.
 
     The embedded cluster (see the module docstring): ``gpus`` GPU workers (None = every visible CUDA GPU; 0 =
     none) and ``workers`` CPU workers (default: one per core, minus one per GPU worker, at least 1), one thread
     each; ``model_workers`` of the CPU workers may hold models (default ``default_model_workers``).
-    ``memory_limit`` applies to each worker ("auto": the machine's memory shared among them).
+    ``memory_limit`` applies to each worker ("auto": the machine's memory shared among them). ``dashboard``: serve
+    Dask's dashboard (its link is printed); off by default, since importing bokeh for it adds about half a second to
+    every run's start.
     """
     from distributed import Client, LocalCluster, Nanny
 
@@ -195,7 +198,8 @@ def start_client(
     # Logs: distributed's are silenced below ERROR, in the workers and here. curate reports every failed task
     # itself (step, shard, exception); distributed's records of the same failures ("Compute Failed" with its
     # traceback, and the CommClosedError / cancelled futures of a shutdown after a failure) only bury that report.
-    # The dashboard takes a free port when 8787 is taken (another run): the link printed below says which.
+    # The dashboard (when asked for) takes a free port when 8787 is taken (another run): the link printed below says
+    # which.
     # Allowed failures 1: a task that was running on a worker that died is tried once more elsewhere (a worker
     # lost for another reason costs nothing), and a second death ends it with KilledWorker at once (Dask's default
     # 3 means four dead workers per poison video); the runner then runs that shard's rows alone to find the row
@@ -206,7 +210,7 @@ def start_client(
     with dask.config.set(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, memory_limit=limit,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.ERROR, dashboard_address=":8787" if dashboard else None)
     with dask.config.set(settings), cluster, Client(cluster) as client:
         hide_gpus = {"CUDA_VISIBLE_DEVICES": ""} if n_gpu else {}
         specs = {}
@@ -220,7 +224,8 @@ def start_client(
         client.wait_for_workers(len(specs), timeout=120)
         if not quiet:
             kinds = f"{n_cpu} CPU workers" + (f" + {n_gpu} GPU workers" if n_gpu else "")
-            print(f"curate: local Dask cluster, {kinds} (dashboard {client.dashboard_link})", file=sys.stderr)
+            link = f"dashboard {client.dashboard_link}" if dashboard else "no dashboard: --dashboard serves one"
+            print(f"curate: local Dask cluster, {kinds} ({link})", file=sys.stderr)
         yield client
 
 

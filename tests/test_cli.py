@@ -188,7 +188,7 @@ def start_run(tmp_path: Path, video, **broken) -> tuple[subprocess.Popen, Path]:
 def assert_only_curates_summary(stderr: str, last: str) -> None:
     lines = stderr.splitlines()
     assert len(lines) == 2, stderr
-    assert lines[0].startswith("curate: local Dask cluster, 2 CPU workers (dashboard http://")
+    assert lines[0] == "curate: local Dask cluster, 2 CPU workers (no dashboard: --dashboard serves one)"
     assert lines[1].startswith(last), stderr
     for noise in ("Traceback", "distributed.", "CommClosedError", "CancelledError", "Compute Failed"):
         assert noise not in stderr

@@ -36,6 +36,7 @@ clip columns null), ``split_duplicate_video`` (same content as an earlier input;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -154,7 +155,8 @@ class Split(Stage):
             when one long video holds most clips; "auto": the run's video seconds / (SHARDS_PER_WORKER * workers),
             between MIN_AUTO_SHARD_S and MAX_AUTO_SHARD_S; null = no limit.
         keep_frames_mb: memory for the frames of one scene kept for the steps after split (megabytes; a longer scene
-            keeps none, and those steps decode its clips); 0 = keep no frames."""
+            keeps none, and those steps decode its clips), plus up to half as much of decoded frames held before
+            conversion (``curate.video.frame_keeper``); 0 = keep no frames."""
         if detector not in DETECTORS:
             raise ValueError(f"split.detector {detector!r} is not one of {list(DETECTORS)}")
         self.detector = detector
@@ -334,14 +336,15 @@ class Split(Stage):
                 continue
             keeper, stored = self._keeper(video["video_id"], detectors, frames_to)
             try:
-                scan = scan_scenes(
-                    path, detectors, downscale_width=self.downscale_width,
-                    merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
-                    transnet=self._transnet, keeper=keeper,
-                    # kept frames are the pictures the steps would decode: with the deblocking filter
-                    skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
-                    change_signal=self.purity_check != "off",
-                )
+                with self._heap():
+                    scan = scan_scenes(
+                        path, detectors, downscale_width=self.downscale_width,
+                        merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
+                        transnet=self._transnet, keeper=keeper,
+                        # kept frames are the pictures the steps would decode: with the deblocking filter
+                        skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
+                        change_signal=self.purity_check != "off",
+                    )
             except VideoDecodeError as e:
                 rejected.append(video)
                 reasons.append("split_decode_error")
@@ -381,6 +384,15 @@ class Split(Stage):
             counts=counts,
         )
 
+    def _heap(self):
+        """Around one video's scan: TransNetV2 on a CPU keeps its activations in malloc's heap from window to window
+        (``curate.models.heap``: else it page-faults them anew each window, a quarter to a half of its CPU time)."""
+        if self._transnet is None or self._transnet.device.type != "cpu":
+            return contextlib.nullcontext()
+        from curate.models.heap import heap_allocations
+
+        return heap_allocations()
+
     def _keeper(self, video_id: str, detectors: list[DetectorSpec], frames_to) -> tuple[FrameKeeper | None, set]:
         """A keeper of this video's clip frames writing to ``frames_to`` = (writer, path), and the clip ids it kept."""
         stored: set[str] = set()
@@ -399,7 +411,8 @@ class Split(Stage):
                               trim_frames=self.trim_frames)
 
         keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
-                             merge_window_frames=self.merge_window_frames, on_clip=on_clip,
+                             merge_window_frames=self.merge_window_frames, trim_frames=self.trim_frames,
+                             max_clip_s=self.max_clip_s, on_clip=on_clip,
                              max_bytes=int(self.keep_frames_mb * 1024 * 1024))
         return keeper, stored
 

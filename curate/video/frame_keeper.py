@@ -2,18 +2,31 @@
 
     from curate.video.frame_keeper import FrameKeeper
     keeper = FrameKeeper([FrameNeed(fps=2.0, width=160, grey=True)], plan=plan, strides=[1, 2],
-                         merge_window_frames=8, on_clip=lambda start_frame, end_frame, frames: ...)
+                         merge_window_frames=8, trim_frames=2, max_clip_s=30.0,
+                         on_clip=lambda start_frame, end_frame, frames: ...)
     # curate.video.scenes.scan_scenes(..., keeper=keeper) calls, while it decodes:
     keeper.start(fps, sample_aspect_ratio)           # the stream's clock rate and pixel aspect
     keeper.push(index, frame, pts_s, cascade.cuts)   # every decoded frame, and each detector's raw cuts so far
     keeper.finish(end_time_s)                        # on_clip(start_frame, end_frame, {FrameNeed: [Frame]})
 
-Clip spans are known only once a scene ends (trim, minimum and maximum length), so the keeper buffers the frames of
-the scene being decoded (each at the sizes the needs ask for, as ``curate.video.frames.read_clips`` makes them) and
-closes the scene when the detectors report its cut: it plans the scene's clips as split will (``plan``), hands each
-clip's frames to ``on_clip`` and drops the buffer. Memory therefore depends on the longest scene, not on the
-video's length, and is bounded by ``max_bytes``: a scene that needs more keeps nothing (its clips are decoded by the
-steps that read them, which count it).
+Clip spans are known only once a scene ends (trim, minimum and maximum length), so the keeper holds the frames of
+the scene being decoded and closes the scene when the detectors report its cut: it plans the scene's clips as split
+will (``plan``), hands each clip's frames to ``on_clip`` and drops the rest.
+
+Converting a frame (``curate.video.frames.to_rgb`` at each size the needs ask for) costs about as much as decoding
+it, and only a few frames of a clip are read. So the keeper first holds the decoded frames themselves (a reference,
+no copy) for a while (``hold_frames``); a frame that leaves the hold before its scene closes is converted only at the
+sizes of the needs it can still be picked for, given what is known of its scene (its first clip starts
+``trim_frames`` after the scene's cut, so a rate need's grid is fixed; the scene ends at least ``DETECTOR_LAG_FRAMES``
+after the frames decoded so far, which bounds where a relative position can fall; past ``max_clip_s / 2`` into a
+scene, chunk boundaries can be anywhere and every frame is converted). When the scene closes, only the picked frames
+still held are converted. Short scenes thus cost a few conversions per clip; long ones about what converting every
+frame would cost, for the frames in their middle.
+
+Memory depends on the longest scene, not on the video's length: the held frames (bounded by count), and the
+converted ones, bounded by ``max_bytes``: a scene that needs more keeps nothing (its clips are decoded by the steps
+that read them, which count it). A guess that turns out wrong (a cut reported later than the assumed lag) only means
+a picked frame is missing: that clip is not kept, and the steps decode it, as for every clip not kept.
 
 The scene's cut is the detectors' raw cut as they report it (several detectors' cuts within the merge window are
 one, as split merges them). Where split's final clips differ (a cut moved by refinement or merging, a gradual
@@ -25,6 +38,8 @@ so a kept clip's frames are the ones a reader decodes.
 from __future__ import annotations
 
 import array
+import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 
@@ -36,24 +51,37 @@ from av.video.reformatter import VideoReformatter
 from curate.video.cascade import merge_cuts
 from curate.video.clips import ClipSpan
 from curate.video.frame_needs import FrameNeed, frame_index_at
-from curate.video.frames import Frame, _one_size, to_rgb
-from curate.video.timeline import FrameClock
+from curate.video.cursor import TIME_TOLERANCE_S
+from curate.video.frames import END_EPSILON_S, Frame, _one_size, to_rgb
+from curate.video.timeline import MAX_REORDER, FrameClock
 
 #: plan(cut_frames, frame_times, end_time_s) -> the clips of the frames [0, len(frame_times)), as split plans them
 PlanClips = Callable[[list[int], np.ndarray, float], list[ClipSpan]]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: decoded frames held unconverted: at most this share of max_bytes (full-size frames), and at least MIN_HOLD_FRAMES
+HOLD_SHARE = 0.5
+MIN_HOLD_FRAMES = MAX_REORDER + 48
+#: a scene's cut is assumed reported within this many frames (plus the merge window) of the frame it is at: the
+#: default cascade reports within a few frames; a later report only costs that scene's clips (they are decoded)
+DETECTOR_LAG_FRAMES = 24
+Size = tuple[int | None, bool]  # (width, grey) of a converted image
 
 
 class FrameKeeper:
     """The frames of ``needs`` of every clip of one video, handed to ``on_clip`` as each scene closes."""
 
     def __init__(self, needs: Sequence[FrameNeed], *, plan: PlanClips, strides: Sequence[int],
-                 merge_window_frames: int, on_clip: Callable[[int, int, dict[FrameNeed, list[Frame]]], None],
+                 merge_window_frames: int, trim_frames: int, max_clip_s: float | None,
+                 on_clip: Callable[[int, int, dict[FrameNeed, list[Frame]]], None],
                  max_bytes: int = DEFAULT_MAX_BYTES):
+        """``trim_frames`` and ``max_clip_s``: the ones ``plan`` uses (where a scene's first clip starts, and from
+        where in a scene a chunk may start)."""
         self.needs = list(needs)
         self.plan = plan
         self.strides = list(strides)
         self.window = merge_window_frames
+        self.trim = trim_frames
+        self.max_clip_s = max_clip_s
         self.on_clip = on_clip
         self.max_bytes = max_bytes
         self.sizes = sorted({(need.width, need.grey) for need in self.needs}, key=str)  # images buffered per frame
@@ -61,7 +89,11 @@ class FrameKeeper:
         self._clock: FrameClock | None = None
         self._sar: Fraction | None = None
         self._times = array.array("d")  # final times of the frames so far
-        self._buffer: dict[int, dict[tuple[int | None, bool], np.ndarray]] = {}  # the open scene's frames
+        self._held: deque[tuple[int, av.VideoFrame]] = deque()  # decoded frames of the open scene, not converted
+        self._hold_frames = MIN_HOLD_FRAMES
+        self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
+        self._buffer: dict[int, dict[Size, np.ndarray]] = {}  # the open scene's frames converted as they left the hold
+        self._picked: dict[tuple[int, Size], np.ndarray] = {}  # held frames converted for the clips of a closing scene
         self._bytes = 0
         self._full = False  # the open scene outgrew max_bytes: nothing more is buffered until it closes
         self._start = 0  # first frame of the open scene
@@ -69,6 +101,7 @@ class FrameKeeper:
         self._pending: list[list[int]] = [[] for _ in self.strides]  # raw cuts after the open scene's start
         self.overflowed_scenes = 0
         self.kept_clips = 0
+        self.converted_frames = 0  # frames converted (at one size or more)
 
     def start(self, fps: float, sample_aspect_ratio: Fraction | None) -> None:
         """A new stream: its clock rate (``curate.video.timeline.clock_fps``) and pixel aspect ratio."""
@@ -78,17 +111,14 @@ class FrameKeeper:
     def push(self, index: int, frame: av.VideoFrame, pts_s: float, detector_cuts: Sequence[Sequence[int]]) -> None:
         """Frame ``index`` (decode order, none skipped), its timestamp in seconds (NaN: none) and each detector's
         raw cuts so far."""
-        # 1. its time (final a few frames later) and its images
+        # 1. its time (final a few frames later); the frame is held, the oldest held one converted where it may be picked
         self._times.extend(self._clock.push(pts_s))
-        if not self._full:
-            images = {size: self._image(frame, size, self._sar) for size in self.sizes}
-            self._bytes += sum(image.nbytes for image in images.values())
-            self._buffer[index] = images
-            if self._bytes > self.max_bytes:
-                self._full = True
-                self.overflowed_scenes += 1
-                self._buffer.clear()
-                self._bytes = 0
+        if index == 0:
+            size = sum(plane.buffer_size for plane in frame.planes)
+            self._hold_frames = max(MIN_HOLD_FRAMES, int(self.max_bytes * HOLD_SHARE) // max(1, size))
+        self._held.append((index, frame))
+        while len(self._held) > self._hold_frames:
+            self._release(*self._held.popleft())
 
         # 2. the detectors' new cuts, then every scene whose cut is settled
         for d, cuts in enumerate(detector_cuts):
@@ -109,6 +139,7 @@ class FrameKeeper:
         if self._start < len(times):
             self._close(len(times), times, end_time_s)
         self._buffer.clear()
+        self._held.clear()
 
     # -------------------------------------------------------------------------------------------- scenes
     def _settled_cut(self, index: int | None) -> int | None:
@@ -135,21 +166,102 @@ class FrameKeeper:
                     self._hand_over(span, times)
         for i in [i for i in self._buffer if i < end]:
             self._bytes -= sum(image.nbytes for image in self._buffer.pop(i).values())
+        while self._held and self._held[0][0] < end:
+            self._held.popleft()
+        self._picked.clear()
         self._start = max(self._start, end)
         self._full = False
 
     def _hand_over(self, span: ClipSpan, times: np.ndarray) -> None:
-        frames: dict[FrameNeed, list[Frame]] = {}
+        held = dict(self._held)
+        picked: dict[FrameNeed, list[int]] = {}
         for need in self.needs:
             picks = [frame_index_at(times, t, span.start_frame) for t in need.times(span.start_s, span.end_s)]
-            if any(i not in self._buffer for i in picks):
-                return  # not buffered (the scene outgrew max_bytes): the steps decode this clip
             key = (need.width, need.grey)
-            frames[need] = _one_size([Frame(float(times[i]), self._buffer[i][key]) for i in picks])
+            if not all(i in held or key in self._buffer.get(i, {}) for i in picks):
+                return  # not converted when it left the hold (a guess proved wrong, or the scene outgrew
+                # max_bytes): the steps decode this clip
+            picked[need] = picks
+        frames: dict[FrameNeed, list[Frame]] = {}
+        for need, picks in picked.items():
+            key = (need.width, need.grey)
+            images = []
+            for i in picks:
+                image = self._buffer.get(i, {}).get(key)
+                if image is None:  # a held frame: converted now, once per size (clips of one scene may share it)
+                    if (i, key) not in self._picked:
+                        self.converted_frames += 1
+                        self._picked[(i, key)] = self._image(held[i], key)
+                    image = self._picked[(i, key)]
+                images.append(image)
+            frames[need] = _one_size([Frame(float(times[i]), image) for i, image in zip(picks, images)])
         self.kept_clips += 1
         self.on_clip(span.start_frame, span.end_frame, frames)
 
-    def _image(self, frame: av.VideoFrame, size: tuple[int | None, bool], sar: Fraction | None) -> np.ndarray:
+    # -------------------------------------------------------------------------------------------- frames
+    def _release(self, index: int, frame: av.VideoFrame) -> None:
+        """Frame ``index`` leaves the hold: convert it at the sizes of the needs it may still be picked for."""
+        if self._full:
+            return
+        sizes = self._pickable_sizes(index)
+        if sizes:
+            self._store(index, {size: self._image(frame, size) for size in sizes})
+
+    def _store(self, index: int, images: dict[Size, np.ndarray]) -> None:
+        """Add converted images of frame ``index`` to the buffer; past ``max_bytes`` the open scene keeps nothing."""
+        if self._full:
+            return
+        self.converted_frames += 1
+        self._buffer.setdefault(index, {}).update(images)
+        self._bytes += sum(image.nbytes for image in images.values())
+        if self._bytes > self.max_bytes:
+            self._full = True
+            self.overflowed_scenes += 1
+            self._buffer.clear()
+            self._bytes = 0
+
+    def _pickable_sizes(self, i: int) -> set[Size]:
+        """The sizes of the needs that may pick frame ``i`` of the open scene in one of its clips, from what is known
+        now: the scene's start, the times so far, and that its cut comes at least ``_lag`` frames before the last
+        final time. Where unsure, the frame may be picked."""
+        times = self._times
+        n = len(times)
+        first = self._start + self.trim if self._start > 0 else self._start  # the scene's first clip starts here
+        if i < first:
+            return set()  # trimmed off
+        if i + 1 >= n or first >= n:
+            return set(self.sizes)  # times not final yet (the hold is longer than the clock's delay: not expected)
+        start_s, t, after = times[first], times[i], times[i + 1]
+        if self.max_clip_s is not None and t - start_s >= self.max_clip_s / 2 - 1e-6:
+            return set(self.sizes)  # a chunk of a long scene may start anywhere from here
+        # the first clip ends (exclusive) at or after the frame ``_lag`` frames back, less the trim; or, if the scene
+        # is cut into chunks, at or after half of max_clip_s (every chunk is longer)
+        end_s = times[max(first + 1, min(n - 1, n - 1 - self._lag - self.trim))]
+        if self.max_clip_s is not None:
+            end_s = min(end_s, start_s + self.max_clip_s / 2)
+        sizes = set()
+        for need in self.needs:
+            key = (need.width, need.grey)
+            if key in sizes:
+                continue
+            if need.fps is not None:
+                # frame i is picked for a grid time g = start_s + k / fps with t <= g + tol < after
+                k = math.ceil((t - TIME_TOLERANCE_S - start_s) * need.fps) - 1
+                if any(t <= start_s + j / need.fps + TIME_TOLERANCE_S < after for j in (k, k + 1, k + 2)):
+                    sizes.add(key)
+                continue
+            for p in need.positions:
+                if p == 0.0:
+                    pick = i == first
+                else:  # the position's time (sample_times: at least this) must come before the next frame
+                    earliest = min(start_s + p * (end_s - start_s), end_s - END_EPSILON_S)
+                    pick = earliest - 2 * TIME_TOLERANCE_S < after
+                if pick:
+                    sizes.add(key)
+                    break
+        return sizes
+
+    def _image(self, frame: av.VideoFrame, size: Size) -> np.ndarray:
         width, grey = size
-        image = to_rgb(frame, width, sar, self._scalers[size])
+        image = to_rgb(frame, width, self._sar, self._scalers[size])
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grey else image

@@ -67,3 +67,35 @@ def test_a_clip_across_a_change_of_resolution_is_scored(video, tmp_path):
                        dict(video_path=str(path), start_s=12.0, end_s=14.0)])
     rows = Motion().process(table).kept.to_pylist()
     assert [(r["motion_error"], r["motion_pairs"]) for r in rows] == [(None, 5), (None, 3)]
+
+
+def test_motion_vectors_order_static_below_moving_and_mjpeg_falls_back_to_dis(video, tmp_path):
+    """``method: mv`` scores from the codec's vectors; an MJPEG file has none, so DIS scores it (motion_method)."""
+    from tests.ffmpeg_media import ffmpeg
+
+    mjpeg = tmp_path / "fire2_mjpeg.avi"
+    ffmpeg("-i", video("moviepy_fire2.mp4"), "-t", "2.3", "-c:v", "mjpeg", "-q:v", "3", "-an", mjpeg)
+    rows = [("psd_testvideo.mp4", 7.0, 11.0), ("nasa_13013.mp4", 1.0, 5.0), ("imageio_cockatoo.mp4", 4.0, 8.0),
+            ("mmaction2_test2.mp4", 2.0, 6.0)]
+    table = clip_rows([dict(video_path=str(video(n)), start_s=a, end_s=b) for n, a, b in rows]
+                      + [dict(video_path=str(mjpeg), start_s=0.0, end_s=2.3)])
+    stage = Motion(method="mv")
+    stage.setup()
+    out = stage.process(table)
+    check_output(stage, table, out)
+    scores = out.kept["motion_score"].to_pylist()
+    assert out.kept["motion_method"].to_pylist() == ["mv"] * 4 + ["dis"]
+    assert out.kept["motion_error"].to_pylist() == [None] * 5
+    assert max(scores[:2]) * 3 < min(scores[2:4]), scores
+    assert out.counts["mv_clips"] == 4 and out.counts["decoded_clips"] == 1
+    # the fallback is the DIS score of the same frames
+    dis = Motion().process(table.slice(4)).kept.to_pylist()[0]
+    assert scores[4] == dis["motion_score"] > 0.05 and dis["motion_method"] == "dis"
+    assert out.kept["camera_motion"].to_pylist()[:4] == [None] * 4  # no flow, no camera model
+
+
+def test_an_unknown_method_is_refused_naming_the_allowed_ones():
+    import pytest
+
+    with pytest.raises(ValueError, match="dis, farneback, mv"):
+        Motion(method="raft")
