@@ -33,11 +33,10 @@ import json
 import os
 import random
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transition_media import FPS, SHOTS, SIZE, VIDEOS_DIR, count_frames
+from transition_media import FPS, SHOTS, SIZE, VIDEOS_DIR, count_frames, join_and_encode
 
 FOOTAGE_DIR = Path(os.environ.get("CURATE_FOOTAGE", VIDEOS_DIR.parent / "footage"))
 GRAPHIC = ["wipeleft", "wipeup", "slideleft", "slideright", "slidedown", "zoomin", "smoothleft", "circleopen",
@@ -208,20 +207,7 @@ def render(edit: HardEdit, path: Path) -> None:
                          f"y={height - 70}:shortest=1:eval=frame,settb=1/{FPS}[s{k}]")
         else:
             graph.append(f"{chain}[s{k}]")
-    current, length = "s0", edit.pieces[0].frames
-    for k, (previous, piece) in enumerate(zip(edit.pieces, edit.pieces[1:]), start=1):
-        if previous.junction == "cut":
-            graph.append(f"[{current}][s{k}]concat=n=2:v=1:a=0,settb=1/{FPS}[c{k}]")
-            length += piece.frames
-        else:
-            offset = length - previous.junction_frames
-            graph.append(f"[{current}][s{k}]xfade=transition={previous.junction}:"
-                         f"duration={previous.junction_frames / FPS}:offset={offset / FPS}[c{k}]")
-            length = offset + piece.frames
-        current = f"c{k}"
-    command += ["-filter_complex", ";".join(graph), "-map", f"[{current}]", "-r", str(FPS),
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", "50", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run(command, check=True)
+    join_and_encode(command, graph, edit.pieces, path)
 
 
 def build(out: Path, seed: int = 0) -> list[tuple[Path, HardEdit, dict]]:

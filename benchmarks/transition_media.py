@@ -160,8 +160,14 @@ def render(edit: Edit, path: Path, videos_dir: Path = VIDEOS_DIR) -> None:
             f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,format=yuv420p,"
             f"trim=end_frame={piece.frames},setpts=PTS-STARTPTS,settb=1/{FPS}[s{k}]"
         )
-    current, length = "s0", edit.pieces[0].frames
-    for k, (previous, piece) in enumerate(zip(edit.pieces, edit.pieces[1:]), start=1):
+    join_and_encode(command, graph, edit.pieces, path)
+
+
+def join_and_encode(command: list[str], graph: list[str], pieces, path: Path) -> None:
+    """Join the filter graph's pieces ``[s0] [s1] ...`` at their junctions (a cut: concat; else ffmpeg's xfade of
+    ``junction_frames``, which overlaps the two pieces), then encode the result to ``path`` (H.264 at ``FPS``)."""
+    current, length = "s0", pieces[0].frames
+    for k, (previous, piece) in enumerate(zip(pieces, pieces[1:]), start=1):
         if previous.junction == "cut":
             graph.append(f"[{current}][s{k}]concat=n=2:v=1:a=0,settb=1/{FPS}[c{k}]")
             length += piece.frames
