@@ -48,3 +48,15 @@ def video(videos_dir: Path):
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One Dask cluster for the whole test session, for tests that only need a client: two single-threaded worker
+    processes (the runner's real setting: stages are pickled to workers). Tests that kill workers, monkeypatch what
+    workers run, or need another cluster shape start their own."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
