@@ -29,18 +29,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet, read_shard
-from curate.stage import (
-    REJECT_COLUMNS,
-    ShardBudget,
-    ShardPlace,
-    ShardSlice,
-    Stage,
-    StageOutput,
-    error_message,
-    runner_reasons,
-)
+from curate.errors import error_message
+from curate.sharding import ShardBudget, ShardPlace, ShardSlice, shard_policy
+from curate.stage import Stage, StageOutput
 
 log = logging.getLogger("curate")
+
+#: Columns every rejected row carries on top of the columns of the stage's input (or output, for splitters).
+REJECT_COLUMNS: dict[str, pa.DataType] = {"reject_stage": pa.string(), "reject_reason": pa.string(),
+                                          "reject_detail": pa.string()}
+
+
+def runner_reasons(step: str) -> tuple[str, str]:
+    """The reasons the runner gives rejected rows of any step: ``<step>_error`` (the row raised, and the stage has no
+    ``<stage name>_error`` column) and ``<step>_worker_crashed`` (the row alone killed its worker twice)."""
+    return f"{step}_error", f"{step}_worker_crashed"
+
+
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
 
 
@@ -272,14 +277,15 @@ def probe_markers(out_dir: str | Path, shard: str, row: int) -> list[Path]:
 
 
 def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlace) -> list[StageOutput]:
-    """``stage.process_shard(table)``; if it raises, each row alone, so that only the rows that raise fail.
+    """``shard_policy(stage).process`` (``stage.process(table)`` for most stages); if it raises, each row alone,
+    so that only the rows that raise fail.
 
     A row that raises becomes an error row (``error_output``); the outputs of the rows are returned in row order
     (a stage's output for a table is its outputs for consecutive pieces of it, concatenated: the runner cuts the
     input into shards on that promise too).
     """
     try:
-        return [stage.process_shard(table, place)]
+        return [shard_policy(stage).process(stage, table, place)]
     except Exception as whole:  # noqa: BLE001 - any failure: find the rows that raise, the others go on
         if table.num_rows <= 1:
             log.warning("step %s: a row failed: %s", step, error_message(whole), exc_info=True)

@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from curate.config import build_steps
 from curate.rundir import read_parquet_dir, stage_dirs

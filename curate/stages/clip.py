@@ -24,13 +24,14 @@ import numpy as np
 import pyarrow as pa
 
 from curate.models.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, clip_model_id
-from curate.stage import Resources, Stage, StageOutput, read_clip_frames
+from curate.stage import Resources, Stage, StageOutput
 from curate.stages.caption_video import even_positions
-from curate.video.frame_needs import FrameNeed
+from curate.video.frame_needs import FrameNeed, read_clip_frames
 
 
 class Clip(Stage):
     name = "clip"
+    loaded = ("_model",)  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s", "caption")
     adds = {
         "clip_score": pa.float64(),
@@ -112,6 +113,3 @@ class Clip(Stage):
             "clip_error": errors,
         })  # fmt: skip
         return StageOutput(kept=kept)
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _model=None)

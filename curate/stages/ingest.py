@@ -19,14 +19,13 @@ from typing import Literal, Sequence
 import pyarrow as pa
 
 from curate.inputs import expand_inputs
+from curate.sharding import SHARDS_PER_WORKER
 from curate.stage import Stage, StageOutput
 from curate.video.facts import stream_facts
 from curate.video.probe import PROBE_REASONS, ProbeError, probe
 from curate.video.source import VideoSourceError, is_url, local_path
 
 
-#: "auto" shards: about this many per worker (2-4 balances the tail; more only adds per-shard overhead)
-SHARDS_PER_WORKER = 3
 #: "auto" shards hold at most this many videos (a relaunch after a kill redoes at most one shard per worker)
 MAX_AUTO_VIDEOS_PER_SHARD = 16
 

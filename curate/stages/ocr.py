@@ -53,6 +53,7 @@ BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
 
 class Ocr(Stage):
     name = "ocr"
+    loaded = ("_reader",)  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s")
     adds = {
         "ocr_area": pa.float64(),
@@ -165,8 +166,6 @@ class Ocr(Stage):
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
         return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)
 
-    def __getstate__(self) -> dict:  # the reader stays on its worker
-        return dict(self.__dict__, _reader=None)
 
 
 def _normalised_boxes(result) -> list[list[list[float]]]:

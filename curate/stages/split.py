@@ -44,7 +44,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.rundir import read_parquet_dir
-from curate.stage import Resources, ShardBudget, ShardPlace, Stage, StageOutput
+from curate.sharding import SHARDS_PER_WORKER, ShardBudget, ShardPlace, ShardPolicy
+from curate.stage import Resources, Stage, StageOutput
 from curate.video.clips import check_lengths, plan_clips
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed
@@ -78,8 +79,7 @@ VIDEOS_SCHEMA = pa.schema(
 )
 
 
-#: "auto" clip shards: about this many per worker over the whole run, each of MIN_ to MAX_AUTO_SHARD_S seconds of clips
-SHARDS_PER_WORKER = 3
+#: "auto" clip shards: about SHARDS_PER_WORKER per worker over the whole run, each of MIN_ to MAX_AUTO_SHARD_S seconds
 MIN_AUTO_SHARD_S = 20.0
 MAX_AUTO_SHARD_S = 600.0
 
@@ -98,6 +98,7 @@ class Split(Stage):
         "decode_errors": pa.int32(),
     }
     reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video")
+    loaded = ("_transnet",)
 
     def __init__(
         self,
@@ -215,9 +216,8 @@ class Split(Stage):
         params = {} if self.threshold is None else {name: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
-    # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
-    # fit never changes what an earlier shard decided.
-    refit_redoes_shards = False
+    def shard_policy(self) -> SplitShards:
+        return SplitShards(self)
 
     def output_budget(self, input_dir: str, workers: int) -> ShardBudget:
         """Clip shards of at most ``clips_per_shard`` clips and ``clip_seconds_per_shard`` seconds ("auto": about
@@ -382,9 +382,6 @@ class Split(Stage):
                              max_bytes=int(self.keep_frames_mb * 1024 * 1024))
         return keeper, stored
 
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _transnet=None)
-
 
 def _transition(first: int, last: int, scan) -> dict:
     end_s = float(scan.frame_times[last + 1]) if last + 1 < scan.n_frames else scan.end_time_s
@@ -395,3 +392,24 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+class SplitShards(ShardPolicy):
+    """Split's shards: clips cut into balanced shards (``Split.output_budget``), the largest videos scanned first
+    (``Split.shard_costs``), and the frames the later steps read kept in a side table (``Split.process_shard``)."""
+
+    # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
+    # fit never changes what an earlier shard decided.
+    refit_redoes_shards = False
+
+    def __init__(self, split: Split):
+        self.split = split
+
+    def output_budget(self, input_dir: str, workers: int) -> ShardBudget:
+        return self.split.output_budget(input_dir, workers)
+
+    def shard_costs(self, input_dir: str, shards: list[str]) -> dict[str, float]:
+        return self.split.shard_costs(input_dir, shards)
+
+    def process(self, stage: Stage, table: pa.Table, place: ShardPlace) -> StageOutput:
+        return self.split.process_shard(table, place)

@@ -15,7 +15,7 @@ from curate.inspect.data import read_run
 from curate.models.clip import ClipModel
 from curate.models.loading import ModelUnavailable
 from curate.runner import PipelineError, Step, run_pipeline
-from curate.stage import read_clip_frames
+from curate.video.frame_needs import read_clip_frames
 from curate.stages import aesthetic as aesthetic_module
 from curate.stages.aesthetic import Aesthetic
 from curate.stages.caption_video import even_positions

@@ -14,7 +14,7 @@ import pytest
 from curate.buckets import check_buckets, clip_buckets, nearest
 from curate.rundir import curated_shards, data_files, read_parquet_dir, stage_dirs
 from curate.runner import Step, run_pipeline, start_client
-from curate.stage import ShardSlice
+from curate.sharding import ShardSlice
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
