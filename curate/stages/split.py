@@ -43,6 +43,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.errors import VideoReadError
 from curate.rundir import read_parquet_dir
 from curate.sharding import SHARDS_PER_WORKER, ShardBudget, ShardPlace, ShardPolicy
 from curate.stage import Resources, Stage, StageOutput
@@ -55,7 +56,6 @@ from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
     SKIP_LOOP_FILTER,
-    VideoDecodeError,
     scan_scenes,
 )
 
@@ -320,7 +320,7 @@ class Split(Stage):
                     # kept frames are the pictures the steps would decode: with the deblocking filter
                     skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
                 )
-            except VideoDecodeError as e:
+            except VideoReadError as e:
                 rejected.append(video)
                 reasons.append("split_decode_error")
                 details.append(str(e))

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from curate.errors import error_message
+from curate.errors import VideoReadError, error_message
 
 from curate.video.frames import Frame, sample_times
 
@@ -123,7 +123,7 @@ def read_needed_frames(table: pa.Table, need: FrameNeed) -> NeededFrames:
     """The frames ``need`` asks for, of every clip row of ``table`` (``video_path``, ``video_stream``, ``start_s``,
     ``end_s``, and ``clip_id`` + ``frames_file`` where frames were stored): stored frames where they cover the
     need, the video decoded (each video about once) for the other rows."""
-    from curate.video.frames import FrameDecodeError, read_clips
+    from curate.video.frames import read_clips
     from curate.video.stored_frames import stored_need
 
     frames: list[list[Frame] | None] = list(stored_need(table, need))
@@ -136,7 +136,7 @@ def read_needed_frames(table: pa.Table, need: FrameNeed) -> NeededFrames:
                                                    stream_index=stream),
             lambda path, stream, a, b: read_clips(path, [need.times(a, b)], width=need.width,
                                                   stream_index=stream)[0],
-            (FrameDecodeError,),
+            (VideoReadError,),
         )
         for i, result, error in zip(missing, decoded, decode_errors):
             frames[i], errors[i] = result, error
@@ -208,7 +208,7 @@ def read_clip_frames(
     decoded, each video about once. A clip whose frames cannot be decoded gets ``None`` and the message (see
     ``score_by_video``).
     """
-    from curate.video.frames import FrameDecodeError, read_clips, read_frames
+    from curate.video.frames import read_clips, read_frames
     from curate.video.stored_frames import stored_frames
 
     def times(start: float, end: float) -> list[float]:
@@ -223,7 +223,7 @@ def read_clip_frames(
             lambda path, stream, spans: read_clips(path, [times(a, b) for a, b in spans], width=width,
                                                    stream_index=stream),
             lambda path, stream, a, b: read_frames(path, times(a, b), width=width, stream_index=stream),
-            (FrameDecodeError,),
+            (VideoReadError,),
         )
         for i, result, error in zip(missing, decoded, decode_errors):
             frames[i], errors[i] = result, error

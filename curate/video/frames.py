@@ -54,10 +54,11 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from curate.video.source import VideoSourceError, source_name
-from curate.video.cursor import FrameCursor, FrameDecodeError, read_stream
+from curate.errors import VideoReadError
+from curate.video.source import source_name
+from curate.video.cursor import FrameCursor, read_stream
 
-__all__ = ["Frame", "FrameDecodeError", "read_clips", "read_frames", "sample_times", "to_rgb"]
+__all__ = ["Frame", "read_clips", "read_frames", "sample_times", "to_rgb"]
 
 # Position 1.0 of a clip maps to end_s minus this (seconds): end_s is exclusive, so "last frame" means the
 # frame shown just before end_s, not the first frame of the next clip.
@@ -133,7 +134,7 @@ def read_frames(
     upscaled, and the height follows the aspect ratio. None keeps the display width.
     ``stream_index``: index among all the container's streams; None picks the default video stream.
     ``threads``: FFmpeg decoder threads (1 = one core, what a Dask worker gets; 0 = FFmpeg chooses).
-    Raises ``FrameDecodeError`` when the file cannot be opened or decoded, or a time is past the stream's end.
+    Raises ``VideoReadError`` when the file cannot be opened or decoded, or a time is past the stream's end.
     """
     return read_clips(source, [times], width=width, stream_index=stream_index, threads=threads)[0]
 
@@ -179,13 +180,13 @@ def read_clips(
     name = source_name(source)
     try:
         picked = read_stream(source, pick, stream_index=stream_index, threads=threads)
-    except VideoSourceError as error:
-        raise FrameDecodeError(str(error)) from error
     except av.FFmpegError as error:
         where = f"between {times[0]:.3f} s and {times[-1]:.3f} s"
-        raise FrameDecodeError(f"{name}: decoding failed {where} ({error})") from error
-    except FrameDecodeError as error:
-        raise FrameDecodeError(f"{name}: {error}") from None
+        raise VideoReadError(name, f"decoding failed {where} ({error})") from error
+    except VideoReadError as error:
+        if error.path is not None:  # the source's own error names it already
+            raise
+        raise VideoReadError(name, error.cause) from None
     return [_one_size([picked[t] for t in clip]) for clip in clip_times]
 
 

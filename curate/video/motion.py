@@ -176,7 +176,7 @@ def motion_score(
     stream_index: int | None = None,
 ) -> MotionResult:
     """Motion of the clip ``[start_s, end_s)`` of ``source``: frames every ``1 / sample_fps`` s, at most ``width``
-    pixels wide, flow by ``method`` ("dis" or "farneback"). Raises ``FrameDecodeError`` when decoding fails.
+    pixels wide, flow by ``method`` ("dis" or "farneback"). Raises ``VideoReadError`` when decoding fails.
     """
     return motion_scores(
         source, [(start_s, end_s)], sample_fps=sample_fps, width=width, method=method, stream_index=stream_index
@@ -194,7 +194,7 @@ def motion_scores(
 ) -> list[MotionResult]:
     """``motion_score`` of many clips ``(start_s, end_s)`` of one file, decoding the file about once.
 
-    Give the clips in time order. Raises ``FrameDecodeError`` if any clip cannot be decoded; score the clips
+    Give the clips in time order. Raises ``VideoReadError`` if any clip cannot be decoded; score the clips
     one by one with ``motion_score`` to learn which.
     """
     # 1. check inputs (sample_times checks the times and sample_fps)

@@ -236,7 +236,7 @@ def ocr_clip(
     """Text coverage of the clip ``[start_s, end_s)``: frames at relative ``positions`` (0 = first frame, 1 = last),
     scaled so their longer side is at most ``max_side`` pixels (portrait video costs no more than landscape).
 
-    Raises ``FrameDecodeError`` when decoding fails.
+    Raises ``VideoReadError`` when decoding fails.
     """
     return ocr_clips(
         reader,
@@ -261,7 +261,7 @@ def ocr_clips(
 ) -> list[OcrResult]:
     """``ocr_clip`` of many clips ``(start_s, end_s)`` of one file, decoding the file about once.
 
-    Give the clips in time order. Raises ``FrameDecodeError`` if any clip cannot be decoded; run the clips one
+    Give the clips in time order. Raises ``VideoReadError`` if any clip cannot be decoded; run the clips one
     by one with ``ocr_clip`` to learn which.
     """
     clips = clip_frames(source, spans, positions=positions, max_side=max_side, stream_index=stream_index)
@@ -277,7 +277,7 @@ def clip_frames(
     stream_index: int | None = None,
 ) -> list[list[Frame]]:
     """The frames the detector sees: for each clip ``(start_s, end_s)``, its frames at relative ``positions``,
-    scaled so their longer side is at most ``max_side`` pixels. Raises ``FrameDecodeError``."""
+    scaled so their longer side is at most ``max_side`` pixels. Raises ``VideoReadError``."""
     if not isinstance(max_side, int) or max_side < 32:
         raise ValueError(f"max_side must be an integer number of pixels >= 32, got {max_side!r}")
     clip_times = [sample_times(start_s, end_s, positions=positions) for start_s, end_s in spans]

@@ -36,8 +36,8 @@ The 29.5 MB file's ingest reads its first block, the one the read-ahead fetched 
 and the 18 ranges ``video_id`` hashes (``curate.video.probe.content_id``), not the whole file.
 
 Errors: a source that cannot be opened raises :class:`VideoOpenError` (missing, forbidden, not a media file), a
-container without a video stream :class:`NoVideoStreamError`; both are :class:`VideoSourceError`, which each
-reader turns into its own per-video error (a rejected row or a ``<stage>_error``), never a crash.
+container without a video stream :class:`NoVideoStreamError`; both are ``curate.errors.VideoReadError``, which
+each stage turns into a per-video error (a rejected row or a ``<stage>_error``), never a crash.
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ from typing import BinaryIO
 
 import av
 
+from curate.errors import VideoReadError
+
 __all__ = [
     "NoVideoStreamError",
     "REMOTE_BLOCKS",
     "REMOTE_BLOCK_SIZE",
     "VideoOpenError",
-    "VideoSourceError",
     "default_video_stream",
     "filesystem",
     "is_url",
@@ -76,15 +77,11 @@ REMOTE_BLOCKS = 16
 Source = str | os.PathLike | BinaryIO
 
 
-class VideoSourceError(Exception):
-    """A source that cannot be read as a video. The message names the source and says why."""
-
-
-class VideoOpenError(VideoSourceError):
+class VideoOpenError(VideoReadError):
     """The source cannot be opened as a media container: missing, forbidden, empty, or not media."""
 
 
-class NoVideoStreamError(VideoSourceError):
+class NoVideoStreamError(VideoReadError):
     """The container opens but holds no video stream (audio only, subtitles, cover art only)."""
 
 
@@ -152,7 +149,7 @@ def open_container(source: Source) -> av.container.InputContainer:
             return av.open(local_path(source), mode="r")
         return av.open(source, mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoOpenError(f"{name}: cannot open as a video container ({why(err)})") from err
+        raise VideoOpenError(name, f"cannot open as a video container ({why(err)})") from err
 
 
 class _ClosedWithContainer:
@@ -199,7 +196,7 @@ class ContainerOpener:
             try:
                 self.file = open_remote(self.source)
             except (OSError, ValueError) as err:
-                raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
+                raise VideoOpenError(self.name, f"cannot open as a video container ({why(err)})") from err
         return self
 
     def __exit__(self, *exc) -> None:
@@ -216,7 +213,7 @@ class ContainerOpener:
         try:
             return av.open(self.file, mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
+            raise VideoOpenError(self.name, f"cannot open as a video container ({why(err)})") from err
 
 
 def why(err: Exception) -> str:
@@ -255,7 +252,7 @@ def pick_video_stream(
     videos = video_streams(container)
     if not videos:
         found = ", ".join(f"{s.index}:{s.type}" for s in container.streams) or "none"
-        raise NoVideoStreamError(f"{name}: no video stream (streams: {found})")
+        raise NoVideoStreamError(name, f"no video stream (streams: {found})")
     if stream_index is None:
         return default_video_stream(container)
     for stream in videos:

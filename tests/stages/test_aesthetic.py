@@ -85,7 +85,7 @@ def test_score_is_the_mlp_by_hand_on_the_normalised_frame_embeddings(tiny, clips
     expected = scores_by_hand(tiny, clips, num_frames)
     assert out["aesthetic_score"].to_pylist() == pytest.approx(expected, abs=1e-4, nan_ok=True)
     assert out["aesthetic_error"].to_pylist()[:2] == [None, None]
-    assert "FrameDecodeError" in out["aesthetic_error"].to_pylist()[2]
+    assert "VideoReadError" in out["aesthetic_error"].to_pylist()[2]
 
 
 def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny, clips, monkeypatch):
@@ -100,7 +100,7 @@ def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny,
     monkeypatch.setattr(aesthetic_module, "read_clip_frames", forbidden)
     out = run(aesthetic(tiny), embedded)
     assert out["aesthetic_score"].to_pylist() == pytest.approx(own_pass, abs=1e-5, nan_ok=True)
-    assert out["aesthetic_error"].to_pylist()[2].startswith("no CLIP embedding (FrameDecodeError")
+    assert out["aesthetic_error"].to_pylist()[2].startswith("no CLIP embedding (VideoReadError")
 
 
 def test_embeddings_of_another_clip_model_are_not_reused(tiny, clips, monkeypatch):

@@ -106,7 +106,7 @@ def test_clip_stage_scores_and_embeddings(tiny, clips):
     embedding = np.array(out["clip_embedding"].to_pylist()[0])
     assert np.linalg.norm(embedding) == pytest.approx(1.0, abs=1e-4) and out["clip_frames"].to_pylist()[0] == 3
     assert math.isnan(scores[1]) and out["clip_error"].to_pylist()[1] == "no caption"
-    assert math.isnan(scores[2]) and "FrameDecodeError" in out["clip_error"].to_pylist()[2]
+    assert math.isnan(scores[2]) and "VideoReadError" in out["clip_error"].to_pylist()[2]
     embeddings, norms = out["clip_embedding"].to_pylist(), out["clip_embedding_norm"].to_pylist()
     assert embeddings[1] is not None and embeddings[2] is None  # no caption: still embedded (dedup, aesthetics)
     assert 0.0 < norms[0] <= 1.0 + 1e-6 and 0.0 < norms[1] <= 1.0 + 1e-6 and norms[2] is None

@@ -19,9 +19,9 @@ from curate.video.cascade import (
     merge_cuts,
     refine_cut,
 )
+from curate.errors import VideoReadError
 from curate.video.dissolve import SCALES
 from curate.video.scenes import (
-    VideoDecodeError,
     repair_frame_times,
     scan_scenes,
     thumbnail,
@@ -187,7 +187,7 @@ def test_unusable_input_raises_video_decode_error(tmp_path, video, kind):
     elif kind == "audio_only":
         path = _audio_only_file(tmp_path / "audio.wav")
 
-    with pytest.raises(VideoDecodeError, match=str(path.name)):
+    with pytest.raises(VideoReadError, match=str(path.name)):
         scan_scenes(path)
 
 
