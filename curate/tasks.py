@@ -42,7 +42,7 @@ REJECT_COLUMNS: dict[str, pa.DataType] = {"reject_stage": pa.string(), "reject_r
 
 def runner_reasons(step: str) -> tuple[str, str]:
     """The reasons the runner gives rejected rows of any step: ``<step>_error`` (the row raised, and the stage has no
-    ``<stage name>_error`` column) and ``<step>_worker_crashed`` (the row alone killed its worker twice)."""
+    error column, ``error_column``) and ``<step>_worker_crashed`` (the row alone killed its worker twice)."""
     return f"{step}_error", f"{step}_worker_crashed"
 
 
@@ -301,15 +301,24 @@ class ErrorOutput(StageOutput):
 
 def error_output(stage: Stage, step: str, rows: pa.Table, message: str) -> StageOutput:
     """``rows`` failed with ``message``: kept with null added columns (NaN scores) and the message in the stage's
-    ``<stage name>_error`` column when it declares one; otherwise rejected as ``<step>_error``."""
+    error column (``error_column``) when it declares one; otherwise rejected as ``<step>_error``."""
     added = stage.columns_added(rows.column_names)
-    column = f"{stage.name}_error"
-    if column not in added:
+    column = error_column(stage.name, added)
+    if column is None:
         return _rejected_output(rows, f"{step}_error", message)
     values = {name: [math.nan if pa.types.is_floating(kind) else None] * rows.num_rows
               for name, kind in added.items()}
     values[column] = [message] * rows.num_rows
     return ErrorOutput(kept=stage.with_columns(rows, values))
+
+
+def error_column(name: str, added: Mapping[str, pa.DataType]) -> str | None:
+    """The column that holds a row's error among the columns a stage adds: ``<stage name>_error``, else its only
+    ``*_error`` column (the CLIP step ``clip_score`` keeps ``clip_error``); None: it has none."""
+    if f"{name}_error" in added:
+        return f"{name}_error"
+    errors = [c for c in added if c.endswith("_error")]
+    return errors[0] if len(errors) == 1 else None
 
 
 def _rejected_output(rows: pa.Table, reason: str, detail: str) -> StageOutput:

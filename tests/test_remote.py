@@ -23,7 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from curate.cli import main as cli_main
 from curate.config import build_steps
-from curate.data import ClipDataset
+from curate.training import ClipDataset
 from curate.errors import VideoReadError
 from curate.export import export_clips
 from curate.inspect.previews import make_previews

@@ -27,7 +27,7 @@ files are the size of its part of each shard). Read them with the bucket as a co
 and the card gets ``buckets``: per bucket its clips and hours, and their totals (= the dataset's).
 
 Write rejects nothing: kept = its input. Cutting clips into media files is ``curate export``; reading them into a
-training loop is ``curate.data.ClipDataset``.
+training loop is ``curate.training.ClipDataset``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from curate.video.frame_needs import read_clip_frames
 from curate.stages import aesthetic as aesthetic_module
 from curate.stages.aesthetic import Aesthetic
 from curate.stages.caption_video import even_positions
-from curate.stages.clip import Clip
+from curate.stages.clip_score import ClipScore
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.split import Split
@@ -89,7 +89,7 @@ def test_score_is_the_mlp_by_hand_on_the_normalised_frame_embeddings(tiny, clips
 
 
 def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny, clips, monkeypatch):
-    embedded = run(Clip(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
+    embedded = run(ClipScore(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
     assert embedded["clip_model"].to_pylist() == [f"ViT-L-14:{tiny['clip']}"] * 3
     own_pass = run(aesthetic(tiny), clips)["aesthetic_score"].to_pylist()
 
@@ -104,7 +104,7 @@ def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny,
 
 
 def test_embeddings_of_another_clip_model_are_not_reused(tiny, clips, monkeypatch):
-    embedded = run(Clip(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
+    embedded = run(ClipScore(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
     other = embedded.set_column(embedded.column_names.index("clip_model"), "clip_model",
                                 pa.array(["ViT-B-32:laion2b_s34b_b79k"] * 3))
     loads = []

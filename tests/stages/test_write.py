@@ -161,7 +161,7 @@ def test_a_killed_write_resumes_without_losing_or_duplicating_rows(run, client, 
 
 
 def test_the_written_dataset_exports_and_loads(run, client, tmp_path):
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
     from curate.export import export_clips
 
     rows = read_parquet_dir(folder(run, "write").data).to_pylist()
@@ -195,7 +195,7 @@ def test_nearest_bucket_is_nearest_in_log_space_ties_to_the_smaller():
 
 
 def test_bucketed_write_reads_back_with_its_bucket_and_the_card_adds_up(run, client, video):
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
 
     kept = read_parquet_dir(folder(run, "filter").data)
     expected = dict(zip(kept["clip_id"].to_pylist(), clip_buckets(kept, check_buckets(BUCKETS))))

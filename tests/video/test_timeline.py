@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from curate.data import ClipDataset
+from curate.training import ClipDataset
 from curate.errors import VideoReadError
 from curate.export import copy_clip, cut_clip
 from curate.video.clips import plan_clips

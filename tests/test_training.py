@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from curate.data import ClipDataset, frame_indices, resize, sample_times
+from curate.training import ClipDataset, frame_indices, resize, sample_times
 from curate.errors import CurateError, VideoReadError
 from tests.curated import clip_row, write_shards
 from tests.media import write_remux

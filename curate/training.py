@@ -1,7 +1,7 @@
 """A PyTorch dataset of the curated clips: frames of each clip's span plus its caption, for text-to-video training.
 
     from torch.utils.data import DataLoader
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
 
     dataset = ClipDataset("runs/demo", num_frames=16, size=(256, 448))   # a run, or RUN/07_write/data
     sample = dataset[0]
