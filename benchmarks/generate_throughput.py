@@ -9,9 +9,9 @@ its published component configs (embedded below: ``unet/``, ``vae/``, ``text_enc
 hub repo) with random weights: speed does not depend on weight values, and nothing is downloaded. The
 tokenizer is a byte-level stand-in (prompts are padded to CLIP's 77 tokens either way, so the text encoder does
 the same work). It is saved with ``save_pretrained`` and loaded by
-``curate.generate.pipeline.load_diffusion_pipeline``, the loader of ``curate generate``, then timed through ``generate_frames`` (what each Dask task runs) after one
-warm-up video; mp4 encoding is timed apart. The frames of random weights are noise: only the timings mean
-anything.
+``curate.generate.pipeline.load_diffusion_pipeline``, the loader of ``curate generate``, then timed through
+``generate_frames`` (what each Dask task runs) after one warm-up video; mp4 encoding is timed apart. The frames of
+random weights are noise: only the timings mean anything.
 """
 
 from __future__ import annotations
