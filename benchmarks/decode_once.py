@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curate.hardware import cpu  # noqa: E402
-from curate.stage import ShardPlace, read_clip_frames  # noqa: E402
+from curate.sharding import ShardPlace  # noqa: E402
+from curate.video.frame_needs import read_clip_frames  # noqa: E402
 from curate.stages.caption_video import even_positions  # noqa: E402
 from curate.stages.frames import Frames  # noqa: E402
 from curate.stages.ingest import Ingest  # noqa: E402

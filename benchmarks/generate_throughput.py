@@ -8,10 +8,10 @@ The pipeline is ModelScope's ``ali-vilab/text-to-video-ms-1.7b`` architecture (T
 its published component configs (embedded below: ``unet/``, ``vae/``, ``text_encoder/``, ``scheduler/`` of the
 hub repo) with random weights: speed does not depend on weight values, and nothing is downloaded. The
 tokenizer is a byte-level stand-in (prompts are padded to CLIP's 77 tokens either way, so the text encoder does
-the same work). It is saved with ``save_pretrained`` and loaded by ``curate.generate.pipeline.load_pipeline``, the
-loader of ``curate generate``, then timed through ``generate_frames`` (what each Dask task runs) after one
-warm-up video; mp4 encoding is timed apart. The frames of random weights are noise: only the timings mean
-anything.
+the same work). It is saved with ``save_pretrained`` and loaded by
+``curate.generate.pipeline.load_diffusion_pipeline``, the loader of ``curate generate``, then timed through
+``generate_frames`` (what each Dask task runs) after one warm-up video; mp4 encoding is timed apart. The frames of
+random weights are noise: only the timings mean anything.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from curate.generate.pipeline import GenerationSettings, generate_frames, load_pipeline, write_mp4
+from curate.generate.pipeline import GenerationSettings, generate_frames, load_diffusion_pipeline, write_mp4
 
 # ali-vilab/text-to-video-ms-1.7b, component configs as published (diffusers-specific bookkeeping keys left out)
 MODELSCOPE_UNET = {
@@ -136,7 +136,7 @@ def main() -> None:
         folder = save_random_pipeline(Path(tmp) / "pipeline", args.tiny, dtype)
         built = time.perf_counter() - start
         start = time.perf_counter()
-        pipe = load_pipeline(str(folder), device=device, dtype=args.dtype, cpu_offload=args.cpu_offload,
+        pipe = load_diffusion_pipeline(str(folder), device=device, dtype=args.dtype, cpu_offload=args.cpu_offload,
                              vae_slicing=args.vae_slicing)
         loaded = time.perf_counter() - start
         params = sum(p.numel() for p in pipe.unet.parameters()) + sum(p.numel() for p in pipe.text_encoder.parameters())

@@ -23,6 +23,7 @@ import importlib.util
 import inspect
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,7 +61,7 @@ def _pipeline_path(ref: str, config_file: Path) -> Path:
     raise ConfigError(f"{config_file}: pipeline {ref!r} not found (looked at {', '.join(map(str, candidates))})")
 
 
-def load_pipeline(path: Path) -> list[tuple[str, type[Stage]]]:
+def read_pipeline_file(path: Path) -> list[tuple[str, type[Stage]]]:
     """``PIPELINE`` of a pipeline file: a list of (step name, Stage subclass)."""
     spec = importlib.util.spec_from_file_location(f"curate_pipeline_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
@@ -202,13 +203,14 @@ def build_steps(
         raise ConfigError(f"{path}: unknown top-level keys {unknown}; allowed: pipeline, stages")
     if "pipeline" not in raw:
         raise ConfigError(f"{path}: missing 'pipeline:' (a name from pipelines/, or a path to a .py file)")
-    pipeline = load_pipeline(_pipeline_path(str(raw["pipeline"]), path))
+    pipeline = read_pipeline_file(_pipeline_path(str(raw["pipeline"]), path))
     names = [name for name, _ in pipeline]
     values: dict[str, dict[str, Any]] = {}
     stages = raw.get("stages") or {}
     if not isinstance(stages, dict):
         raise ConfigError(f"{path}: 'stages:' must be a mapping of step names to parameters, got {stages!r}")
     for step, params in stages.items():
+        step = _renamed(step, names, f"{path}: stages.{step}")
         if step not in names:
             raise ConfigError(f"{path}: stages.{step}: not a step of this pipeline; steps: {', '.join(names)}")
         if not isinstance(params, dict):
@@ -216,12 +218,27 @@ def build_steps(
         values[step] = dict(params)
     for text in overrides:
         step, param, value = parse_override(text)
+        step = _renamed(step, names, f"--set {text}")
         if step not in names:
             raise ConfigError(f"--set {text}: {step!r} is not a step of this pipeline; steps: {', '.join(names)}")
         values.setdefault(step, {})[param] = value
     if inputs:
         values.setdefault(names[0], {})["inputs"] = list(inputs)
     return [_step(name, cls, values.get(name, {})) for name, cls in pipeline]
+
+
+#: Steps renamed since an earlier release: old name -> new name. A config (or --set) that uses the old name still
+#: works, with a warning, when the pipeline has the new one.
+RENAMED_STEPS = {"clip": "clip_score"}  # the CLIP stage: a clip is a span everywhere else
+
+
+def _renamed(step: str, names: Sequence[str], where: str) -> str:
+    new = RENAMED_STEPS.get(step)
+    if step in names or new not in names:
+        return step
+    warnings.warn(f"{where}: the step {step!r} is now {new!r}; rename it (the old name will stop working)",
+                  FutureWarning, stacklevel=3)
+    return new
 
 
 #: Keys of a step's block that set its error budget (``curate.runner.Step``), not a parameter of its stage.

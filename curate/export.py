@@ -52,7 +52,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from curate.errors import CurateError
+from curate.errors import CurateError, VideoReadError
 
 #: A clip_id that may name a file: lowercase hex and underscores (``<video_id>_<start_frame>_<end_frame>``).
 CLIP_ID = re.compile(r"[0-9a-f][0-9a-f_]{0,89}")  # fullmatch; <= 90 characters fits a tar (USTAR) member name
@@ -67,10 +67,6 @@ CROP_COLUMNS = ("crop_left", "crop_top", "crop_right", "crop_bottom")
 
 class ExportError(CurateError):
     """An export that cannot run as asked; the message says what to change."""
-
-
-class ClipCutError(Exception):
-    """One clip could not be cut (unreadable source, span past its end): an error row, the export goes on."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,7 @@ def cut_clip(
     Output frame k shows the source frame on screen at ``start_s + k / fps`` in curate's timeline (the frames
     split and the scorers saw there: ``curate.video.timeline``), for ``round((end_s - start_s) * fps)`` frames;
     fps defaults to the source's average rate. ``crop``: (left, top, right, bottom) fractions of the upright frame
-    to cut away first (black bars: the picture step's ``crop_*`` columns). Raises ``ClipCutError`` when the source
+    to cut away first (black bars: the picture step's ``crop_*`` columns). Raises ``VideoReadError`` when the source
     cannot be opened or decoded over the span.
     """
     import av
@@ -170,7 +166,7 @@ def cut_clip(
     from curate.video.frames import to_rgb
 
     if not end_s > start_s:
-        raise ClipCutError(f"empty span: end_s {end_s} <= start_s {start_s}")
+        raise VideoReadError(None, f"empty span: end_s {end_s} <= start_s {start_s}")
 
     def encode(frames) -> Cut:
         stream = frames.stream
@@ -218,7 +214,7 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
     before ``start_s`` (``Cut.start_s``) and ends with the last packet decoded before ``end_s``.
 
     Packets are placed by their timestamps, so a source whose packet timestamps cannot be trusted (a clock that
-    restarts, as in joined MPEG-TS recordings: ``curate.video.timeline``) raises ``ClipCutError``: cut it exactly.
+    restarts, as in joined MPEG-TS recordings: ``curate.video.timeline``) raises ``VideoReadError``: cut it exactly.
     So does a codec that MP4 cannot hold; the message says so and what to do.
     """
     import av
@@ -228,8 +224,8 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
 
     def copy(container, stream) -> Cut:
         if not packets_trusted(source, container, stream):
-            raise ClipCutError(f"{source}: its timestamps restart or are missing, so packets cannot be placed on the "
-                               f"span [{start_s:.3f}, {end_s:.3f}) s; export it without --copy (exact cuts)")
+            raise VideoReadError(source, "its timestamps restart or are missing, so packets cannot be placed on "
+                                 f"the span [{start_s:.3f}, {end_s:.3f}) s; export it without --copy (exact cuts)")
         base = stream.time_base
         packets, later = [], None
         for packet in seek_packets(container, stream, start_s):
@@ -240,8 +236,8 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
             packets.append(packet)
         if not packets:
             after = "" if later is None else f" (its first keyframe is at {float(later * base):.3f} s)"
-            raise ClipCutError(f"{source}: no keyframe at or before {start_s:.3f} s to start a copy of "
-                               f"[{start_s:.3f}, {end_s:.3f}) s from{after}")
+            raise VideoReadError(source, f"no keyframe at or before {start_s:.3f} s to start a copy of "
+                                 f"[{start_s:.3f}, {end_s:.3f}) s from{after}")
         pts = [p.pts if p.pts is not None else p.dts for p in packets]
         dts = decode_times(pts, [p.dts for p in packets])
         codec = stream.codec_context.codec.canonical_name
@@ -256,8 +252,8 @@ def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | 
                     packet.stream = copied
                     output.mux(packet)
         except (av.FFmpegError, ValueError) as e:
-            raise ClipCutError(f"{source}: its {codec} video cannot be stream-copied into an MP4 ({e}); export it "
-                               f"without --copy (decoded and re-encoded with libx264)") from e
+            raise VideoReadError(source, f"its {codec} video cannot be stream-copied into an MP4 ({e}); "
+                                 f"export it without --copy (decoded and re-encoded with libx264)") from e
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = float(stream.average_rate or stream.guessed_rate or 0)
         start = float(pts[0] * base)
@@ -283,11 +279,11 @@ def decode_times(pts: Sequence[int], dts: Sequence[int | None]) -> list[int]:
 
 def _read_source(source: str, work, stream_index: int | None, packets: bool = False) -> Cut:
     """``work`` over the source's frames (a ``curate.video.timeline`` cursor) or, with ``packets``, over its open
-    container and stream; any failure to read the source becomes a ``ClipCutError`` naming it."""
+    container and stream; any failure to read the source becomes a ``VideoReadError`` naming it."""
     import av
 
-    from curate.video.source import VideoSourceError, open_container, pick_video_stream, source_name
-    from curate.video.cursor import FrameDecodeError, read_stream
+    from curate.video.source import open_container, pick_video_stream, source_name
+    from curate.video.cursor import read_stream
 
     name = source_name(source)
     try:
@@ -295,10 +291,12 @@ def _read_source(source: str, work, stream_index: int | None, packets: bool = Fa
             return read_stream(source, work, stream_index=stream_index)
         with open_container(source) as container:
             return work(container, pick_video_stream(container, stream_index, name))
-    except VideoSourceError as e:
-        raise ClipCutError(str(e)) from e
-    except (av.FFmpegError, FrameDecodeError, ValueError, OSError) as e:
-        raise ClipCutError(f"{name}: {e}") from e
+    except VideoReadError as e:
+        if e.path is not None:  # names the source already
+            raise
+        raise VideoReadError(name, e.cause) from e
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise VideoReadError(name, str(e)) from e
 
 
 def _rate(fps: float | Fraction) -> Fraction:
@@ -395,7 +393,7 @@ def export_task(task: int, rows: list[dict[str, Any]], out: str, options: Export
             continue
         try:
             cut = _cut(row, options)
-        except ClipCutError as e:
+        except VideoReadError as e:
             results.append(_result(row, None, None, str(e), time.perf_counter() - start))
             continue
         meta = json.dumps(sample_metadata(row) | {"exported": _exported(cut)}, ensure_ascii=False,

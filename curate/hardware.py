@@ -11,9 +11,7 @@ caption and summary models; the OCR stage's ``detector_bf16: auto``):
 - **CPU**: bf16 when the CPU executes bf16 arithmetic natively: x86 ``avx512_bf16`` or ``amx_bf16`` (Intel Cooper
   Lake, Sapphire Rapids and later; AMD Zen 4 and later), Arm's BF16 extension (flag ``bf16``: Neoverse V1/N2,
   Graviton 3). Otherwise fp32: without those instructions PyTorch emulates bf16, and it is slower than fp32, not
-  faster. Measured: easyocr's CRAFT detector 7x slower in bf16 than in fp32 on an AVX2-only AMD EPYC (4.4 vs 0.63
-  CPU-s per frame), 2x faster on an AVX512-BF16 CPU (0.21 vs 0.44); CLIP ViT-B-32 10x slower on that EPYC, 2x
-  faster on that AVX512-BF16 CPU (``benchmarks/ocr_detectors.py``, ``benchmarks/clip_throughput.py``).
+  faster (measured for CRAFT and CLIP: ``benchmarks/README.md``).
 - **CUDA**: bf16 from compute capability 8.0 (Ampere and later: bf16 tensor cores), fp16 from 7.0 (Volta,
   Turing: fp16 tensor cores), fp32 below (Pascal and older run fp16 at a fraction of fp32's rate, or lack it).
 

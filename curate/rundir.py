@@ -171,7 +171,7 @@ class StageDir:
 
     @property
     def plan_file(self) -> Path:
-        """Output shards as slices of input shards, for a step that plans its own (``Stage.plan_shards``)."""
+        """Output shards as slices of input shards, for a step that plans its own (``ShardPolicy.plan_shards``)."""
         return self.path / "plan.json"
 
     def data_file(self, shard: str) -> Path:

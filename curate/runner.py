@@ -17,7 +17,7 @@ What the runner does, in order:
 3. compares each step's config (its parameters + a fingerprint of the steps before it) with the one in its
    folder: a changed step is re-run with every step after it; an unchanged one keeps its finished shards;
 4. streams: shard i of a step is submitted as soon as shard i of the step before it is done, so CPU steps,
-   GPU steps and the writes overlap. A step that needs its whole input first (``Stage.needs_all_input``: a
+   GPU steps and the writes overlap. A step that needs its whole input first (``curate.sharding.needs_all_input``: a
    ``fit`` such as percentile thresholds or duplicate detection, or its own shard plan) waits until the step
    before it is complete; these barriers split the pipeline into segments. ``streaming=False`` runs the steps
    one after the other instead (for debugging);
@@ -83,9 +83,11 @@ from curate.rundir import (
     stage_dirs,
     remove_temp_files,
 )
-from curate.stage import ShardBudget, ShardSlice, Stage, runner_reasons
+from curate.sharding import ShardBudget, ShardSlice, needs_all_input, shard_policy
+from curate.stage import Source, Stage
 from curate.tasks import (
     import_modules,
+    runner_reasons,
     probe_folder,
     probe_markers,
     release_stage,
@@ -213,7 +215,7 @@ def _write_inputs(steps: Sequence[Step], run: Path, workers: int) -> StageDir:
     """The input manifest in ``00_inputs``: planned by the first (source) step; on a relaunch with the same
     config, new inputs are appended as new shards and inputs that disappeared are counted (rows kept)."""
     source = steps[0].stage
-    if not (hasattr(source, "plan") and hasattr(source, "expand")):
+    if not isinstance(source, Source):
         raise PipelineError(f"the first step {steps[0].name!r} must be a source stage (with expand() and plan()), "
                             "such as ingest")
     folder = StageDir(run / INPUTS_DIR)
@@ -318,7 +320,7 @@ class _StepRun:
 
     def _largest_first(self, units: list[str]) -> list[str]:
         """``units`` by the stage's cost estimate, largest first (longest-processing-time-first scheduling)."""
-        costs = self.stage.shard_costs(str(self.in_dir.data), units)
+        costs = shard_policy(self.stage).shard_costs(str(self.in_dir.data), units)
         if not costs:
             return units
         return sorted(units, key=lambda u: -costs.get(u, 0.0))
@@ -327,7 +329,7 @@ class _StepRun:
         self.fit_info = self.stage.fit(str(self.in_dir.data))
         fit_file = self.folder.path / "fit.json"
         stored = read_json(fit_file) if fit_file.is_file() else None
-        if stored is not None and stored != _jsonable(self.fit_info) and self.stage.refit_redoes_shards:
+        if stored is not None and stored != _jsonable(self.fit_info) and shard_policy(self.stage).refit_redoes_shards:
             print(f"curate: {self.folder.path.name}: its whole-input facts changed (new inputs): redoing its shards "
                   "and the steps after it", file=sys.stderr)
             self.clear()
@@ -340,7 +342,7 @@ class _StepRun:
         if path.is_file():
             stored = read_json(path)
             return ShardBudget(**stored) if stored else None
-        budget = self.stage.output_budget(str(self.in_dir.data), workers)
+        budget = shard_policy(self.stage).output_budget(str(self.in_dir.data), workers)
         atomic_write_json(path, None if budget is None else {"rows": budget.rows, "seconds": budget.seconds})
         return budget
 
@@ -350,7 +352,7 @@ class _StepRun:
         return {name: [ShardSlice(*p) for p in slices] for name, slices in read_json(self.folder.plan_file).items()}
 
     def _plan(self, on_cleared) -> dict[str, list[ShardSlice]] | None:
-        plan = self.stage.plan_shards(str(self.in_dir.data))
+        plan = shard_policy(self.stage).plan_shards(str(self.in_dir.data))
         if plan is None:
             return None
         _check_plan(plan, self.in_dir)
@@ -533,7 +535,7 @@ def _launch(steps: Sequence[Step], selected: list[Step], run: Path, client, info
         first = 0
     runs: list[_StepRun] = []
     for offset, step in enumerate(selected):
-        sr = _StepRun(first + offset + 1, step, in_dir, run, barrier=step.stage.needs_all_input or not streaming)
+        sr = _StepRun(first + offset + 1, step, in_dir, run, barrier=needs_all_input(step.stage) or not streaming)
         _remove_other_steps_at(run, sr)
         if sr.open():
             _remove_after(run, sr.index)

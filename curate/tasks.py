@@ -29,18 +29,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.rundir import StageDir, atomic_write_json, atomic_write_parquet, read_shard
-from curate.stage import (
-    REJECT_COLUMNS,
-    ShardBudget,
-    ShardPlace,
-    ShardSlice,
-    Stage,
-    StageOutput,
-    error_message,
-    runner_reasons,
-)
+from curate.errors import error_message
+from curate.sharding import ShardBudget, ShardPlace, ShardSlice, shard_policy
+from curate.stage import Stage, StageOutput
 
 log = logging.getLogger("curate")
+
+#: Columns every rejected row carries on top of the columns of the stage's input (or output, for splitters).
+REJECT_COLUMNS: dict[str, pa.DataType] = {"reject_stage": pa.string(), "reject_reason": pa.string(),
+                                          "reject_detail": pa.string()}
+
+
+def runner_reasons(step: str) -> tuple[str, str]:
+    """The reasons the runner gives rejected rows of any step: ``<step>_error`` (the row raised, and the stage has no
+    error column, ``error_column``) and ``<step>_worker_crashed`` (the row alone killed its worker twice)."""
+    return f"{step}_error", f"{step}_worker_crashed"
+
+
 _READY: dict[str, Stage] = {}  # per worker process: set-up stages by setup key (step name + config fingerprint)
 
 
@@ -272,14 +277,15 @@ def probe_markers(out_dir: str | Path, shard: str, row: int) -> list[Path]:
 
 
 def contained_process(stage: Stage, step: str, table: pa.Table, place: ShardPlace) -> list[StageOutput]:
-    """``stage.process_shard(table)``; if it raises, each row alone, so that only the rows that raise fail.
+    """``shard_policy(stage).process`` (``stage.process(table)`` for most stages); if it raises, each row alone,
+    so that only the rows that raise fail.
 
     A row that raises becomes an error row (``error_output``); the outputs of the rows are returned in row order
     (a stage's output for a table is its outputs for consecutive pieces of it, concatenated: the runner cuts the
     input into shards on that promise too).
     """
     try:
-        return [stage.process_shard(table, place)]
+        return [shard_policy(stage).process(stage, table, place)]
     except Exception as whole:  # noqa: BLE001 - any failure: find the rows that raise, the others go on
         if table.num_rows <= 1:
             log.debug("step %s: a row failed: %s", step, error_message(whole), exc_info=True)
@@ -295,15 +301,24 @@ class ErrorOutput(StageOutput):
 
 def error_output(stage: Stage, step: str, rows: pa.Table, message: str) -> StageOutput:
     """``rows`` failed with ``message``: kept with null added columns (NaN scores) and the message in the stage's
-    ``<stage name>_error`` column when it declares one; otherwise rejected as ``<step>_error``."""
+    error column (``error_column``) when it declares one; otherwise rejected as ``<step>_error``."""
     added = stage.columns_added(rows.column_names)
-    column = f"{stage.name}_error"
-    if column not in added:
+    column = error_column(stage.name, added)
+    if column is None:
         return _rejected_output(rows, f"{step}_error", message)
     values = {name: [math.nan if pa.types.is_floating(kind) else None] * rows.num_rows
               for name, kind in added.items()}
     values[column] = [message] * rows.num_rows
     return ErrorOutput(kept=stage.with_columns(rows, values))
+
+
+def error_column(name: str, added: Mapping[str, pa.DataType]) -> str | None:
+    """The column that holds a row's error among the columns a stage adds: ``<stage name>_error``, else its only
+    ``*_error`` column (the CLIP step ``clip_score`` keeps ``clip_error``); None: it has none."""
+    if f"{name}_error" in added:
+        return f"{name}_error"
+    errors = [c for c in added if c.endswith("_error")]
+    return errors[0] if len(errors) == 1 else None
 
 
 def _rejected_output(rows: pa.Table, reason: str, detail: str) -> StageOutput:

@@ -11,7 +11,7 @@ To drop a stage, remove its line; to add one, add a line. Values come from the Y
 from curate.stages.aesthetic import Aesthetic
 from curate.stages.caption_image import CaptionImage
 from curate.stages.caption_video import CaptionVideo
-from curate.stages.clip import Clip
+from curate.stages.clip_score import ClipScore
 from curate.stages.dedup import Dedup
 from curate.stages.filter import Filter
 from curate.stages.frames import Frames
@@ -34,7 +34,7 @@ PIPELINE = [
     ("caption_image", CaptionImage),
     ("caption_video", CaptionVideo),
     ("summary", Summary),
-    ("clip", Clip),
+    ("clip_score", ClipScore),
     ("aesthetic", Aesthetic),
     ("filter_clip", Filter),
     ("dedup", Dedup),

@@ -48,3 +48,14 @@ def video(videos_dir: Path):
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One Dask cluster for the whole test session, for tests that only need a client: curate's own two-worker
+    cluster (``start_client``: worker processes, so stages are pickled as in a real run). Tests that kill workers
+    (containment), monkeypatch what workers run (in-process clusters) or need another shape start their own."""
+    from curate.cluster import start_client
+
+    with start_client(workers=2, quiet=True) as client:
+        yield client

@@ -17,8 +17,8 @@ import torch
 
 from curate import hardware
 from curate.models.transnetv2 import load_transnetv2
-from curate.stages.clip import Clip
 from curate.shots.cascade import DetectorSpec
+from curate.stages.clip_score import ClipScore
 from curate.video.scenes import scan_scenes
 from tests.models.tiny import save_tiny_clip
 
@@ -59,7 +59,7 @@ def test_clip_scores_under_the_bf16_rule_stay_close_to_fp32(bf16_cpu, video, tmp
     ], schema=SCHEMA)
 
     def scores(dtype: str) -> tuple[list[float], np.ndarray]:
-        stage = Clip(model="ViT-B-32", pretrained=pretrained, device="cpu", dtype=dtype)
+        stage = ClipScore(model="ViT-B-32", pretrained=pretrained, device="cpu", dtype=dtype)
         stage.setup()
         kept = stage.process(table).kept
         return kept["clip_score"].to_pylist(), np.array(kept["clip_embedding"].to_pylist(), dtype=np.float32)

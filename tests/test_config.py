@@ -53,3 +53,23 @@ def test_parse_override_and_check_type():
     assert check_type([1, 2], list[float], "x") == [1.0, 2.0]
     with pytest.raises(ConfigError, match="expected a list"):
         check_type("a", list[str], "x")
+
+
+def test_the_clip_step_is_clip_score_and_its_old_key_still_works_with_a_warning(tmp_path):
+    from curate.stages.clip_score import ClipScore
+    from curate.tasks import error_column
+
+    steps = {s.name: s.stage for s in build_steps(ROOT / "configs" / "default.yaml")}
+    assert "clip" not in steps and isinstance(steps["clip_score"], ClipScore)
+    old = tmp_path / "old.yaml"
+    old.write_text("pipeline: lvd\nstages:\n  clip:\n    num_frames: 5\n")
+    with pytest.warns(FutureWarning, match="the step 'clip' is now 'clip_score'"):
+        built = {s.name: s.stage for s in build_steps(old, overrides=["clip.batch_size=4"])}
+    assert (built["clip_score"].num_frames, built["clip_score"].batch_size) == (5, 4)
+    with pytest.warns(FutureWarning, match="curate.stages.clip_score.ClipScore"):
+        from curate.stages.clip import Clip
+    assert Clip is ClipScore
+    # its error column keeps its name: a row that raises is kept with the message in clip_error
+    assert error_column("clip_score", ClipScore.adds) == "clip_error"
+    assert error_column("motion", {"motion_score": None, "motion_error": None}) == "motion_error"
+    assert error_column("write", {"bucket": None}) is None

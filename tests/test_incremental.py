@@ -7,7 +7,7 @@ import pytest
 
 from curate.cli import _status_table
 from curate.rundir import read_json, read_parquet_dir
-from curate.runner import Step, run_pipeline, start_client
+from curate.runner import Step, run_pipeline
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
@@ -17,9 +17,9 @@ from tests.media import link
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 def pipeline(folder) -> list[Step]:

@@ -23,7 +23,8 @@ from moto.server import ThreadedMotoServer
 
 from curate.cli import main as cli_main
 from curate.config import build_steps
-from curate.data import ClipDataset, ClipDecodeError
+from curate.training import ClipDataset
+from curate.errors import VideoReadError
 from curate.export import export_clips
 from curate.inspect.previews import make_previews
 from curate.rundir import read_parquet_dir, stage_dirs
@@ -162,7 +163,7 @@ def test_export_and_clip_dataset_read_s3_sources(s3, client, tmp_path):
     for i in range(len(copies)):
         assert bool((dataset[i]["frames"] == copies[i]["frames"]).all())
     assert all("remote file" in why for why in dataset.pyav_files.values()) and len(dataset.pyav_files) == 2
-    with pytest.raises(ClipDecodeError, match="local files only"):
+    with pytest.raises(VideoReadError, match="local files only"):
         ClipDataset(remote, backend="decord")[0]
 
     manifest = export_clips(remote, tmp_path / "export", client=client).to_pylist()

@@ -15,7 +15,7 @@ import pytest
 
 from curate.config import build_steps
 from curate.rundir import read_parquet_dir, stage_dirs
-from curate.runner import PipelineError, Step, check_chain, run_pipeline, start_client
+from curate.runner import PipelineError, Step, check_chain, run_pipeline
 from curate.stage import Stage
 from tests.media import bad_files, link
 
@@ -25,9 +25,9 @@ CURATE = [sys.executable, "-m", "curate"]
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 def rows(run: Path, step: str, part: str = "data") -> list[dict]:

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.stage import ShardBudget
+from curate.sharding import ShardBudget
 from curate.stages.ingest import MAX_AUTO_VIDEOS_PER_SHARD, Ingest
 from curate.stages.split import MAX_AUTO_SHARD_S, MIN_AUTO_SHARD_S, Split
 from curate.tasks import cut_by_budget, output_names, run_shard

@@ -42,6 +42,7 @@ def done_markers(run: Path, step: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def client():
+    """Its own cluster, not the session's: the first test here needs fresh worker processes (nothing imported)."""
     with start_client(workers=2, quiet=True) as c:
         yield c
 

@@ -10,7 +10,7 @@
 Per generated video (columns added to the generated table):
 
 * ``clip_score``: the curation CLIP stage's score of the video against its prompt, by the same code: frames at
-  ``num_frames`` evenly spread positions (``curate.stage.read_clip_frames``), embedded by ``ClipModel``, scored
+  ``num_frames`` evenly spread positions (``frame_needs.read_clip_frames``), embedded by ``ClipModel``, scored
   by ``curate.models.clip.clip_score`` (100 · max(mean cosine, 0)).
 * ``clip_score_real``: the same score of the real source clip (``video_path`` [``start_s``, ``end_s``)) against
   the same prompt: what a real video of that caption scores, the reference to compare with.
@@ -149,7 +149,7 @@ class Evaluator:
 
     def _frames(self, clips: pa.Table, positions, errors: list[list[str]]) -> list[list[np.ndarray] | None]:
         """RGB frames of every clip at ``positions`` (None: every frame of a generated video)."""
-        from curate.stage import read_clip_frames
+        from curate.video.frame_needs import read_clip_frames
         from curate.stages.caption_video import even_positions
 
         if positions is None:  # every frame: F evenly spread positions land on frames 0 .. F-1 (sample_times)

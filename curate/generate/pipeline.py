@@ -1,8 +1,8 @@
 """Load a diffusers text-to-video pipeline once per process, generate seeded videos, write them as mp4.
 
-    from curate.generate.pipeline import GenerationSettings, generate_frames, load_pipeline, write_mp4
+    from curate.generate.pipeline import GenerationSettings, generate_frames, load_diffusion_pipeline, write_mp4
     settings = GenerationSettings(model="ali-vilab/text-to-video-ms-1.7b", num_frames=16, guidance_scale=9.0)
-    pipe = load_pipeline(settings.model, device="cuda", dtype="fp16")          # DiffusionPipeline.from_pretrained
+    pipe = load_diffusion_pipeline(settings.model, device="cuda", dtype="fp16")  # DiffusionPipeline.from_pretrained
     videos = generate_frames(pipe, ["a dog runs on a beach"], seeds=[0], settings=settings)  # [F, H, W, 3] uint8
     write_mp4(videos[0], "dog.mp4", fps=settings.fps)                           # libx264, yuv420p
 
@@ -146,7 +146,7 @@ def torch_dtype(device: str, dtype: str = "auto"):
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
 
 
-def load_pipeline(model: str, device: str = "cuda", dtype: str = "auto", variant: str | None = None,
+def load_diffusion_pipeline(model: str, device: str = "cuda", dtype: str = "auto", variant: str | None = None,
                   cpu_offload: bool = False, vae_slicing: bool = False):
     """``DiffusionPipeline.from_pretrained(model)`` in ``dtype`` on ``device``, with the memory options applied."""
     import torch
@@ -210,8 +210,8 @@ def cached_pipeline(settings: GenerationSettings, device: str):
     if key not in _LOADED:
         _LOADED.clear()
         gc.collect()
-        _LOADED[key] = load_pipeline(settings.model, device, settings.dtype, settings.variant, settings.cpu_offload,
-                                     settings.vae_slicing)
+        _LOADED[key] = load_diffusion_pipeline(settings.model, device, settings.dtype, settings.variant,
+                                               settings.cpu_offload, settings.vae_slicing)
     return _LOADED[key]
 
 

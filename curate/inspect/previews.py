@@ -49,11 +49,11 @@ def encode_webp(images: list, duration_ms: int) -> bytes:
 def render_previews(clips: pa.Table, folder: str, frames: int = FRAMES, width: int = WIDTH) -> list[str | None]:
     """Write the previews of ``clips`` (rows of one or more videos) into ``folder``: one error (or None) per row.
 
-    Runs on a Dask worker: each video is decoded about once for all its clips (``curate.stage.read_clip_frames``),
+    Runs on a Dask worker: each video is decoded about once for all its clips (``read_clip_frames``),
     or not at all when a frames step stored their frames (``frames_file``): then the preview shows ``frames`` of
     the stored positions, evenly picked.
     """
-    from curate.stage import read_clip_frames
+    from curate.video.frame_needs import read_clip_frames
     from curate.video.stored_frames import stored_positions
 
     positions = [i / (frames - 1) for i in range(frames)] if frames > 1 else [0.5]

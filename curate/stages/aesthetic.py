@@ -25,8 +25,9 @@ import pyarrow as pa
 
 from curate.models.aesthetic import DEFAULT_PREDICTOR, REFERENCE_CLIP
 from curate.models.clip import clip_model_id
-from curate.stage import Resources, Stage, StageOutput, read_clip_frames
+from curate.stage import Resources, Stage, StageOutput
 from curate.stages.caption_video import even_positions
+from curate.video.frame_needs import read_clip_frames
 
 #: columns of a CLIP stage this stage scores from, when that stage ran the same model
 REUSED = ("clip_model", "clip_embedding", "clip_embedding_norm")
@@ -34,6 +35,7 @@ REUSED = ("clip_model", "clip_embedding", "clip_embedding_norm")
 
 class Aesthetic(Stage):
     name = "aesthetic"
+    loaded = ("_predictor", "_clip")  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s")
     adds = {"aesthetic_score": pa.float64(), "aesthetic_error": pa.string()}
     resources = Resources(cpus=1, gpus=1)
@@ -129,6 +131,3 @@ class Aesthetic(Stage):
             means[i] = frame_mean(embeddings[offset : offset + len(frames[i])])
             offset += len(frames[i])
         return means, errors
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _predictor=None, _clip=None)

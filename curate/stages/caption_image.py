@@ -16,12 +16,13 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Resources, Stage, StageOutput, read_clip_frames
-from curate.video.frame_needs import FrameNeed
+from curate.stage import Resources, Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_clip_frames
 
 
 class CaptionImage(Stage):
     name = "caption_image"
+    loaded = ("_captioner",)  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s")
     adds = {"caption_image": pa.string(), "caption_image_error": pa.string()}
     resources = Resources(cpus=1, gpus=1)
@@ -80,6 +81,3 @@ class CaptionImage(Stage):
                 captions[i] = text
         kept = self.with_columns(table, {"caption_image": captions, "caption_image_error": errors})
         return StageOutput(kept=kept)
-
-    def __getstate__(self) -> dict:  # the model stays on its worker
-        return dict(self.__dict__, _captioner=None)

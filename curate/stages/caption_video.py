@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.stage import Resources, Stage, StageOutput, read_clip_frames
-from curate.video.frame_needs import FrameNeed
+from curate.stage import Resources, Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_clip_frames
 
 
 def even_positions(n: int) -> list[float]:
@@ -25,6 +25,7 @@ def even_positions(n: int) -> list[float]:
 
 class CaptionVideo(Stage):
     name = "caption_video"
+    loaded = ("_captioner",)  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s")
     adds = {"caption_video": pa.string(), "caption_video_error": pa.string()}
     resources = Resources(cpus=1, gpus=1)
@@ -80,6 +81,3 @@ class CaptionVideo(Stage):
             for i, text in zip(batch, texts):
                 captions[i] = text
         return StageOutput(kept=self.with_columns(table, {"caption_video": captions, "caption_video_error": errors}))
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _captioner=None)

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate.rules import is_missing, parse_rule, passes
+from curate.sharding import ShardPolicy
 from curate.stage import Stage, StageOutput
 
 
@@ -45,10 +46,11 @@ class Filter(Stage):
     def reject_reasons(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(dict.fromkeys(x for r in self._parsed for x in (r.reason, r.missing_reason)))
 
-    @property
-    def needs_all_input(self) -> bool:
+    def shard_policy(self) -> ShardPolicy:
         """Only percentile rules need the whole input (a barrier of a streaming run); fixed thresholds do not."""
-        return any(r.percentile is not None for r in self._parsed)
+        policy = ShardPolicy()
+        policy.needs_all_input = any(r.percentile is not None for r in self._parsed)
+        return policy
 
     def fit(self, input_dir: str) -> dict:
         """Resolve percentile rules over every input row (NaN and nulls excluded).

@@ -9,7 +9,7 @@ Without this step, every per-clip step decodes its own frames from the video: th
 caption_image 1 at 448 px, caption_video 8 at 384 px, CLIP 3 at 336 px, each a pass over the video. With it, one
 pass decodes the union of their positions at the largest width, stores them as JPEG in a side table of the step
 (one file per shard, ``curate.video.stored_frames``), and the steps after read them from there
-(``curate.stage.read_clip_frames``), shrunk to their own width. The side table is written once, not carried by
+(``frame_needs.read_clip_frames``), shrunk to their own width. The side table is written once, not carried by
 every later step's shards. Adds ``frames_file`` (absolute path of the side table holding the row's frames) and
 ``frames_error`` (the decoder's message when the clip's frames could not be decoded: the later steps then try the
 video themselves and report their own error). Never drops a row.
@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.stage import ShardPlace, Stage, StageOutput
+from curate.sharding import ShardPlace, ShardPolicy
+from curate.stage import Stage, StageOutput
 from curate.video.frame_needs import FrameNeed, read_needed_frames, union
 from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row, stored_need
 
@@ -68,9 +69,12 @@ class Frames(Stage):
         rates = [n for n in told if n.fps is not None]
         return tuple(union([FrameNeed(positions=tuple(positions), width=width), *rates]))
 
+    def shard_policy(self) -> FramesShards:
+        return FramesShards()
+
     def process(self, table: pa.Table) -> StageOutput:
         raise TypeError("the frames step writes a side table next to its shard: run it in a pipeline (the runner "
-                        "calls process_shard), or call process_shard(table, ShardPlace(folder, shard))")
+                        "calls process_shard: FramesShards), or call process_shard(table, ShardPlace(folder, shard))")
 
     def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
         needs = self.frame_needs()
@@ -103,3 +107,10 @@ class Frames(Stage):
         if todo:
             counts["decoded_videos"] = len(set(source["video_path"].to_pylist()))
         return StageOutput(kept=kept, extras={"frames": side}, video_seconds=seconds, counts=counts)
+
+
+class FramesShards(ShardPolicy):
+    """The frames step's rows name the side table it writes next to their shard: it needs to know where."""
+
+    def process(self, stage: Stage, table: pa.Table, place: ShardPlace) -> StageOutput:
+        return stage.process_shard(table, place)

@@ -18,15 +18,15 @@ from typing import Literal, Sequence
 
 import pyarrow as pa
 
+from curate.errors import VideoReadError
 from curate.inputs import expand_inputs
+from curate.sharding import SHARDS_PER_WORKER
 from curate.stage import Stage, StageOutput
 from curate.video.facts import stream_facts
-from curate.video.probe import PROBE_REASONS, ProbeError, probe
-from curate.video.source import VideoSourceError, is_url, local_path
+from curate.video.probe import PROBE_REASONS, probe
+from curate.video.source import is_url, local_path
 
 
-#: "auto" shards: about this many per worker (2-4 balances the tail; more only adds per-shard overhead)
-SHARDS_PER_WORKER = 3
 #: "auto" shards hold at most this many videos (a relaunch after a kill redoes at most one shard per worker)
 MAX_AUTO_VIDEOS_PER_SHARD = 16
 
@@ -107,7 +107,9 @@ class Ingest(Stage):
             try:
                 info = probe(path, self.stream_index)
                 facts = technical_facts(path, info)
-            except ProbeError as e:
+            except VideoReadError as e:
+                if e.reason not in PROBE_REASONS:  # not a probe's verdict on the file: the runner contains it
+                    raise
                 rejected_index.append(i)
                 reasons.append(e.reason)
                 details.append(str(e))
@@ -131,8 +133,8 @@ def technical_facts(path: str, info) -> dict:
     """The technical-fact columns of a probed video (``curate.video.facts``; a second header read, no decode)."""
     try:
         facts = stream_facts(path, info.video_stream, info.size_bytes, info.video_duration_s)
-    except VideoSourceError as e:  # gone or changed since the probe a moment ago
-        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({e})") from e
+    except VideoReadError as e:  # gone or changed since the probe a moment ago
+        raise VideoReadError(path, f"not a readable media file ({e})", reason="ingest_unreadable") from e
     return {
         "display_aspect": info.display_width / info.display_height if info.display_height else None,
         "bit_rate": facts.bit_rate,

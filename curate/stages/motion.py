@@ -32,9 +32,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from curate.stage import Stage, StageOutput, score_by_video
-from curate.video.frame_needs import FrameNeed, read_needed_frames
-from curate.video.frames import FrameDecodeError
+from curate.errors import VideoReadError
+from curate.stage import Stage, StageOutput
+from curate.video.frame_needs import FrameNeed, read_needed_frames, score_by_video
 from curate.video.motion import DEFAULT_WIDTH, METHODS as FLOW_METHODS, MotionResult, clip_motion, summary
 from curate.video.motion_vectors import mv_motion_scores
 
@@ -90,7 +90,7 @@ class Motion(Stage):
             results, _ = score_by_video(
                 table, lambda path, stream, spans: mv_motion_scores(path, spans, stream_index=stream),
                 lambda path, stream, a, b: mv_motion_scores(path, [(a, b)], stream_index=stream)[0],
-                (FrameDecodeError,))
+                (VideoReadError,))
             methods = ["mv" if r is not None else None for r in results]
             counts["mv_clips"] = sum(r is not None for r in results)
 

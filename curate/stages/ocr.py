@@ -15,8 +15,8 @@ channel bugs, burned-in captions), ``ocr_moving_area`` the text that moves or co
 passes, text typed in), each the max over the frames of the frame fraction covered; ``ocr_overlay_edge``: the boxes
 that stay in place all touch the frame's edge band (where logos sit: a hint, not a rule). From the boxes alone
 (``curate.scores.overlay``). ``detector: craft`` is easyocr's CRAFT, what SVD used. The defaults (PP-OCR, longer side 320 px) keep a clip
-under 0.3 CPU-seconds, decoding included (0.18 on an AVX2-only AMD EPYC); see ``curate.video.ocr`` for the
-measurements behind them. The detector is never picked by the hardware (there is no ``detector: auto``): it decides
+under 0.3 CPU-seconds, decoding included (``curate.video.ocr``; figures in ``benchmarks/README.md``). The
+detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
 precision follows the hardware (``detector_bf16: auto``), which leaves its boxes the same.
 Frames come from split or a ``frames`` step before this one when they kept them (``frame_needs``: no second
@@ -53,6 +53,7 @@ BOXES_TYPE = pa.list_(pa.list_(pa.list_(pa.float32())))
 
 class Ocr(Stage):
     name = "ocr"
+    loaded = ("_reader",)  # set up on each worker, never pickled
     reads = ("video_path", "video_stream", "start_s", "end_s")
     adds = {
         "ocr_area": pa.float64(),
@@ -165,8 +166,6 @@ class Ocr(Stage):
         seconds = sum(e - s for s, e in zip(table["start_s"].to_pylist(), table["end_s"].to_pylist()))
         return StageOutput(kept=kept, video_seconds=seconds, counts=got.counts)
 
-    def __getstate__(self) -> dict:  # the reader stays on its worker
-        return dict(self.__dict__, _reader=None)
 
 
 def _normalised_boxes(result) -> list[list[list[float]]]:

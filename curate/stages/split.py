@@ -45,13 +45,15 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.errors import VideoReadError
 from curate.rundir import read_parquet_dir
+from curate.sharding import SHARDS_PER_WORKER, ShardBudget, ShardPlace, ShardPolicy
 from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
 from curate.shots.clips import check_lengths, plan_clips
 from curate.shots.purity import MODES as PURITY_MODES
 from curate.shots.purity import PurityCheck
 from curate.shots.registry import DETECTORS as DETECTOR_KINDS
-from curate.stage import Resources, ShardBudget, ShardPlace, Stage, StageOutput
+from curate.stage import Resources, Stage, StageOutput
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed
 from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row
@@ -59,7 +61,6 @@ from curate.video.scenes import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
     SKIP_LOOP_FILTER,
-    VideoDecodeError,
     scan_scenes,
 )
 
@@ -84,8 +85,7 @@ VIDEOS_SCHEMA = pa.schema(
 )
 
 
-#: "auto" clip shards: about this many per worker over the whole run, each of MIN_ to MAX_AUTO_SHARD_S seconds of clips
-SHARDS_PER_WORKER = 3
+#: "auto" clip shards: about SHARDS_PER_WORKER per worker over the whole run, each of MIN_ to MAX_AUTO_SHARD_S seconds
 MIN_AUTO_SHARD_S = 20.0
 MAX_AUTO_SHARD_S = 600.0
 
@@ -104,6 +104,7 @@ class Split(Stage):
         "decode_errors": pa.int32(),
     }
     reject_reasons = ("split_too_short", "split_decode_error", "split_duplicate_video", "split_impure")
+    loaded = ("_transnet",)
 
     def __init__(
         self,
@@ -238,9 +239,8 @@ class Split(Stage):
         params = {} if self.threshold is None else {DETECTOR_KINDS[self.detector].threshold_param: self.threshold}
         return [DetectorSpec(self.detector, 1, params)]
 
-    # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
-    # fit never changes what an earlier shard decided.
-    refit_redoes_shards = False
+    def shard_policy(self) -> SplitShards:
+        return SplitShards(self)
 
     def output_budget(self, input_dir: str, workers: int) -> ShardBudget:
         """Clip shards of at most ``clips_per_shard`` clips and ``clip_seconds_per_shard`` seconds ("auto": about
@@ -345,7 +345,7 @@ class Split(Stage):
                         skip_loop_filter=self.skip_loop_filter if keeper is None else "none",
                         change_signal=self.purity_check != "off",
                     )
-            except VideoDecodeError as e:
+            except VideoReadError as e:
                 rejected.append(video)
                 reasons.append("split_decode_error")
                 details.append(str(e))
@@ -416,9 +416,6 @@ class Split(Stage):
                              max_bytes=int(self.keep_frames_mb * 1024 * 1024))
         return keeper, stored
 
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _transnet=None)
-
 
 def _transition(first: int, last: int, scan) -> dict:
     end_s = float(scan.frame_times[last + 1]) if last + 1 < scan.n_frames else scan.end_time_s
@@ -429,3 +426,24 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+class SplitShards(ShardPolicy):
+    """Split's shards: clips cut into balanced shards (``Split.output_budget``), the largest videos scanned first
+    (``Split.shard_costs``), and the frames the later steps read kept in a side table (``Split.process_shard``)."""
+
+    # The duplicate check keeps the first copy in input order, and an incremental run only appends inputs: a new
+    # fit never changes what an earlier shard decided.
+    refit_redoes_shards = False
+
+    def __init__(self, split: Split):
+        self.split = split
+
+    def output_budget(self, input_dir: str, workers: int) -> ShardBudget:
+        return self.split.output_budget(input_dir, workers)
+
+    def shard_costs(self, input_dir: str, shards: list[str]) -> dict[str, float]:
+        return self.split.shard_costs(input_dir, shards)
+
+    def process(self, stage: Stage, table: pa.Table, place: ShardPlace) -> StageOutput:
+        return self.split.process_shard(table, place)

@@ -21,6 +21,7 @@ from curate.stage import Resources, Stage, StageOutput
 
 class Summary(Stage):
     name = "summary"
+    loaded = ("_merger",)  # set up on each worker, never pickled
     reads = ("caption_image", "caption_video")
     adds = {"caption": pa.string(), "caption_source": pa.string()}
     resources = Resources(cpus=1, gpus=1)
@@ -68,6 +69,3 @@ class Summary(Stage):
         kept = self.with_columns(table, {"caption": [m.text or None for m in merged],
                                          "caption_source": [m.source for m in merged]})
         return StageOutput(kept=kept)
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _merger=None)

@@ -27,7 +27,7 @@ files are the size of its part of each shard). Read them with the bucket as a co
 and the card gets ``buckets``: per bucket its clips and hours, and their totals (= the dataset's).
 
 Write rejects nothing: kept = its input. Cutting clips into media files is ``curate export``; reading them into a
-training loop is ``curate.data.ClipDataset``.
+training loop is ``curate.training.ClipDataset``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 
 from curate.buckets import check_buckets, clip_buckets
 from curate.rundir import INPUTS_DIR, StageDir, atomic_write_json, data_files, partition_values, read_json, stage_dirs
-from curate.stage import ShardSlice, Stage, StageOutput
+from curate.sharding import ShardPolicy, ShardSlice
+from curate.stage import Stage, StageOutput
 
 CARD_FILE = "dataset.json"
 #: A step parameter whose name matches this names a model or its weights: the card lists it under ``models``.
@@ -78,7 +79,11 @@ class Write(Stage):
     def columns_added(self, available: Sequence[str]) -> dict[str, pa.DataType]:
         return {BUCKET_COLUMN: pa.string()} if self.buckets else {}
 
+    def shard_policy(self) -> WriteShards:
+        return WriteShards(self)
+
     def plan_shards(self, input_dir: str) -> list[list[ShardSlice]]:
+        """Output shards of about ``target_mb`` megabytes and at most ``target_rows`` rows, from the input shards."""
         inputs = [shard_size(f) for f in sorted(Path(input_dir).glob("part-*.parquet"))]
         target_bytes = None if self.target_mb is None else self.target_mb * _MB
         return plan_shards(inputs, target_rows=self.target_rows, target_bytes=target_bytes)
@@ -94,6 +99,16 @@ class Write(Stage):
         card = dataset_card(Path(output_dir))
         atomic_write_json(Path(output_dir) / CARD_FILE, card)
         return {"card": CARD_FILE, "rows": card["data"]["rows"], "files": len(card["data"]["files"])}
+
+
+class WriteShards(ShardPolicy):
+    """The write step plans its own shards (``Write.plan_shards``), to reach a target size."""
+
+    def __init__(self, write: Write):
+        self.write = write
+
+    def plan_shards(self, input_dir: str) -> list[list[ShardSlice]]:
+        return self.write.plan_shards(input_dir)
 
 
 # -------------------------------------------------------------------------------------------------- shards

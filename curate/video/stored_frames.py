@@ -8,7 +8,7 @@
     frames = stored_frames(clips, positions=[1.0], width=320)   # [[Frame]]: no video decoded
 
 The ``frames`` step (``curate.stages.frames``) writes one side table per shard (``FRAMES_COLUMNS``) and gives each
-clip row ``frames_file``, the absolute path of the table that holds its frames. ``curate.stage.read_clip_frames``,
+clip row ``frames_file``, the absolute path of the table that holds its frames. ``frame_needs.read_clip_frames``,
 which the OCR, caption, CLIP and preview code read frames through, takes them from there when the row's table
 holds every position asked for, shrunk to the width asked for, and decodes the video otherwise (positions that were
 not stored, a moved run folder, a row without stored frames). Frames are stored at the largest width any consumer

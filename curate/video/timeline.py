@@ -26,13 +26,10 @@ time. Where it does not, timestamps cannot say where a frame is (after a clock r
 the reader decodes the stream from its first frame, counting frames and running the same :class:`FrameClock`:
 frame ``i`` then gets ``T[i]`` by construction. Which way a file is read (:func:`timestamps_trusted`):
 
-1. MP4/MOV and Matroska/WebM store a timestamp per frame that cannot restart: read by timestamp, with no check
-   before. Reading them costs what it did before this module: over all the shared footage, the scorers' reads
-   took 0.99x (OCR's 3 frames per clip) and 0.92x (motion's 2 per second) the CPU time of the earlier reader,
-   measured once against it (AMD EPYC, AVX2, 2 cores shared with other jobs; single files varied 0.7-1.3x).
+1. MP4/MOV and Matroska/WebM store a timestamp per frame that cannot restart: read by timestamp, with no check.
 2. Every other container (MPEG-TS/PS, AVI, FLV, raw streams, ...) is checked once per process by a pass over its
-   packets without decoding them (1-4 % of a decode's CPU time on the AVI and MPEG-TS test files,
-   ``benchmarks/timeline_cost.py``; it reads the file once more, from the cache a remote file's read shares):
+   packets without decoding them (a few per cent of a decode: ``benchmarks/timeline_cost.py``; it reads the file once
+   more, from the cache a remote file's read shares):
    every packet must carry a timestamp and, once sorted within a window of ``MAX_REORDER`` packets (B-frames),
    they must strictly increase.
 3. While reading by timestamp, a decoded frame whose timestamp is missing or not above the previous one (a
@@ -41,11 +38,10 @@ frame ``i`` then gets ``T[i]`` by construction. Which way a file is read (:func:
 
 Cost of reading by decode index (only files whose timestamps cannot be trusted): every call decodes from the
 first frame to its last requested time, every frame (no B-frame skipping), holding up to ``MAX_REORDER + 1``
-decoded frames. Scorers read all of a file's clips in one call: about one decode of the file, as split
-(``benchmarks/timeline_cost.py``: 0.5-1.7x a plain decode on the shared footage, against 0.2-1.4x by timestamp,
-which seeks past what it does not need; the files are short, so seeking saves less here than on long ones). A
-reader of one clip at a time (``ClipDataset``, ``curate export``) decodes from the start for each clip: export
-such files once (``curate export`` writes clean MP4) before training on them in random order.
+decoded frames. Scorers read all of a file's clips in one call: about one decode of the file, as split (figures:
+``benchmarks/README.md``). A reader of one clip at a time (``ClipDataset``, ``curate export``) decodes from the
+start for each clip: export such files once (``curate export`` writes clean MP4) before training on them in random
+order.
 """
 
 from __future__ import annotations

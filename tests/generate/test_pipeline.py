@@ -13,7 +13,7 @@ from curate.generate.pipeline import (
     GenerationSettings,
     frames_digest,
     generate_frames,
-    load_pipeline,
+    load_diffusion_pipeline,
     set_scheduler,
     write_mp4,
 )
@@ -24,7 +24,7 @@ TINY = dict(num_frames=4, fps=4.0, height=32, width=32, num_inference_steps=2, d
 
 @pytest.fixture(scope="module")
 def pipe(tiny_t2v):
-    return load_pipeline(str(tiny_t2v), device="cpu")
+    return load_diffusion_pipeline(str(tiny_t2v), device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_bad_settings_say_what_is_allowed(tiny_t2v):
 def test_missing_model_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GenerateError, match="cannot load a diffusers pipeline from local folder"):
-        load_pipeline(str(tmp_path / "empty"), device="cpu")
+        load_diffusion_pipeline(str(tmp_path / "empty"), device="cpu")
 
 
 def test_cuda_without_a_gpu_is_refused(tiny_t2v):
@@ -103,7 +103,7 @@ def test_cuda_without_a_gpu_is_refused(tiny_t2v):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(GenerateError, match="--device cpu"):
-        load_pipeline(str(tiny_t2v), device="cuda")
+        load_diffusion_pipeline(str(tiny_t2v), device="cuda")
 
 
 def test_mp4_round_trip(tmp_path):
@@ -130,7 +130,7 @@ def test_cuda_fp16_generation(tiny_t2v):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     settings = GenerationSettings(model=str(tiny_t2v), **dict(TINY, device="cuda"))
-    pipe = load_pipeline(str(tiny_t2v), device="cuda")
+    pipe = load_diffusion_pipeline(str(tiny_t2v), device="cuda")
     assert pipe.unet.dtype == torch.float16
     a = generate_frames(pipe, ["a dog"], [0], settings)
     b = generate_frames(pipe, ["a dog"], [0], settings)

@@ -2,10 +2,10 @@
 
     >>> from pathlib import Path
     >>> from tempfile import mkdtemp
-    >>> from curate.generate.pipeline import load_pipeline
+    >>> from curate.generate.pipeline import load_diffusion_pipeline
     >>> from tests.generate.tiny import save_tiny_text_to_video
     >>> folder = save_tiny_text_to_video(Path(mkdtemp()) / "t2v")   # model_index.json + one folder per component
-    >>> pipe = load_pipeline(str(folder), device="cpu")             # the loader real models go through
+    >>> pipe = load_diffusion_pipeline(str(folder), device="cpu")             # the loader real models go through
 
 The components (UNet3DConditionModel, AutoencoderKL, CLIPTextModel + CLIPTokenizer, DDIMScheduler) have one or
 two blocks, widths of 8-32 and a 32x32 latent, so building and saving takes about a second and one 4-frame,

@@ -15,11 +15,11 @@ from curate.inspect.data import read_run
 from curate.models.clip import ClipModel
 from curate.models.loading import ModelUnavailable
 from curate.runner import PipelineError, Step, run_pipeline
-from curate.stage import read_clip_frames
+from curate.video.frame_needs import read_clip_frames
 from curate.stages import aesthetic as aesthetic_module
 from curate.stages.aesthetic import Aesthetic
 from curate.stages.caption_video import even_positions
-from curate.stages.clip import Clip
+from curate.stages.clip_score import ClipScore
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.split import Split
@@ -85,11 +85,11 @@ def test_score_is_the_mlp_by_hand_on_the_normalised_frame_embeddings(tiny, clips
     expected = scores_by_hand(tiny, clips, num_frames)
     assert out["aesthetic_score"].to_pylist() == pytest.approx(expected, abs=1e-4, nan_ok=True)
     assert out["aesthetic_error"].to_pylist()[:2] == [None, None]
-    assert "FrameDecodeError" in out["aesthetic_error"].to_pylist()[2]
+    assert "VideoReadError" in out["aesthetic_error"].to_pylist()[2]
 
 
 def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny, clips, monkeypatch):
-    embedded = run(Clip(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
+    embedded = run(ClipScore(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
     assert embedded["clip_model"].to_pylist() == [f"ViT-L-14:{tiny['clip']}"] * 3
     own_pass = run(aesthetic(tiny), clips)["aesthetic_score"].to_pylist()
 
@@ -100,11 +100,11 @@ def test_reuses_the_clip_stage_embeddings_without_a_second_model_or_decode(tiny,
     monkeypatch.setattr(aesthetic_module, "read_clip_frames", forbidden)
     out = run(aesthetic(tiny), embedded)
     assert out["aesthetic_score"].to_pylist() == pytest.approx(own_pass, abs=1e-5, nan_ok=True)
-    assert out["aesthetic_error"].to_pylist()[2].startswith("no CLIP embedding (FrameDecodeError")
+    assert out["aesthetic_error"].to_pylist()[2].startswith("no CLIP embedding (VideoReadError")
 
 
 def test_embeddings_of_another_clip_model_are_not_reused(tiny, clips, monkeypatch):
-    embedded = run(Clip(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
+    embedded = run(ClipScore(model="ViT-L-14", pretrained=tiny["clip"], device="cpu", dtype="fp32"), clips)
     other = embedded.set_column(embedded.column_names.index("clip_model"), "clip_model",
                                 pa.array(["ViT-B-32:laion2b_s34b_b79k"] * 3))
     loads = []

@@ -12,7 +12,8 @@ import pytest
 
 import curate.video.frames as frames_module
 from curate.runner import Step, run_pipeline
-from curate.stage import ShardPlace, read_clip_frames
+from curate.sharding import ShardPlace
+from curate.video.frame_needs import read_clip_frames
 from curate.stages.frames import DEFAULT_POSITIONS, Frames
 from curate.stages.ingest import Ingest
 from curate.stages.split import Split

@@ -13,7 +13,7 @@ import pytest
 
 import curate.video.frames as frames_module
 from curate.runner import Step, run_pipeline
-from curate.stage import ShardPlace
+from curate.sharding import ShardPlace
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr

@@ -17,7 +17,7 @@ import pytest
 from curate.models.loading import ModelUnavailable
 from curate.stages.caption_image import CaptionImage
 from curate.stages.caption_video import CaptionVideo
-from curate.stages.clip import Clip
+from curate.stages.clip_score import ClipScore
 from curate.stages.dedup import Dedup
 from curate.stages.summary import Summary
 from tests.media import write_truncated, write_video
@@ -99,14 +99,14 @@ def test_summary_stage_with_real_smollm2_offline_gives_one_sentence_per_clip(mon
 
 def test_clip_stage_scores_and_embeddings(tiny, clips):
     table = clips.append_column("caption", pa.array(["street", None, "anything"], pa.string()))
-    stage = lambda: Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32")  # noqa: E731
+    stage = lambda: ClipScore(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32")  # noqa: E731
     out, again = run(stage(), table), run(stage(), table)
     scores = out["clip_score"].to_pylist()
     assert 0.0 <= scores[0] <= 100.0 and scores == pytest.approx(again["clip_score"].to_pylist(), nan_ok=True)
     embedding = np.array(out["clip_embedding"].to_pylist()[0])
     assert np.linalg.norm(embedding) == pytest.approx(1.0, abs=1e-4) and out["clip_frames"].to_pylist()[0] == 3
     assert math.isnan(scores[1]) and out["clip_error"].to_pylist()[1] == "no caption"
-    assert math.isnan(scores[2]) and "FrameDecodeError" in out["clip_error"].to_pylist()[2]
+    assert math.isnan(scores[2]) and "VideoReadError" in out["clip_error"].to_pylist()[2]
     embeddings, norms = out["clip_embedding"].to_pylist(), out["clip_embedding_norm"].to_pylist()
     assert embeddings[1] is not None and embeddings[2] is None  # no caption: still embedded (dedup, aesthetics)
     assert 0.0 < norms[0] <= 1.0 + 1e-6 and 0.0 < norms[1] <= 1.0 + 1e-6 and norms[2] is None
@@ -122,7 +122,7 @@ def test_dedup_rejects_exactly_the_reencoded_copy(tiny, video, tmp_path):
             ("copy", str(copy), 1.28, 2.96), ("other-shot", str(source), 5.6, 7.4)]
     table = pa.Table.from_pylist([dict(clip_id=c, video_path=p, video_stream=None, start_s=a, end_s=b, caption="x")
                                   for c, p, a, b in rows], schema=SCHEMA.append(pa.field("caption", pa.string())))
-    embedded = run(Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32"), table)
+    embedded = run(ClipScore(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32"), table)
     folder = tmp_path / "clip"
     folder.mkdir()
     pq.write_table(embedded.slice(0, 2), folder / "part-00000.parquet")  # the copy sits in another shard
@@ -149,7 +149,7 @@ def test_unavailable_model_fails_check_with_what_to_do(monkeypatch, tmp_path):
             stage.check()
         assert stage.model in str(error.value) and "HF_HUB_OFFLINE" in str(error.value)
     with pytest.raises(ModelUnavailable, match="ViT-B-32"):
-        Clip().check()
+        ClipScore().check()
 
 
 @pytest.mark.gpu
@@ -158,6 +158,6 @@ def test_clip_stage_on_cuda_matches_cpu(tiny, clips):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
     table = clips.slice(0, 2).append_column("caption", pa.array(["street", "a man"], pa.string()))
-    cpu = run(Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32"), table)
-    gpu = run(Clip(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cuda", dtype="fp32"), table)
+    cpu = run(ClipScore(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cpu", dtype="fp32"), table)
+    gpu = run(ClipScore(model="ViT-B-32", pretrained=str(tiny["clip"]), device="cuda", dtype="fp32"), table)
     assert gpu["clip_score"].to_pylist() == pytest.approx(cpu["clip_score"].to_pylist(), abs=0.5)

