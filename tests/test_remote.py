@@ -121,7 +121,8 @@ def test_offline_pipeline_on_s3_gives_the_rows_of_local_copies(s3, client, tmp_p
                       for r in read_parquet_dir(stage_dirs(tmp_path / "run")[0].rejected).to_pylist()}
     assert ingest_rejects == {"notes.mp4": "ingest_unreadable", "gone.mp4": "ingest_missing"}
     scored = read_parquet_dir(next(d for d in stage_dirs(tmp_path / "run") if d.name == "ocr").data).to_pylist()
-    assert sorted(Path(r["video_path"]).name for r in scored) == ["joined.ts"] * 20 + ["late.ts"] * 10
+    # each copy: 9 clips of joined.ts and 5 of late.ts, with offline.yaml's split as configured now
+    assert sorted(Path(r["video_path"]).name for r in scored) == ["joined.ts"] * 18 + ["late.ts"] * 10
     assert all(math.isfinite(r["motion_score"]) and math.isfinite(r["ocr_area"]) and r["motion_error"] is None
                and r["ocr_error"] is None for r in scored)  # every clip scored, none silently NaN
 

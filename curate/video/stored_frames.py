@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.video.frame_needs import FrameNeed
+from curate.video.needs import FrameNeed
 from curate.video.frames import Frame
 
 FRAMES_FILE = "frames_file"
