@@ -32,11 +32,10 @@ import hashlib
 import json
 import os
 import random
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from transition_media import FPS, SHOTS, SIZE, VIDEOS_DIR, count_frames, join_and_encode
+from transition_media import FPS, SHOTS, SIZE, VIDEOS_DIR, join_and_encode, render_all
 
 FOOTAGE_DIR = Path(os.environ.get("CURATE_FOOTAGE", VIDEOS_DIR.parent / "footage"))
 GRAPHIC = ["wipeleft", "wipeup", "slideleft", "slideright", "slidedown", "zoomin", "smoothleft", "circleopen",
@@ -216,24 +215,7 @@ def build(out: Path, seed: int = 0) -> list[tuple[Path, HardEdit, dict]]:
     Raises:
         RuntimeError: ffmpeg is missing, or an edit does not have the number of frames its truth says.
     """
-    if shutil.which("ffmpeg") is None:
-        raise RuntimeError("the ffmpeg command is needed to render the synthetic edits (apt-get install ffmpeg)")
-    edits = plan(seed)
-    key = hashlib.sha256(json.dumps([asdict(e) for e in edits]).encode()).hexdigest()[:12]
-    folder = out / f"hard-seed{seed}-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-    result = []
-    for edit in edits:
-        path, truth_file = folder / f"{edit.name}.mp4", folder / f"{edit.name}.json"
-        truth = edit.truth()
-        if not truth_file.is_file():
-            render(edit, path)
-            frames = count_frames(path)
-            if frames != truth["frames"]:
-                raise RuntimeError(f"{path}: {frames} frames decoded, the plan says {truth['frames']}")
-            truth_file.write_text(json.dumps({"truth": truth, "edit": asdict(edit)}, indent=1))
-        result.append((path, edit, truth))
-    return result
+    return render_all(plan(seed), out, f"hard-seed{seed}", render)
 
 
 def main() -> None:

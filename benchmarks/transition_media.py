@@ -29,6 +29,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 FPS = 25
 SIZE = (480, 270)
@@ -195,23 +196,30 @@ def build(out: Path, seed: int = 0, videos_dir: Path = VIDEOS_DIR) -> list[tuple
     Raises:
         RuntimeError: ffmpeg is missing, or an edit does not have the number of frames its truth says.
     """
+    made = render_all(plan_edits(seed), out, f"seed{seed}", lambda edit, path: render(edit, path, videos_dir))
+    return [(path, truth) for path, _, truth in made]
+
+
+def render_all(edits: list, out: Path, prefix: str, render_one) -> list[tuple[Path, Any, dict]]:
+    """Render ``edits`` (each with ``name``, ``truth()``, a dataclass) with ``render_one(edit, path)`` into a folder of
+    ``out`` named by ``prefix`` and a hash of the plan, reusing what is there; (path, edit, truth) per edit, each
+    checked to have the number of frames its truth says."""
     if shutil.which("ffmpeg") is None:
         raise RuntimeError("the ffmpeg command is needed to render the synthetic edits (apt-get install ffmpeg)")
-    edits = plan_edits(seed)
     key = hashlib.sha256(json.dumps([asdict(e) for e in edits]).encode()).hexdigest()[:12]
-    folder = out / f"seed{seed}-{key}"
+    folder = out / f"{prefix}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     result = []
     for edit in edits:
         path, truth_file = folder / f"{edit.name}.mp4", folder / f"{edit.name}.json"
         truth = edit.truth()
         if not truth_file.is_file():
-            render(edit, path, videos_dir)
+            render_one(edit, path)
             frames = count_frames(path)
             if frames != truth["frames"]:
                 raise RuntimeError(f"{path}: {frames} frames decoded, the plan says {truth['frames']}")
             truth_file.write_text(json.dumps({"truth": truth, "edit": asdict(edit)}, indent=1))
-        result.append((path, truth))
+        result.append((path, edit, truth))
     return result
 
 
