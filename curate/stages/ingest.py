@@ -22,7 +22,6 @@ from curate.errors import VideoReadError
 from curate.inputs import expand_inputs
 from curate.sharding import SHARDS_PER_WORKER
 from curate.stage import Stage, StageOutput
-from curate.video.facts import stream_facts
 from curate.video.probe import PROBE_REASONS, probe
 from curate.video.source import is_url, local_path
 
@@ -106,7 +105,7 @@ class Ingest(Stage):
         for i, path in enumerate(table["video_path"].to_pylist()):
             try:
                 info = probe(path, self.stream_index)
-                facts = technical_facts(path, info)
+                facts = technical_facts(info)
             except VideoReadError as e:
                 if e.reason not in PROBE_REASONS:  # not a probe's verdict on the file: the runner contains it
                     raise
@@ -129,12 +128,9 @@ def _local_size(path: str) -> int:
         return 0
 
 
-def technical_facts(path: str, info) -> dict:
-    """The technical-fact columns of a probed video (``curate.video.facts``; a second header read, no decode)."""
-    try:
-        facts = stream_facts(path, info.video_stream, info.size_bytes, info.video_duration_s)
-    except VideoReadError as e:  # gone or changed since the probe a moment ago
-        raise VideoReadError(path, f"not a readable media file ({e})", reason="ingest_unreadable") from e
+def technical_facts(info) -> dict:
+    """The technical-fact columns of a probed video (``curate.video.facts``, read by probe from the same header)."""
+    facts = info.stream_facts
     return {
         "display_aspect": info.display_width / info.display_height if info.display_height else None,
         "bit_rate": facts.bit_rate,

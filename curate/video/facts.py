@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from curate.video.source import open_container, pick_video_stream
 
-__all__ = ["StreamFacts", "stream_facts"]
+__all__ = ["StreamFacts", "container_facts", "stream_facts"]
 
 #: FFmpeg's AVColorPrimaries values (libavutil/pixfmt.h) that files use; others are reported as None
 PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
@@ -55,25 +55,29 @@ def stream_facts(path: str | os.PathLike, stream_index: int | None = None, size_
     """
     path = os.fspath(path)
     with open_container(path) as container:
-        stream = pick_video_stream(container, stream_index, path)
-        ctx = stream.codec_context
-        rate = ctx.bit_rate or stream.bit_rate or container.bit_rate or None
-        if not rate and size_bytes and duration_s:
-            rate = round(size_bytes * 8 / duration_s)
-        pix = ctx.format
-        transfer = TRANSFERS.get(int(ctx.color_trc or 0))
-        audio = container.streams.audio
-        channels = 0
-        if audio:
-            audio_ctx = audio[0].codec_context
-            channels = int(getattr(audio_ctx, "channels", 0) or audio_ctx.layout.nb_channels)
-        return StreamFacts(
-            bit_rate=int(rate) if rate else None,
-            profile=ctx.profile or None,
-            pix_fmt=pix.name if pix is not None else None,
-            bit_depth=int(pix.components[0].bits) if pix is not None and pix.components else None,
-            primaries=PRIMARIES.get(int(ctx.color_primaries or 0)),
-            transfer=transfer,
-            hdr=HDR.get(transfer, "sdr"),
-            audio_channels=channels,
-        )
+        return container_facts(container, pick_video_stream(container, stream_index, path), size_bytes, duration_s)
+
+
+def container_facts(container, stream, size_bytes: int | None = None, duration_s: float | None = None) -> StreamFacts:
+    """``stream_facts`` of an open container's video ``stream`` (what ``probe`` reads while it has the file open)."""
+    ctx = stream.codec_context
+    rate = ctx.bit_rate or stream.bit_rate or container.bit_rate or None
+    if not rate and size_bytes and duration_s:
+        rate = round(size_bytes * 8 / duration_s)
+    pix = ctx.format
+    transfer = TRANSFERS.get(int(ctx.color_trc or 0))
+    audio = container.streams.audio
+    channels = 0
+    if audio:
+        audio_ctx = audio[0].codec_context
+        channels = int(getattr(audio_ctx, "channels", 0) or audio_ctx.layout.nb_channels)
+    return StreamFacts(
+        bit_rate=int(rate) if rate else None,
+        profile=ctx.profile or None,
+        pix_fmt=pix.name if pix is not None else None,
+        bit_depth=int(pix.components[0].bits) if pix is not None and pix.components else None,
+        primaries=PRIMARIES.get(int(ctx.color_primaries or 0)),
+        transfer=transfer,
+        hdr=HDR.get(transfer, "sdr"),
+        audio_channels=channels,
+    )

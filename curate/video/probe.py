@@ -19,11 +19,12 @@ import contextlib
 import hashlib
 import os
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import av
 
 from curate.errors import VideoReadError
+from curate.video.facts import StreamFacts, container_facts
 from curate.video.source import (
     ContainerOpener,
     NoVideoStreamError,
@@ -72,9 +73,14 @@ class VideoInfo:
     video_duration_s: float
     video_frames: int  # from the container header; estimated as duration * fps when the header has none
     has_audio: bool
+    #: the stream's technical facts, read from the same open container (``curate.video.facts``); not a row column
+    stream_facts: StreamFacts | None = field(default=None, compare=False)
 
     def as_row(self) -> dict:
-        return asdict(self)
+        """The row columns (``stream_facts`` is not one: ingest makes its own columns of it)."""
+        row = asdict(self)
+        row.pop("stream_facts")
+        return row
 
 
 #: Files up to this many bytes are hashed whole; larger ones by sampled ranges (see ``content_id``).
@@ -201,6 +207,7 @@ def _probe_container(path: str, size: int, stream_index: int | None, container, 
         video_duration_s=duration,
         video_frames=frames,
         has_audio=bool(container.streams.audio),
+        stream_facts=container_facts(container, stream, size, duration),
     )
     return VideoInfo(video_id=content_id(path, size, file), **facts)  # last: it reads the file the container reads
 
