@@ -1,4 +1,4 @@
-"""Accuracy and cost of scene-cut settings of ``curate.video.scenes.scan_scenes`` on the shared footage.
+"""Accuracy and cost of scene-cut settings of ``curate.shots.scan.scan_scenes`` on the shared footage.
 
 Run from the project root::
 
@@ -86,7 +86,7 @@ from purity import Purity, clip_purity
 
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
 from curate.shots.clips import plan_clips
-from curate.video.scenes import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
+from curate.shots.scan import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
 
 TOLERANCE_FRAMES = 2
 VIDEOS_DIR = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))

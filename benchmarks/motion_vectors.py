@@ -2,7 +2,7 @@
 
     python benchmarks/motion_vectors.py          # the fixtures of ../shared/videos with a motion annotation
 
-Every fixture is split as the offline pipeline splits it. Per clip: the DIS score (``curate.video.motion``, 2 fps,
+Every fixture is split as the offline pipeline splits it. Per clip: the DIS score (``curate.scores.motion``, 2 fps,
 160 px) and a motion-vector score: for every decoded frame that carries vectors, the block-area-weighted mean
 vector length (pixels of the coded frame, vectors from the past only), divided by the frame diagonal and by the
 time to the frame before (frame diagonals per second, the DIS score's unit). A clip's score is the mean over its

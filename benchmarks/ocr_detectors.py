@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from score_throughput import chosen_videos  # noqa: E402
 
 from curate.hardware import cpu  # noqa: E402
-from curate.video.ocr import DEFAULT_MAX_SIDE, DEFAULT_POSITIONS, clip_frames, covered_fraction, load_reader  # noqa: E402
+from curate.scores.ocr import DEFAULT_MAX_SIDE, DEFAULT_POSITIONS, clip_frames, covered_fraction, load_reader  # noqa: E402
 
 DEFAULT_VIDEOS = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
 CPU_TARGET_S = 0.3  # per clip of 3 frames

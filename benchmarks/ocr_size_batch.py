@@ -29,7 +29,7 @@ def main() -> None:
     from curate.stages.split import Split
     from curate.video.frame_needs import FrameNeed, read_needed_frames
     from curate.video.frames import Frame
-    from curate.video.ocr import fit_longer_side, load_reader, ocr_frames, ocr_many
+    from curate.scores.ocr import fit_longer_side, load_reader, ocr_frames, ocr_many
 
     cv2.setNumThreads(1)
     truth = json.loads((VIDEOS / "ground_truth.json").read_text())

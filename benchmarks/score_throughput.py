@@ -29,8 +29,8 @@ import torch
 
 from curate.hardware import cpu
 from curate.video.source import pick_video_stream
-from curate.video.motion import motion_score, motion_scores
-from curate.video.ocr import DEFAULT_DETECTOR, DETECTORS, load_reader, ocr_clip, ocr_clips
+from curate.scores.motion import motion_score, motion_scores
+from curate.scores.ocr import DEFAULT_DETECTOR, DETECTORS, load_reader, ocr_clip, ocr_clips
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 DEFAULT_VIDEOS = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))

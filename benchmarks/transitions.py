@@ -56,7 +56,7 @@ from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
 from curate.shots.clips import plan_clips  # noqa: E402
 from curate.shots.purity import PurityCheck  # noqa: E402
-from curate.video.scenes import SceneScan, scan_scenes  # noqa: E402
+from curate.shots.scan import SceneScan, scan_scenes  # noqa: E402
 
 TOLERANCE = 2
 FAMILIES = {"cut": "cut", "fade": "dissolve", "dissolve": "dissolve", "fadeblack": "dip", "fadewhite": "dip",

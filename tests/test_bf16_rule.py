@@ -19,7 +19,7 @@ from curate import hardware
 from curate.models.transnetv2 import load_transnetv2
 from curate.shots.cascade import DetectorSpec
 from curate.stages.clip_score import ClipScore
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 from tests.models.tiny import save_tiny_clip
 
 BF16_CPU = "avx2 avx512f avx512_bf16 amx_bf16 amx_tile"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.video.ocr import covered_fraction
+from curate.scores.ocr import covered_fraction
 
 __all__ = ["EDGE", "MIN_IOU", "PERSIST_SHARE", "OverlayResult", "overlay_areas"]
 

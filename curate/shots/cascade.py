@@ -10,7 +10,7 @@
     raw_cuts = cascade.finish(n_frames=len(thumbnails))     # per detector name, before merging
     cut_frames, transitions = cascade.merge(window_frames=8)
 
-``curate.video.scenes.scan_scenes`` decodes the video and runs all of this. A :class:`DetectorSpec` names a detector
+``curate.shots.scan.scan_scenes`` decodes the video and runs all of this. A :class:`DetectorSpec` names a detector
 kind of ``curate.shots.registry.DETECTORS`` (PySceneDetect's ``content``, ``adaptive``, ``threshold``,
 ``histogram``, which report hard cuts; ``transnetv2``, the network; ``dissolve``, the linear-blend test; ``flash``,
 flat black or white frames), a stride and parameters. Each detector asks for frames at one scale
@@ -96,7 +96,7 @@ class DetectorSpec:
 
 
 DEFAULT_CASCADE: tuple[DetectorSpec, ...] = (DetectorSpec("adaptive"), DetectorSpec("dissolve", stride=2))
-"""The cascade :func:`~curate.video.scenes.scan_scenes` runs by default, and ``configs/offline.yaml``: PySceneDetect's
+"""The cascade :func:`~curate.shots.scan.scan_scenes` runs by default, and ``configs/offline.yaml``: PySceneDetect's
 AdaptiveDetector with its defaults on every frame, for hard cuts (``benchmarks/cut_accuracy.py`` ranks it first on
 the annotated fixtures: it finds the cuts ContentDetector finds without its false cuts on fast motion), and the
 dissolve test on every other frame for cross-dissolves and fades. On ``benchmarks/transitions.py`` this lifts F1

@@ -1,7 +1,7 @@
 """The purity check after split: look inside each planned clip for a transition the detectors missed.
 
     from curate.shots.purity import PurityCheck
-    from curate.video.scenes import scan_scenes
+    from curate.shots.scan import scan_scenes
 
     scan = scan_scenes(path, change_signal=True)           # keeps ChangeSignal's 4 bytes a frame
     check = PurityCheck(mode="cut")

@@ -7,7 +7,7 @@
 
 ``motion_score`` is the mean optical-flow magnitude between frames sampled at ``sample_fps``, in **frame diagonals
 per second** (0.1 = content moves a tenth of the frame diagonal each second; independent of frame size and
-sample rate; see ``curate.video.motion``). Static footage scores below ~0.005, handheld or fast footage above
+sample rate; see ``curate.scores.motion``). Static footage scores below ~0.005, handheld or fast footage above
 ~0.05. ``motion_p90`` is the 90th percentile over frame pairs. A clip whose frames cannot be decoded gets NaN
 and the message in ``motion_error``; filter it with a rule (NaN is rejected as ``filter_motion_score_missing``).
 
@@ -17,7 +17,7 @@ of the flow a global camera model (translation, zoom, roll) explains (near 1: th
 near 0: things move in front of a still camera), ``camera_speed`` the camera's speed at the frame's edge in frame
 diagonals per second.
 
-``method: mv`` scores a clip from the codec's motion vectors instead (``curate.video.motion_vectors``: one decode of
+``method: mv`` scores a clip from the codec's motion vectors instead (``curate.scores.motion_vectors``: one decode of
 each video with FFmpeg's ``+export_mvs``, no flow, no camera columns); a clip whose frames carry no vectors (MJPEG and
 other intra-only codecs) is scored by DIS. ``motion_method`` says which scored each row (null: no score).
 
@@ -35,8 +35,8 @@ import pyarrow as pa
 from curate.errors import VideoReadError
 from curate.stage import Stage, StageOutput
 from curate.video.frame_needs import FrameNeed, read_needed_frames, score_by_video
-from curate.video.motion import DEFAULT_WIDTH, METHODS as FLOW_METHODS, MotionResult, clip_motion, summary
-from curate.video.motion_vectors import mv_motion_scores
+from curate.scores.motion import DEFAULT_WIDTH, METHODS as FLOW_METHODS, MotionResult, clip_motion, summary
+from curate.scores.motion_vectors import mv_motion_scores
 
 METHODS = (*FLOW_METHODS, "mv")
 

@@ -15,7 +15,7 @@ channel bugs, burned-in captions), ``ocr_moving_area`` the text that moves or co
 passes, text typed in), each the max over the frames of the frame fraction covered; ``ocr_overlay_edge``: the boxes
 that stay in place all touch the frame's edge band (where logos sit: a hint, not a rule). From the boxes alone
 (``curate.scores.overlay``). ``detector: craft`` is easyocr's CRAFT, what SVD used. The defaults (PP-OCR, longer side 320 px) keep a clip
-under 0.3 CPU-seconds, decoding included (``curate.video.ocr``; figures in ``benchmarks/README.md``). The
+under 0.3 CPU-seconds, decoding included (``curate.scores.ocr``; figures in ``benchmarks/README.md``). The
 detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only CRAFT's
 precision follows the hardware (``detector_bf16: auto``), which leaves its boxes the same.
@@ -36,7 +36,7 @@ from curate.scores.overlay import overlay_areas
 from curate.stage import Stage, StageOutput
 from curate.video.frame_needs import FrameNeed, read_needed_frames
 from curate.video.frames import Frame
-from curate.video.ocr import (
+from curate.scores.ocr import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     DEFAULT_POSITIONS,

@@ -57,7 +57,7 @@ from curate.stage import Resources, Stage, StageOutput
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed
 from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row
-from curate.video.scenes import (
+from curate.shots.scan import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
     SKIP_LOOP_FILTER,

@@ -4,7 +4,7 @@
     keeper = FrameKeeper([FrameNeed(fps=2.0, width=160, grey=True)], plan=plan, strides=[1, 2],
                          merge_window_frames=8, trim_frames=2, max_clip_s=30.0,
                          on_clip=lambda start_frame, end_frame, frames: ...)
-    # curate.video.scenes.scan_scenes(..., keeper=keeper) calls, while it decodes:
+    # curate.shots.scan.scan_scenes(..., keeper=keeper) calls, while it decodes:
     keeper.start(fps, sample_aspect_ratio)           # the stream's clock rate and pixel aspect
     keeper.push(index, frame, pts_s, cascade.cuts)   # every decoded frame, and each detector's raw cuts so far
     keeper.finish(end_time_s)                        # on_clip(start_frame, end_frame, {FrameNeed: [Frame]})
@@ -48,8 +48,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from curate.video.cascade import merge_cuts
-from curate.video.clips import ClipSpan
+from curate.shots.cascade import merge_cuts
+from curate.shots.clips import ClipSpan
 from curate.video.frame_needs import FrameNeed, frame_index_at
 from curate.video.cursor import TIME_TOLERANCE_S
 from curate.video.frames import END_EPSILON_S, Frame, _one_size, to_rgb

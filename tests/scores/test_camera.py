@@ -14,7 +14,7 @@ import pytest
 from curate.scores.camera import camera_label, fit_camera
 from curate.stages.motion import Motion
 from curate.video.frames import Frame, read_frames
-from curate.video.motion import clip_motion, flow_magnitudes
+from curate.scores.motion import clip_motion, flow_magnitudes
 from tests.media import write_video
 from tests.stages.contract import check_output
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 
 MIXED = (
     DetectorSpec("adaptive"), DetectorSpec("content", 4, {"threshold": 40.0}), DetectorSpec("threshold"),

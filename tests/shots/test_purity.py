@@ -11,7 +11,7 @@ import pytest
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec
 from curate.shots.clips import plan_clips
 from curate.shots.purity import ChangeSignal, PurityCheck
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 from tests.shots.edits import SHORT_SHOTS, SHOTS, write_edit
 from tests.stages.test_split import ingested, run_split
 

@@ -13,10 +13,10 @@ from curate.shots.cascade import DetectorSpec
 from curate.shots.clips import plan_clips
 from curate.shots.detector import SCALES
 from curate.shots.registry import DETECTORS
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 from tests.media import write_video
-from tests.video.dissolve import _frames
-from tests.video.test_transnet import FrameMean
+from tests.shots.dissolve import _frames
+from tests.shots.test_transnet import FrameMean
 
 ROOT = Path(__file__).resolve().parents[2] / "curate"
 

@@ -19,11 +19,11 @@ from curate.stages.motion import Motion
 from curate.stages.ocr import Ocr
 from curate.stages.picture import Picture
 from curate.stages.split import Split
-from curate.video.cascade import DEFAULT_CASCADE
-from curate.video.clips import plan_clips
+from curate.shots.cascade import DEFAULT_CASCADE
+from curate.shots.clips import plan_clips
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed, pass_frame_needs, union
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 from curate.video.stored_frames import FRAMES_FILE
 from tests.ffmpeg_media import ffmpeg
 

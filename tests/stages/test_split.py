@@ -87,7 +87,7 @@ def test_bad_detector_settings_fail_when_the_stage_is_built():
 
 
 def test_transitions_are_recorded_and_no_clip_holds_one(video, tmp_path):
-    from tests.video.dissolve import write_dissolve
+    from tests.shots.dissolve import write_dissolve
 
     path, (first, last) = write_dissolve(tmp_path / "dissolve.mp4", video)
     out = run_split(ingested([path]), tmp_path, detector="cascade", min_clip_s=1.0,

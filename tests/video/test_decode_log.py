@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from curate.stages.split import Split
 from curate.video.decode_log import DecodeErrors
-from curate.video.scenes import scan_scenes
+from curate.shots.scan import scan_scenes
 from tests.media import write_corrupted
 from tests.stages.contract import check_output
 

@@ -14,8 +14,8 @@ from curate.export import copy_clip, cut_clip
 from curate.shots.clips import plan_clips
 from curate.training import ClipDataset
 from curate.video.frames import read_frames
-from curate.video.motion import motion_scores
-from curate.video.scenes import scan_scenes
+from curate.scores.motion import motion_scores
+from curate.shots.scan import scan_scenes
 from curate.video.cursor import read_stream
 from curate.video.timeline import FrameClock, repair_frame_times
 from tests.curated import clip_row, write_shards

@@ -1,4 +1,4 @@
-"""Tests of curate.video.scenes on the shared real footage (see tests/conftest.py) and on inputs made in tmp_path."""
+"""Tests of curate.shots.scan on the shared real footage (see tests/conftest.py) and on inputs made in tmp_path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from curate.shots.cascade import DEFAULT_CASCADE, ChangeHistory, DetectorSpec, m
 from curate.shots.pyscenedetect import PYSCENEDETECT_MEAN_PIXEL_DISTANCE, mean_pixel_distance
 from curate.shots.dissolve import SCALES
 from curate.errors import VideoReadError
-from curate.video.scenes import (
+from curate.shots.scan import (
     repair_frame_times,
     scan_scenes,
     thumbnail,

@@ -11,9 +11,9 @@ import pytest
 from curate.models.transnetv2 import load_transnetv2
 from curate.shots.clips import plan_clips
 from curate.shots.cascade import DetectorSpec, merge_events
-from curate.video.scenes import scan_scenes
-from tests.video.dissolve import write_dissolve
-from tests.video.test_transnet import FrameMean
+from curate.shots.scan import scan_scenes
+from tests.shots.dissolve import write_dissolve
+from tests.shots.test_transnet import FrameMean
 
 TRANSNET = DetectorSpec("transnetv2", params={"threshold": 0.5})
 

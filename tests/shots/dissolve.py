@@ -1,6 +1,6 @@
 """A real cross-dissolve for tests: two shots of the shared footage blended over a known span, encoded with PyAV.
 
-    from tests.video.dissolve import write_dissolve
+    from tests.shots.dissolve import write_dissolve
     path, (first, last) = write_dissolve(tmp_path / "dissolve.mp4", video)   # video: the conftest fixture
 """
 

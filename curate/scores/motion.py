@@ -1,6 +1,6 @@
 """Optical-flow motion score of a clip, in frame diagonals per second (independent of frame size and sample rate).
 
-    >>> from curate.video.motion import motion_score
+    >>> from curate.scores.motion import motion_score
     >>> result = motion_score("../shared/videos/moviepy_fire2.mp4", 0.0, 2.3)
     >>> result.pairs, round(result.score, 2)   # fast handheld pan: ~0.18 of the frame diagonal per second
     (4, 0.18)

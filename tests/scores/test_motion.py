@@ -13,7 +13,7 @@ import pytest
 
 from curate.video.frames import Frame
 from tests.conftest import PROJECT_ROOT
-from curate.video.motion import METHODS, flow_magnitudes, motion_score, motion_scores
+from curate.scores.motion import METHODS, flow_magnitudes, motion_score, motion_scores
 
 LOW_MOTION = [  # static camera, or still photographs (no cut inside: psd_testvideo cuts at 1.0, 6.0, 13.1 s)
     ("opencv_vtest.avi", 10.0, 14.0),
@@ -119,8 +119,8 @@ def test_frames_of_any_size_give_a_score_in_their_own_diagonals():
     MIN_FLOW_SIDE are padded. Run in a child process, so a crash fails this test rather than the test run."""
     code = f"""if True:
         import json
-        from curate.video.motion import flow_magnitudes
-        from tests.video.test_motion import _shifted_pair
+        from curate.scores.motion import flow_magnitudes
+        from tests.scores.test_motion import _shifted_pair
         print(json.dumps({{method: [float(flow_magnitudes(_shifted_pair(dx=2, width=w, height=h), method=method)[0])
                                    for w, h in {THIN_SIZES}] for method in ("dis", "farneback")}}))
         """

@@ -1,7 +1,7 @@
 """PP-OCR text detection on ONNX Runtime: the PP-OCRv6 small detector that ships inside the rapidocr wheel.
 
     >>> import numpy as np
-    >>> from curate.video.ocr_ppocr import PpocrDetector
+    >>> from curate.scores.ocr_ppocr import PpocrDetector
     >>> detector = PpocrDetector.load()                  # the model file inside the rapidocr package, CPU, 1 thread
     >>> detector.detect([np.full((180, 320, 3), 200, np.uint8)])   # one list of boxes per image: none here
     [[]]

@@ -10,7 +10,7 @@ import pytest
 
 from curate import hardware
 from curate.video.frames import Frame
-from curate.video.ocr import (
+from curate.scores.ocr import (
     DEFAULT_PPOCR_MODEL,
     DETECTORS,
     covered_fraction,
@@ -20,8 +20,8 @@ from curate.video.ocr import (
     ocr_frames,
     text_boxes,
 )
-from curate.video.ocr_craft import CraftDetector
-from curate.video.ocr_ppocr import PpocrDetector
+from curate.scores.ocr_craft import CraftDetector
+from curate.scores.ocr_ppocr import PpocrDetector
 
 
 @pytest.fixture(scope="module", params=DETECTORS)
@@ -185,7 +185,7 @@ def test_recognize_reads_the_counter_digits(reader, video):
 
 def test_ppocr_boxes_from_a_probability_map():
     """A text line's core (a band) becomes one box grown around it; a blob over most of the frame is not text."""
-    from curate.video.ocr_ppocr import boxes_from_map
+    from curate.scores.ocr_ppocr import boxes_from_map
 
     band = np.zeros((96, 160), np.float32)
     band[40:48, 20:120] = 0.9

@@ -1,7 +1,7 @@
 """easyocr's CRAFT text detector (what Stable Video Diffusion used) and easyocr's recogniser.
 
     >>> import numpy as np
-    >>> from curate.video.ocr_craft import CraftDetector, load_easyocr
+    >>> from curate.scores.ocr_craft import CraftDetector, load_easyocr
     >>> reader = load_easyocr(detector=True, recognizer=False)      # English, offline weights, GPU if there is one
     >>> detector = CraftDetector(reader, bf16="auto")              # bf16 only where the hardware runs it natively
     >>> detector.detect([np.full((180, 320, 3), 200, np.uint8)])

