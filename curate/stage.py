@@ -1,8 +1,5 @@
 """The stage contract: one small class per step, declaring the columns it reads and the columns it adds.
 
-    import pyarrow as pa
-    from curate.stage import Stage, StageOutput
-
     class Loudness(Stage):
         name = "loudness"
         reads = ("video_path",)
@@ -18,10 +15,9 @@
             scores = [measure(path, self.window_s) for path in table["video_path"].to_pylist()]
             return StageOutput(kept=self.with_columns(table, {"loudness_db": scores}))
 
-A stage never deletes a row: rows it does not keep go to ``rejected`` with a reason from ``reject_reasons``.
-The runner (``curate.runner``) sends the stage by value with each task (one Parquet shard, on a Dask worker): a
-stage holds its settings and what ``fit`` found; models ``setup`` loads are named in ``loaded``, never pickled.
-Optional: a ``curate.sharding.ShardPolicy`` (split, write, frames, filter). The first step is a ``Source``.
+A stage never deletes a row: rows it does not keep go to ``rejected`` with a reason from ``reject_reasons``. The
+runner sends the stage by value with each task (one Parquet shard): it holds its settings and what ``fit`` found;
+models ``setup`` loads are named in ``loaded``, never pickled. The first step is a ``Source``.
 """
 
 from __future__ import annotations
@@ -29,41 +25,30 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 import pyarrow as pa
-import pyarrow.compute as pc
-
-if TYPE_CHECKING:
-    from curate.sharding import ShardPolicy
-
 
 @dataclass(frozen=True)
 class Resources:
     """What one task of a stage needs. ``gpus > 0`` stages are sent to workers that advertise a GPU resource."""
-
     cpus: float = 1.0
     gpus: float = 0.0
 
 
 @dataclass
 class StageOutput:
-    """What ``Stage.process`` returns for one shard: ``kept`` rows (input columns + ``adds``); ``rejected`` rows,
-    each with ``reject_reason`` (one of ``reject_reasons``) and ``reject_detail``, or None; ``extras``: side tables
-    written next to the data (split's ``videos``); ``video_seconds`` processed and ``counts``, summed into
-    ``stats.json``; ``partition_by``: a string column whose values make folders, ``data/<column>=<value>/``."""
-
-    kept: pa.Table
-    rejected: pa.Table | None = None
-    extras: dict[str, pa.Table] = field(default_factory=dict)
-    video_seconds: float = 0.0
-    partition_by: str | None = None
+    """What ``Stage.process`` returns for one shard."""
+    kept: pa.Table  # input columns + ``adds``
+    rejected: pa.Table | None = None  # with ``reject_reason`` (one of ``reject_reasons``) and ``reject_detail``
+    extras: dict[str, pa.Table] = field(default_factory=dict)  # side tables next to the data (split's ``videos``)
+    video_seconds: float = 0.0  # summed into stats.json, as are ``counts``
+    partition_by: str | None = None  # a string column whose values make folders, ``data/<column>=<value>/``
     counts: dict[str, int] = field(default_factory=dict)
 
 
 class Stage(ABC):
     """Base class of every stage. Subclasses set the class attributes and implement ``process``."""
-
     name: ClassVar[str] = ""  # default step name (a pipeline may use one class twice under two names)
     reads: ClassVar[tuple[str, ...]] = ()  # columns the stage needs from its input
     adds: ClassVar[Mapping[str, pa.DataType]] = {}  # columns it adds, with their Arrow types
@@ -83,8 +68,8 @@ class Stage(ABC):
         """The frames it reads of each clip (``FrameNeed``s), kept for it by split or the frames step."""
         return ()
 
-    def shard_policy(self) -> ShardPolicy | None:
-        """How this step's shards differ from one output shard per input shard (``curate.sharding``); None: not."""
+    def shard_policy(self) -> Any:
+        """A ``curate.sharding.ShardPolicy`` if this step's shards differ from one output shard per input shard."""
         return None
 
     def check(self) -> None:
@@ -109,23 +94,20 @@ class Stage(ABC):
         """``table`` plus the declared ``adds`` columns built from Python values, typed as declared."""
         declared = self.columns_added(table.column_names)
         for name, column in values.items():
-            array = pa.array(column, type=declared[name])
-            if name in table.column_names:
-                table = table.set_column(table.column_names.index(name), name, array)
-            else:
-                table = table.append_column(pa.field(name, declared[name]), array)
+            field_, array = pa.field(name, declared[name]), pa.array(column, type=declared[name])
+            at = table.column_names.index(name) if name in table.column_names else None
+            table = table.append_column(field_, array) if at is None else table.set_column(at, field_, array)
         return table
 
     def reject(self, table: pa.Table, reasons: Sequence[str], details: Sequence[str | None] | None = None) -> pa.Table:
         """``table`` with ``reject_reason``/``reject_detail`` columns, checking reasons are declared ones."""
-        unknown = sorted(set(reasons) - set(self.reject_reasons))
-        if unknown:
+        if unknown := sorted(set(reasons) - set(self.reject_reasons)):
             raise ValueError(f"{type(self).__name__} gave undeclared reject reasons {unknown}; declare them in reject_reasons")
         details = [None] * len(reasons) if details is None else list(details)
         table = table.append_column(pa.field("reject_reason", pa.string()), pa.array(list(reasons), pa.string()))
         return table.append_column(pa.field("reject_detail", pa.string()), pa.array(details, pa.string()))
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:  # the one pickling rule: settings travel, loaded models do not
         return {k: None if k in self.loaded else v for k, v in self.__dict__.items()}
 
     def __repr__(self) -> str:
@@ -135,13 +117,7 @@ class Stage(ABC):
 @runtime_checkable
 class Source(Protocol):
     """The first step of a pipeline (ingest): the inputs it finds, planned into the input manifest's shards."""
-
     def expand(self) -> list[str]: ...  # every input video path, in a stable order
 
     def plan(self, paths: list[str], workers: int) -> list[pa.Table]: ...  # input shards of ``video_path`` rows
 
-
-def split_by_mask(table: pa.Table, keep: Sequence[bool]) -> tuple[pa.Table, pa.Table]:
-    """(rows where keep is True, rows where it is False)."""
-    mask = pa.array(keep, pa.bool_())
-    return table.filter(mask), table.filter(pc.invert(mask))

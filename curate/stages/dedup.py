@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.dedup import DEFAULT_BLOCK_SIZE, DEFAULT_PROBES, EXACT_MAX, METHODS, find_duplicates
-from curate.stage import Stage, StageOutput, split_by_mask
+from curate.stage import Stage, StageOutput
 
 EMBEDDING = "clip_embedding"
 #: input rows read by one Dask task (float32 rows of 768: 200 MB)
@@ -93,7 +93,8 @@ class Dedup(Stage):
     def process(self, table: pa.Table) -> StageOutput:
         matches = [self._duplicate_of.get(i) for i in table["clip_id"].to_pylist()]
         with_column = self.with_columns(table, {"duplicate_of": [m[0] if m else None for m in matches]})
-        kept, rejected = split_by_mask(with_column, [m is None for m in matches])
+        keep = pa.array([m is None for m in matches], pa.bool_())
+        kept, rejected = with_column.filter(keep), with_column.filter(pc.invert(keep))
         details = [f"near-duplicate of {kept_id} (cosine {cosine:.4f} >= {self.threshold})"
                    for kept_id, cosine in (m for m in matches if m)]
         return StageOutput(kept=kept, rejected=self.reject(rejected, ["dedup_near_duplicate"] * len(details), details))
