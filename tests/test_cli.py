@@ -194,6 +194,7 @@ def assert_only_curates_summary(stderr: str, last: str) -> None:
         assert noise not in stderr
 
 
+@pytest.mark.slow
 def test_a_failed_run_ends_with_curates_summary_only(video, tmp_path):
     process, run = start_run(tmp_path, video, sleep_s=1)
     _, stderr = process.communicate(timeout=300)
@@ -203,6 +204,7 @@ def test_a_failed_run_ends_with_curates_summary_only(video, tmp_path):
     assert not (run / "run.lock").exists()  # given back on failure too
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_says_so_in_one_line(video, tmp_path):
     process, run = start_run(tmp_path, video, sleep_s=60, fail=False)
     deadline = time.monotonic() + 240

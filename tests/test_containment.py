@@ -122,6 +122,7 @@ def reference(client, videos, tmp_path):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how, signal_text", [("segfault", "signal 11 (SIGSEGV)"), ("memory", "memory limit")])
 def test_a_row_that_kills_its_worker_is_rejected_and_the_others_are_as_without_it(client, videos, reference, tmp_path,
                                                                                   how, signal_text):
@@ -157,6 +158,7 @@ def test_a_row_that_raises_gets_its_error_and_the_others_are_processed(client, v
     assert stats[cls.name]["error_messages"] == {"ValueError: poisoned row": 1}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_step_costs_nothing(client, videos, tmp_path):
     """kill -9 of the worker running a shard (once): Dask runs it again elsewhere, the stage it needs is not lost
     with the worker, and the rows are those of an undisturbed run."""

@@ -171,6 +171,7 @@ def all_files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
 
 
+@pytest.mark.slow
 def test_mp4_export_names_files_by_clip_id_only_and_goes_on_after_bad_sources(client, hostile_shards, tmp_path):
     shards, rows = hostile_shards
     outside_before = all_files(tmp_path)
@@ -216,6 +217,7 @@ def test_webdataset_shards_round_trip_through_the_webdataset_package(client, hos
     assert "<script>alert(1)<" in json.loads(script["json"])["source"]["video_path"]  # data, kept as text
 
 
+@pytest.mark.slow
 def test_a_killed_export_resumes_and_refuses_other_options(client, hostile_shards, tmp_path):
     shards, rows = hostile_shards
     out = tmp_path / "export"

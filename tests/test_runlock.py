@@ -49,6 +49,7 @@ def write_lock(run: Path, host: str, pid: int, age_s: float = 0.0, content: str 
     return path
 
 
+@pytest.mark.slow
 def test_a_run_on_a_folder_in_use_is_refused_and_a_killed_runs_lock_is_taken_over(video, tmp_path):
     run = tmp_path / "run"
     args = ["run", OFFLINE, "--input", str(video("psd_counter.mp4")), "--out", str(run), "--until", "ingest",

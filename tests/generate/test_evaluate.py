@@ -36,6 +36,7 @@ def evaluated(gen, tiny_clip_dir):
     return paths, pq.read_table(paths["scores"])
 
 
+@pytest.mark.slow
 def test_writes_scores_summary_and_plot(evaluated, gen):
     paths, scores = evaluated
     assert paths == {"scores": gen / "eval" / "scores.parquet", "summary": gen / "eval" / "summary.parquet",
@@ -52,6 +53,7 @@ def test_writes_scores_summary_and_plot(evaluated, gen):
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_scores_are_the_curation_stages_scores(evaluated, tiny_clip_dir):
     """clip_score_real is what the CLIP stage gives the real clip with the prompt as its caption; clip_score is the
     same stage on the generated mp4; motion scores are the motion stage's."""
@@ -73,6 +75,7 @@ def test_scores_are_the_curation_stages_scores(evaluated, tiny_clip_dir):
                                motion.process(clips).kept["motion_score"].to_pylist())
 
 
+@pytest.mark.slow
 def test_temporal_consistency_uses_every_frame(evaluated, tiny_clip_dir):
     _, scores = evaluated
     model = ClipModel.load(pretrained=str(tiny_clip_dir), device="cpu", dtype="fp32")
@@ -86,6 +89,7 @@ def test_temporal_consistency_uses_every_frame(evaluated, tiny_clip_dir):
         clip_score(text, model.embed_images([f.image for f in first_middle_last])), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_prompt_without_source_clip_and_unfinished_generation(tmp_path, gen):
     with pytest.raises(EvaluateError, match="no such folder"):
         read_generated(tmp_path / "missing")

@@ -40,6 +40,7 @@ def test_loads_through_diffusion_pipeline_in_fp32_on_cpu(pipe):
     assert pipe.unet.dtype == torch.float32 and pipe.device.type == "cpu"
 
 
+@pytest.mark.slow
 def test_same_seed_same_frames_different_seed_different_frames(pipe, settings):
     a = generate_frames(pipe, ["a dog", "a cat"], [0, 1], settings)
     b = generate_frames(pipe, ["a dog", "a cat"], [0, 1], settings)
@@ -68,6 +69,7 @@ def test_every_scheduler_name_builds_from_the_model_config(pipe, name):
     assert type(pipe.scheduler).__name__ == "DDIMScheduler"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ddpm", "euler_a", "dpm++"])
 def test_samplers_are_seeded_per_prompt_in_a_batch(pipe, settings, name):
     """ddpm and euler_a draw noise at every step: still reproducible, and a batch of 2 works (one call each)."""

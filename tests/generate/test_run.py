@@ -70,6 +70,7 @@ def test_same_seed_same_video_different_seed_different_video(generated, tmp_path
     assert not np.array_equal(_frames(shifted["output_path"][0].as_py()), _frames(table["output_path"][0].as_py()))
 
 
+@pytest.mark.slow
 def test_relaunch_skips_finished_batches(tmp_path, caption_shards, settings, dask_client):
     out = tmp_path / "gen"
     first = generate_videos(caption_shards, out, settings, dask_client, progress=False)

@@ -81,6 +81,7 @@ def report(browser, report_dir):
     page.close()
 
 
+@pytest.mark.slow
 def test_page_loads_with_no_console_errors_and_the_screenshot_is_saved(browser, report_dir, run_dir):
     report = Page(browser, (report_dir / "index.html").as_uri(), enforce_csp=True)
     assert report.problems == []
@@ -100,6 +101,7 @@ def test_page_loads_with_no_console_errors_and_the_screenshot_is_saved(browser, 
     report.close()
 
 
+@pytest.mark.slow
 def test_funnel_numbers_equal_the_parquet_row_counts(report, run_dir):
     funnel = report.page.eval_on_selector_all("#funnel tr[data-step]", """rows => rows.map(r => ({
         step: r.getAttribute("data-step"),
@@ -125,6 +127,7 @@ def _reason_counts(table: pa.Table) -> dict[str, int]:
     return {r: reasons.count(r) for r in dict.fromkeys(reasons)}
 
 
+@pytest.mark.slow
 def test_clicking_a_reason_shows_only_that_reasons_clips(report, run_dir):
     buttons = report.page.eval_on_selector_all("button.reason", "bs => bs.map(b => [b.getAttribute('data-step'), "
                                                                 "b.getAttribute('data-reason')])")
@@ -145,6 +148,7 @@ def test_clicking_a_reason_shows_only_that_reasons_clips(report, run_dir):
     assert report.problems == []
 
 
+@pytest.mark.slow
 def test_sorting_by_a_score_in_both_directions(report, run_dir):
     report.open_view("v0")
     report.page.select_option("#sort", label="motion_score")
@@ -162,6 +166,7 @@ def test_sorting_by_a_score_in_both_directions(report, run_dir):
     assert shown() == pytest.approx(kept[::-1], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_the_clip_of_a_file_named_like_a_script_renders_as_text(report, run_dir):
     report.open_view("v0")
     report.page.wait_for_function("document.querySelectorAll('#gallery .card').length > 0")
@@ -174,6 +179,7 @@ def test_the_clip_of_a_file_named_like_a_script_renders_as_text(report, run_dir)
     assert report.dialogs == [] and report.problems == []
 
 
+@pytest.mark.slow
 def test_moving_a_threshold_updates_the_whatif_count_to_the_parquet_count(report, run_dir):
     seen = pa.concat_tables([pq.read_table(run_dir / "06_filter" / "data"), pq.read_table(run_dir / "06_filter" / "rejected")],
                             promote_options="permissive")
@@ -205,6 +211,7 @@ def test_moving_a_threshold_updates_the_whatif_count_to_the_parquet_count(report
     assert report.problems == []
 
 
+@pytest.mark.slow
 def test_the_printed_command_applies_the_whatif_rules(browser, run_dir, tmp_path):
     run = copy_run(run_dir, tmp_path / "run")
     out = tmp_path / "report"
@@ -228,6 +235,7 @@ def test_the_printed_command_applies_the_whatif_rules(browser, run_dir, tmp_path
     assert pq.read_table(run / "06_filter" / "data").num_rows == expected
 
 
+@pytest.mark.slow
 def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser, run_dir, tmp_path):
     """Caption columns added by the test to a copy of the run (written here, not by a model); one clip's source
     moved away, so its preview fails."""
@@ -273,6 +281,7 @@ def test_captions_show_as_text_in_the_kept_view_and_pages_load_on_demand(browser
     page.close()
 
 
+@pytest.mark.slow
 def test_serve_prints_the_url_and_serves_the_report(browser, run_dir, tmp_path):
     out = tmp_path / "report"
     process = subprocess.Popen([sys.executable, "-m", "curate", "inspect", str(run_dir), "--out", str(out),
@@ -293,6 +302,7 @@ def test_serve_prints_the_url_and_serves_the_report(browser, run_dir, tmp_path):
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_the_report_judges_the_shared_rule_cases_as_python_does(report):
     """tests/rule_cases.json through the report's JavaScript (curate.rules.passes in tests/test_rules.py)."""
     cases = json.loads((ROOT / "tests" / "rule_cases.json").read_text())["cases"]

@@ -24,6 +24,7 @@ def rows(folder) -> int:
     return 0 if table is None else table.num_rows
 
 
+@pytest.mark.slow
 def test_funnel_and_views_come_from_the_run_folder(run_dir):
     data = read_run(run_dir)
     steps = {s["step"]: s for s in data.funnel["steps"]}
@@ -45,6 +46,7 @@ def test_funnel_and_views_come_from_the_run_folder(run_dir):
     assert "width" not in kept.score_columns and "clip_index" not in kept.score_columns  # not scores
 
 
+@pytest.mark.slow
 def test_whatif_counts_with_the_rules_as_run_equal_what_the_filter_kept(run_dir):
     (w,) = read_run(run_dir).whatifs
     assert [r.text for r in w.rules] == ["motion_score >= p25", "ocr_area <= 0.04"]
@@ -90,6 +92,7 @@ def test_previews_are_cached_and_a_failure_is_a_message(video, tmp_path):
     assert again[("bikes_a", 0.0, 1.2)] == (name, None) and path.stat().st_mtime_ns == before  # reused
 
 
+@pytest.mark.slow
 def test_report_rows_without_a_span_have_no_preview(run_dir, report_dir):
     out = report_dir
     ingest_view = next(v for v in read_run(run_dir).views if v.step == "ingest")
@@ -108,6 +111,7 @@ def test_inspect_command_fails_in_one_line_on_a_folder_that_is_not_a_run(tmp_pat
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_second_report_reuses_every_preview(run_dir, report_dir, tmp_path):
     from curate.inspect.report import previews_needed
 
@@ -134,6 +138,7 @@ def test_caption_columns_leave_out_error_columns_and_histograms_keep_the_real_ra
     assert (hist["min"], hist["max"]) == (0.0, 0.0) and hist["edges"][0] == -0.5  # numpy pads; the page uses min/max
 
 
+@pytest.mark.slow
 def test_cards_and_whatif_show_the_picture_camera_overlay_and_fact_columns(run_dir):
     data = read_run(run_dir)
     kept = data.views[0]
@@ -147,6 +152,7 @@ def test_cards_and_whatif_show_the_picture_camera_overlay_and_fact_columns(run_d
     assert all(len(w.values[c]) == w.rows_in for c in w.columns)
 
 
+@pytest.mark.slow
 def test_the_funnel_shows_the_buckets_of_a_bucketed_write(run_dir, tmp_path):
     from curate.stages.write import read_card
 

@@ -116,6 +116,7 @@ np.save(sys.argv[2], np.stack([single.numpy(), many.numpy()]))
 """
 
 
+@pytest.mark.slow
 def test_windows_reproduce_the_package_predictions_on_real_frames(video, tmp_path, model):
     # The package's own constructor changes global torch settings: it runs in a child process.
     import av

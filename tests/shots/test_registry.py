@@ -39,6 +39,7 @@ def write_flash(path: Path, video, white: int = 4) -> tuple[Path, tuple[int, int
     return path, (60, 60 + white - 1)
 
 
+@pytest.mark.slow
 def test_flash_detector_from_the_registry_keeps_a_flash_out_of_every_clip(video, tmp_path):
     path, (first, last) = write_flash(tmp_path / "flash.mp4", video)
 

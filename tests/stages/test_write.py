@@ -76,6 +76,7 @@ def test_bad_targets_are_rejected_with_what_is_allowed():
 
 
 # --------------------------------------------------------------------------------------- through the runner
+@pytest.mark.slow
 def test_shards_respect_the_row_target_and_hold_every_kept_row_once(run):
     write, last = folder(run, "write"), folder(run, "filter")
     sizes = [pq.ParquetFile(write.data_file(s)).metadata.num_rows for s in write.shards()]
@@ -89,6 +90,7 @@ def test_shards_respect_the_row_target_and_hold_every_kept_row_once(run):
     assert stats["shards"] == len(sizes) and write.plan_file.is_file()
 
 
+@pytest.mark.slow
 def test_card_funnel_equals_the_parquet_row_counts(run):
     card = read_card(run)
     assert card == json.loads((folder(run, "write").path / "dataset.json").read_text())
@@ -115,6 +117,7 @@ def test_card_funnel_equals_the_parquet_row_counts(run):
     assert {f["name"] for f in card["schema"]} >= {"clip_id", "start_s", "end_s", "motion_score", "video_path", "fps"}
 
 
+@pytest.mark.slow
 def test_duckdb_and_pyarrow_dataset_read_the_shards_as_they_are(run):
     data = folder(run, "write").data
     rows = read_parquet_dir(data).num_rows
@@ -125,6 +128,7 @@ def test_duckdb_and_pyarrow_dataset_read_the_shards_as_they_are(run):
     assert len(dataset.to_table().to_pandas()) == rows
 
 
+@pytest.mark.slow
 def test_only_write_reshards_to_a_size_target(run, client, video):
     one = pq.ParquetFile(folder(run, "write").data_file("part-00000"))
     meta = one.metadata
@@ -142,6 +146,7 @@ def test_only_write_reshards_to_a_size_target(run, client, video):
         run_pipeline(steps(video, Write(target_mb=None, target_rows=3)), run, client, only="write", progress=False)
 
 
+@pytest.mark.slow
 def test_a_killed_write_resumes_without_losing_or_duplicating_rows(run, client, video):
     write = folder(run, "write")
     before = read_parquet_dir(write.data)["clip_id"].to_pylist()
@@ -160,6 +165,7 @@ def test_a_killed_write_resumes_without_losing_or_duplicating_rows(run, client, 
     assert read_card(run)["funnel"]["clips_out"] == len(before) and write.is_complete()
 
 
+@pytest.mark.slow
 def test_the_written_dataset_exports_and_loads(run, client, tmp_path):
     from curate.training import ClipDataset
     from curate.export import export_clips
@@ -194,6 +200,7 @@ def test_nearest_bucket_is_nearest_in_log_space_ties_to_the_smaller():
         Write(buckets={"frames": [16]}).process(pa.table({"clip_id": ["a"]}))
 
 
+@pytest.mark.slow
 def test_bucketed_write_reads_back_with_its_bucket_and_the_card_adds_up(run, client, video):
     from curate.training import ClipDataset
 

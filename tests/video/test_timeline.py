@@ -151,6 +151,7 @@ def test_stream_copy_refuses_a_file_whose_clock_restarts(files):
         copy_clip(str(files[2]), times[280], times[330])
 
 
+@pytest.mark.slow
 def test_clip_dataset_reads_both_in_the_timeline(files, tmp_path):
     _, late, joined = files
     rows = [clip_row(late, START_S + 1.28, START_S + 3.0), clip_row(joined, 12.76, 14.44)]
