@@ -15,8 +15,9 @@ the same clip read for training at that size show the same pixels (before export
 It scales with FFmpeg's scaler (PyAV's ``reformat``): area averaging to shrink, bicubic to enlarge, sizes rounded
 to the nearest pixel. That is what export always did, so exported files are unchanged, and it is the scaler that
 already turns every decoded frame upright at its display aspect (``curate.video.frames.to_rgb``); it needs no
-torch in the video package. ``ClipDataset`` used PyTorch's antialiased bilinear resize before, which is faster per
-frame but gave other pixels than export for the same clip and size (benchmarks/README.md has the cost).
+torch in the video package. ``ClipDataset`` used PyTorch's antialiased bilinear resize before (rounding the covered
+size up), which is faster per frame but gave other pixels than export for the same clip and size; what sharing
+export's fit costs the training loader is in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def cover_crop(
         interpolation = "AREA" if scaled_w * scaled_h < width * height else "BICUBIC"
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         image = reformatter.reformat(frame, width=scaled_w, height=scaled_h, interpolation=interpolation).to_ndarray()
+    if (scaled_w, scaled_h) == (target_w, target_h):
+        return image
     left, top = (scaled_w - target_w) // 2, (scaled_h - target_h) // 2
     return image[top:top + target_h, left:left + target_w]
 
