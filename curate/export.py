@@ -10,6 +10,7 @@
         manifest = export_clips("runs/demo", "exports/demo", client=client)    # one row per clip: ok or error
 
 The input is a run folder (its last complete step: the ``write`` step's shards), or a folder of Parquet shards.
+The cutting itself is ``curate.video.cut``; this module is the job (tasks, files, manifest, resume) and its command.
 By default each clip ``[start_s, end_s)`` is cut exactly: decoded (``curate.video.frames``: upright, display
 aspect ratio, the frame shown at each output time), and re-encoded with libx264 (yuv420p, CRF 18) at ``--fps``
 (default: the source's average rate) and ``--resolution`` (``WxH``: scaled to cover and centre-cropped;
@@ -48,11 +49,11 @@ import sys
 import tarfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from curate.errors import CurateError, VideoReadError
+from curate.video.cut import Cut, copy_clip, cut_clip
 
 #: A clip_id that may name a file: lowercase hex and underscores (``<video_id>_<start_frame>_<end_frame>``).
 CLIP_ID = re.compile(r"[0-9a-f][0-9a-f_]{0,89}")  # fullmatch; <= 90 characters fits a tar (USTAR) member name
@@ -60,7 +61,6 @@ SPAN_COLUMNS = ("clip_index", "start_s", "end_s", "duration_s", "start_frame", "
 SOURCE_COLUMNS = ("video_id", "video_path", "video_stream", "container", "codec", "width", "height",
                   "display_width", "display_height", "sample_aspect_ratio", "rotation", "fps", "nominal_fps",
                   "video_duration_s", "video_frames", "has_audio", "size_bytes", "video_streams")
-CRF = 18
 #: The picture step's black-bar box, what ``--crop-bars`` cuts away.
 CROP_COLUMNS = ("crop_left", "crop_top", "crop_right", "crop_bottom")
 
@@ -89,20 +89,7 @@ class ExportOptions:
             raise ExportError(f"--fps {self.fps}: give a number of frames per second, at least 0.01")
 
 
-@dataclass(frozen=True)
-class Cut:
-    """One exported clip: the mp4 bytes and what they hold."""
-
-    data: bytes
-    frames: int
-    width: int
-    height: int
-    fps: float
-    start_s: float  # of the content: start_s of the clip, or the keyframe before it (--copy)
-    end_s: float
-
-
-# ------------------------------------------------------------------------------------------------- sizes
+# -------------------------------------------------------------------------------------------- options
 def parse_resolution(text: str | None) -> tuple[int, int] | int | None:
     """``"320x240"`` -> (320, 240) (width, height); ``"256"`` -> 256 (short side); None -> None."""
     if text is None or text == "":
@@ -112,198 +99,6 @@ def parse_resolution(text: str | None) -> tuple[int, int] | int | None:
         raise ExportError(f"--resolution {text!r}: give WxH (e.g. 320x240: scaled to cover, centre-cropped) or a "
                           f"short side in pixels (e.g. 256), at least 2")
     return (int(match.group(1)), int(match.group(2))) if match.group(2) else int(match.group(1))
-
-
-def output_size(display: tuple[int, int], resolution: tuple[int, int] | int | None) -> tuple[int, int]:
-    """(width, height) of the exported clip, even (yuv420p), from the display size and ``--resolution``."""
-    width, height = display
-    if isinstance(resolution, tuple):
-        width, height = resolution
-    elif isinstance(resolution, int):
-        scale = resolution / min(width, height)
-        width, height = width * scale, height * scale
-    return max(2, 2 * round(width / 2)), max(2, 2 * round(height / 2))
-
-
-def _fit(image, size: tuple[int, int]):
-    """``image`` (HxWx3 RGB) scaled to cover ``size`` (width, height) and centre-cropped to it."""
-    import av
-
-    height, width = image.shape[:2]
-    target_w, target_h = size
-    if (width, height) == (target_w, target_h):
-        return image
-    scale = max(target_w / width, target_h / height)
-    scaled_w, scaled_h = max(target_w, round(width * scale)), max(target_h, round(height * scale))
-    scaled = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
-        width=scaled_w, height=scaled_h, interpolation="AREA" if scale < 1 else "BICUBIC").to_ndarray()
-    left, top = (scaled_w - target_w) // 2, (scaled_h - target_h) // 2
-    return scaled[top:top + target_h, left:left + target_w]
-
-
-# --------------------------------------------------------------------------------------------------- cuts
-def cut_clip(
-    source: str,
-    start_s: float,
-    end_s: float,
-    *,
-    stream_index: int | None = None,
-    resolution: tuple[int, int] | int | None = None,
-    fps: float | None = None,
-    crop: tuple[float, float, float, float] | None = None,
-) -> Cut:
-    """The clip ``[start_s, end_s)`` of ``source`` (a local path or URL) re-encoded (libx264, yuv420p): an exact cut.
-
-    Output frame k shows the source frame on screen at ``start_s + k / fps`` in curate's timeline (the frames
-    split and the scorers saw there: ``curate.video.timeline``), for ``round((end_s - start_s) * fps)`` frames;
-    fps defaults to the source's average rate. ``crop``: (left, top, right, bottom) fractions of the upright frame
-    to cut away first (black bars: the picture step's ``crop_*`` columns). Raises ``VideoReadError`` when the source
-    cannot be opened or decoded over the span.
-    """
-    import av
-    from av.video.reformatter import VideoReformatter
-
-    from curate.video.frames import to_rgb
-
-    if not end_s > start_s:
-        raise VideoReadError(None, f"empty span: end_s {end_s} <= start_s {start_s}")
-
-    def encode(frames) -> Cut:
-        stream = frames.stream
-        rate = _rate(fps if fps is not None else (stream.average_rate or stream.guessed_rate or 25))
-        count = max(1, round((end_s - start_s) * rate))
-        reformatter = VideoReformatter()
-        buffer = io.BytesIO()
-        with av.open(buffer, "w", format="mp4") as output:
-            video = output.add_stream("libx264", rate=rate, options={"crf": str(CRF)})
-            video.pix_fmt = "yuv420p"
-            size = image = shown = None
-            for k in range(count):
-                time_s, frame = frames.frame_at(start_s + k / rate)
-                if time_s != shown:
-                    upright = _cropped(to_rgb(frame, None, stream.sample_aspect_ratio, reformatter), crop)
-                    if size is None:
-                        size = output_size((upright.shape[1], upright.shape[0]), resolution)
-                        video.width, video.height = size
-                    image, shown = _fit(upright, size), time_s
-                picture = av.VideoFrame.from_ndarray(image, format="rgb24")
-                picture.pts = k
-                output.mux(video.encode(picture))
-            output.mux(video.encode())
-        return Cut(buffer.getvalue(), count, size[0], size[1], float(rate), start_s, start_s + count / rate)
-
-    return _read_source(source, encode, stream_index)
-
-
-def _cropped(image, crop: tuple[float, float, float, float] | None):
-    """``image`` without the fractions ``crop`` = (left, top, right, bottom) at its edges; whole without a crop, with
-    an unknown one (NaN), or with one that would leave under 2 pixels."""
-    if crop is None or any(c is None or not math.isfinite(c) for c in crop) or not any(crop):
-        return image
-    height, width = image.shape[:2]
-    left, top, right, bottom = crop
-    x0, x1 = round(left * width), width - round(right * width)
-    y0, y1 = round(top * height), height - round(bottom * height)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return image
-    return image[y0:y1, x0:x1]
-
-
-def copy_clip(source: str, start_s: float, end_s: float, *, stream_index: int | None = None) -> Cut:
-    """The packets of ``[start_s, end_s)`` copied into an mp4, no re-encoding: it starts at the keyframe at or
-    before ``start_s`` (``Cut.start_s``) and ends with the last packet decoded before ``end_s``.
-
-    Packets are placed by their timestamps, so a source whose packet timestamps cannot be trusted (a clock that
-    restarts, as in joined MPEG-TS recordings: ``curate.video.timeline``) raises ``VideoReadError``: cut it exactly.
-    So does a codec that MP4 cannot hold; the message says so and what to do.
-    """
-    import av
-
-    from curate.video.cursor import seek_packets
-    from curate.video.timeline import packets_trusted
-
-    def copy(container, stream) -> Cut:
-        if not packets_trusted(source, container, stream):
-            raise VideoReadError(source, "its timestamps restart or are missing, so packets cannot be placed on "
-                                 f"the span [{start_s:.3f}, {end_s:.3f}) s; export it without --copy (exact cuts)")
-        base = stream.time_base
-        packets, later = [], None
-        for packet in seek_packets(container, stream, start_s):
-            decode_ticks = packet.dts if packet.dts is not None else packet.pts
-            if decode_ticks * base >= end_s:
-                later = packet.pts if packet.pts is not None else decode_ticks
-                break
-            packets.append(packet)
-        if not packets:
-            after = "" if later is None else f" (its first keyframe is at {float(later * base):.3f} s)"
-            raise VideoReadError(source, f"no keyframe at or before {start_s:.3f} s to start a copy of "
-                                 f"[{start_s:.3f}, {end_s:.3f}) s from{after}")
-        pts = [p.pts if p.pts is not None else p.dts for p in packets]
-        dts = decode_times(pts, [p.dts for p in packets])
-        codec = stream.codec_context.codec.canonical_name
-        buffer = io.BytesIO()
-        try:
-            with av.open(buffer, "w", format="mp4") as output:
-                # opaque: copy the codec parameters as they are; without it PyAV looks up an encoder named as the
-                # decoder (libdav1d for AV1), which does not exist
-                copied = output.add_stream_from_template(stream, opaque=True)
-                for packet, p, d in zip(packets, pts, dts):
-                    packet.dts, packet.pts = d - dts[0], p - dts[0]
-                    packet.stream = copied
-                    output.mux(packet)
-        except (av.FFmpegError, ValueError) as e:
-            raise VideoReadError(source, f"its {codec} video cannot be stream-copied into an MP4 ({e}); "
-                                 f"export it without --copy (decoded and re-encoded with libx264)") from e
-        width, height = stream.codec_context.width, stream.codec_context.height
-        rate = float(stream.average_rate or stream.guessed_rate or 0)
-        start = float(pts[0] * base)
-        end = float(max(pts) * base) + (1 / rate if rate else 0)
-        return Cut(buffer.getvalue(), len(packets), width, height, rate, start, end)
-
-    return _read_source(source, copy, stream_index, packets=True)
-
-
-def decode_times(pts: Sequence[int], dts: Sequence[int | None]) -> list[int]:
-    """Decode timestamps for packets in decode order: ``dts`` when the demuxer gave every one, else made from the
-    presentation timestamps (Matroska stores only those): the sorted ``pts``, shifted back just enough that no
-    packet is decoded after it is shown. MP4 needs a decode timestamp on every packet, strictly increasing.
-
-        decode_times([0, 4, 2, 1, 3], [None, None, 0, 1, 2])  # [-2, -1, 0, 1, 2]
-    """
-    if all(d is not None for d in dts):
-        return list(dts)
-    order = sorted(pts)
-    shift = max(o - p for o, p in zip(order, pts))
-    return [o - shift for o in order]
-
-
-def _read_source(source: str, work, stream_index: int | None, packets: bool = False) -> Cut:
-    """``work`` over the source's frames (a ``curate.video.timeline`` cursor) or, with ``packets``, over its open
-    container and stream; any failure to read the source becomes a ``VideoReadError`` naming it."""
-    import av
-
-    from curate.video.source import open_container, pick_video_stream, source_name
-    from curate.video.cursor import read_stream
-
-    name = source_name(source)
-    try:
-        if not packets:
-            return read_stream(source, work, stream_index=stream_index)
-        with open_container(source) as container:
-            return work(container, pick_video_stream(container, stream_index, name))
-    except VideoReadError as e:
-        if e.path is not None:  # names the source already
-            raise
-        raise VideoReadError(name, e.cause) from e
-    except (av.FFmpegError, ValueError, OSError) as e:
-        raise VideoReadError(name, str(e)) from e
-
-
-def _rate(fps: float | Fraction) -> Fraction:
-    """A frame rate as a fraction: NTSC rates (29.97...) exactly, others to 1/1000 frame per second."""
-    fps = Fraction(fps)
-    ntsc = Fraction(round(fps * Fraction(1001, 1000)) * 1000, 1001)
-    return ntsc if abs(fps - ntsc) < Fraction(1, 1000) and fps.denominator != 1 else fps.limit_denominator(1000)
 
 
 # ------------------------------------------------------------------------------------------ sample metadata

@@ -11,8 +11,9 @@
 
 Each item decodes ``num_frames`` frames spread evenly over the clip's span ``[start_s, end_s)``: frame k is the
 one on screen at ``start_s + k * (end_s - start_s) / num_frames`` (its timestamp interval contains that time).
-``size``: ``(H, W)`` scales to cover and centre-crops (no distortion); an int is the short side (aspect kept);
-None keeps the decoded size (clips of different sizes then need batch_size=1 or a collate function). Non-square
+``size``: ``(H, W)`` scales to cover and centre-crops (no distortion; ``curate.video.cut.cover_crop``, the fit
+``curate export`` uses, so both give the same pixels); an int is the short side (aspect kept); None keeps the
+decoded size (clips of different sizes then need batch_size=1 or a collate function). Non-square
 pixels follow the display aspect ratio (the ``display_width``/``display_height`` columns). ``frames`` is uint8
 in [0, 255], or float32 in [0, 1] with ``dtype="float32"``.
 
@@ -44,7 +45,6 @@ here: ``benchmarks/README.md``).
 
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from typing import Any, Literal, Sequence
@@ -53,12 +53,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from curate.errors import CurateError, VideoReadError
 from curate.rundir import caption_column as best_caption_column
 from curate.rundir import curated_shards
+from curate.video.cut import cover_crop, output_size
 
 _COLUMNS = ("clip_id", "video_path", "video_stream", "start_s", "end_s", "display_width", "display_height")
 _OPEN_READERS = 8  # decord readers kept open per process (each holds its file's frame index)
@@ -117,9 +117,10 @@ class ClipDataset(Dataset):
         row = self.rows[index]
         times = sample_times(row["start_s"], row["end_s"], self.num_frames)
         reader = None if self.backend == "pyav" else self._reader(row["video_path"], row.get("video_stream"))
-        frames = self._pyav_frames(row, times) if reader is None else self._decord_frames(reader, times)
+        images = self._pyav_frames(row, times) if reader is None else self._decord_frames(reader, times)
         display = (row.get("display_height"), row.get("display_width"))
-        frames = resize(frames, self.size, display if all(display) else None)
+        images = fit_frames(images, self.size, display if all(display) else None)
+        frames = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # T x C x H x W
         if self.dtype == "float32":
             frames = frames.float().div_(255)
         caption = row.get(self.caption_column) if self.caption_column else None
@@ -128,14 +129,13 @@ class ClipDataset(Dataset):
                 "end_s": row["end_s"]}
 
     # ------------------------------------------------------------------------------------------ decoding
-    def _decord_frames(self, reader_and_starts, times: list[float]) -> torch.Tensor:
+    def _decord_frames(self, reader_and_starts, times: list[float]) -> np.ndarray:
         reader, starts, path = reader_and_starts
         indices = frame_indices(starts, times)
         try:
-            batch = reader.get_batch(indices).asnumpy()  # T x H x W x C uint8
+            return reader.get_batch(indices).asnumpy()  # T x H x W x C uint8
         except Exception as e:  # decord raises its own DECORDError
             raise VideoReadError(path, f"decord could not decode frames {indices} ({e}); try backend='pyav'") from e
-        return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
 
     def _reader(self, path: str, stream_index: int | None = None):
         """(decord reader, its frames' start times, path) of ``path`` in this process, opened on first use; None
@@ -177,11 +177,11 @@ class ClipDataset(Dataset):
         self._readers.move_to_end(path)
         return self._readers[path]
 
-    def _pyav_frames(self, row: dict[str, Any], times: list[float]) -> torch.Tensor:
+    def _pyav_frames(self, row: dict[str, Any], times: list[float]) -> list[np.ndarray]:
         from curate.video.frames import read_frames
 
         frames = read_frames(row["video_path"], times, stream_index=row.get("video_stream"))  # or VideoReadError
-        return torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2)
+        return [f.image for f in frames]  # H x W x C uint8, upright at display aspect
 
     def __getstate__(self) -> dict[str, Any]:  # pickled to spawned workers: without open readers
         return dict(self.__dict__, _readers=OrderedDict())
@@ -240,30 +240,31 @@ def frame_indices(starts: np.ndarray, times: Sequence[float], tolerance_s: float
     return np.clip(found, 0, len(starts) - 1).tolist()
 
 
+def fit_frames(images: Sequence[np.ndarray] | np.ndarray, size: tuple[int, int] | int | None,
+               display: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 H x W x 3 frames at ``size`` as one T x H x W x 3 array: (H, W) scaled to cover and centre-cropped, an
+    int short side (aspect kept), or None (the display size).
+
+    ``display``: (H, W) the frames are shown at (non-square pixels); default their stored shape. Each frame goes
+    through ``curate.video.cut.cover_crop``, export's own fit, so a clip read here at a size shows the pixels a
+    ``curate export`` of it at that size encodes.
+    """
+    from av.video.reformatter import VideoReformatter
+
+    height, width = images[0].shape[:2]
+    shown_h, shown_w = display if display else (height, width)
+    resolution = (size[1], size[0]) if isinstance(size, tuple) else size
+    target = output_size((shown_w, shown_h), resolution, even=False)  # (width, height)
+    scaler = VideoReformatter()  # one FFmpeg scaler for the clip's frames
+    return np.stack([cover_crop(image, target, display=(shown_w, shown_h), reformatter=scaler) for image in images])
+
+
 def resize(frames: torch.Tensor, size: tuple[int, int] | int | None,
            display: tuple[int, int] | None = None) -> torch.Tensor:
-    """uint8 T x C x H x W frames at ``size``: (H, W) scaled to cover and centre-cropped, or an int short side.
+    """uint8 T x C x H x W frames at ``size``: (H, W) scaled to cover and centre-cropped, or an int short side
+    (``fit_frames`` on a tensor).
 
     ``display``: (H, W) the frames are shown at (non-square pixels); default their stored shape.
     """
-    height, width = frames.shape[-2:]
-    shown_h, shown_w = display if display else (height, width)
-    if size is None:
-        if (shown_h, shown_w) == (height, width):
-            return frames
-        target, crop = (shown_h, shown_w), None
-    elif isinstance(size, int):
-        scale = size / min(shown_h, shown_w)
-        target, crop = (max(1, round(shown_h * scale)), max(1, round(shown_w * scale))), None
-    else:
-        scale = max(size[0] / shown_h, size[1] / shown_w)
-        target = (max(size[0], math.ceil(shown_h * scale - 1e-6)), max(size[1], math.ceil(shown_w * scale - 1e-6)))
-        crop = size
-    if target != (height, width):
-        # uint8 channels-last input takes torch's fast uint8 path (30x the float one on 16 frames of 720p)
-        frames = F.interpolate(frames.contiguous(memory_format=torch.channels_last), size=target, mode="bilinear",
-                               antialias=True, align_corners=False)
-    if crop is not None:
-        top, left = (target[0] - crop[0]) // 2, (target[1] - crop[1]) // 2
-        frames = frames[..., top:top + crop[0], left:left + crop[1]]
-    return frames.contiguous()
+    images = fit_frames(frames.permute(0, 2, 3, 1).numpy(), size, display)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

@@ -86,6 +86,11 @@ def save_open_clip(folder: Path, model_cfg: dict) -> Path:
     model_class = open_clip.CoCa if "multimodal_cfg" in cfg else open_clip.CLIP
     cfg.pop("custom_text", None)
     model = model_class(**cfg)
+    if hasattr(model, "text_decoder"):
+        # open_clip's MultimodalTransformer leaves its output projection as torch.empty (its init is commented out):
+        # whatever memory held, usually zeros, sometimes not, so the tiny CoCa changed from one build to the next
+        width = model.text_decoder.width
+        torch.nn.init.normal_(model.text_decoder.text_projection, std=width**-0.5)
     folder.mkdir(parents=True, exist_ok=True)
     # preprocess_cfg left to open_clip's defaults (OpenAI mean/std, bicubic, shortest side), as for built-in names
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
