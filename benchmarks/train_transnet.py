@@ -264,9 +264,9 @@ def train(out: Path, tracks: list[Track], recipe: Recipe, data_recipe: dict, *, 
     train_mode(model, recipe.dropout)
 
     def save() -> None:
-        save_atomic({"model": model.state_dict(), "optimizer": optimiser.state_dict(), "numpy_rng": rng.bit_generator.state,
-                     "torch_rng": torch.get_rng_state(), "recipe": asdict(recipe), "data": data_recipe, **state},
-                    checkpoint)  # fmt: skip
+        save_atomic({"model": model.state_dict(), "optimizer": optimiser.state_dict(),
+                     "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                     "recipe": asdict(recipe), "data": data_recipe, **state}, checkpoint)  # fmt: skip
 
     done_here = 0
     while state["step"] < recipe.steps and (stop_after is None or done_here < stop_after):
