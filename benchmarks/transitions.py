@@ -52,7 +52,7 @@ from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordina
 from purity import Purity, clip_purity  # noqa: E402
 from transition_media import build  # noqa: E402
 
-from curate.models.transnetv2 import TransNetV2, load_transnetv2  # noqa: E402
+from curate.models.transnetv2 import DEFAULT_TRANSNETV2, TransNetV2, load_transnetv2, transnetv2_weights  # noqa: E402
 from curate.shots.cascade import DEFAULT_CASCADE, DetectorSpec  # noqa: E402
 from curate.shots.clips import plan_clips  # noqa: E402
 from curate.shots.purity import PurityCheck  # noqa: E402
@@ -136,14 +136,19 @@ SETTINGS = [
 class Recorder(torch.nn.Module):
     """Wraps the network: records its outputs per video (and the CPU time it took), or replays them."""
 
-    def __init__(self, model: TransNetV2, cache: Path | None = None) -> None:
+    def __init__(self, model: TransNetV2, cache: Path | None = None, weights: str = DEFAULT_TRANSNETV2) -> None:
         super().__init__()
         self.model, self.tapes, self.seconds, self.cache = model, {}, {}, cache
+        self.weights = weights  # tapes of other weights are other files
         self._tape: list | None = None
         self._replay = False
 
     def _file(self, key: tuple) -> Path:
-        name = hashlib.sha256(repr((Path(key[0]).name, *key[1:], Path(key[0]).stat().st_size)).encode()).hexdigest()
+        parts = (Path(key[0]).name, *key[1:], Path(key[0]).stat().st_size)
+        if self.weights != DEFAULT_TRANSNETV2:
+            weights = transnetv2_weights(self.weights)
+            parts += (str(weights.resolve()), weights.stat().st_size, weights.stat().st_mtime_ns)
+        name = hashlib.sha256(repr(parts).encode()).hexdigest()
         return self.cache / f"tape-{name[:16]}.pt"
 
     def load(self, key: tuple) -> bool:
@@ -314,14 +319,19 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only settings whose label contains this (| separates several)")
     parser.add_argument("--published", action="store_true", help="also TransNetV2 in the package's window scheme")
     parser.add_argument("--hard", action="store_true", help="the harder edits of hard_edits.py (tuning and test)")
+    parser.add_argument("--weights", default=DEFAULT_TRANSNETV2,
+                        help="TransNetV2 weights: a local .pth (e.g. train_transnet.py's) or the default package ones")
+    parser.add_argument("--groups", default="", help="score only these groups, comma-separated (e.g. test,annotated)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per scan, as a split worker
 
     all_videos = videos(args.media, args.hard)
+    if args.groups:
+        all_videos = [v for v in all_videos if v.group in args.groups.split(",")]
     settings = [s for s in SETTINGS if (s.quick or not args.quick) and any(o in s.label for o in args.only.split("|"))
                 and (args.published or not s.published)]  # fmt: skip
     needs_network = any(d.kind == "transnetv2" for s in settings for d in s.detectors)
-    network = Recorder(load_transnetv2(device="cpu"), args.media) if needs_network else None
+    network = Recorder(load_transnetv2(args.weights, device="cpu"), args.media, args.weights) if needs_network else None
     rows, scores = run(settings, all_videos, network)
 
     synthetic = [v for v in all_videos if v.synthetic]
@@ -329,6 +339,7 @@ def main() -> None:
     events = {g: sum(len(v.truth.cuts) + len(v.truth.gradual) for v in all_videos if v.group == g) for g in groups}
     families = sorted({family(k) for v in synthetic for k, _ in v.kinds})
     cpu = f"{os.uname().machine}, " + _cpu_name()
+    print(f"\nTransNetV2 weights: {args.weights}")
     print("\n" + "; ".join(f"{g}: {sum(v.group == g for v in all_videos)} videos, {events[g]} events" for g in groups)
           + f"; +-{TOLERANCE} frames; load {os.getloadavg()[0]:.1f}; CPU: {cpu}\n")
     print("| setting | " + " | ".join(f"{g} P / R / F1" for g in groups) + " | all P / R / F1 | recall: "
