@@ -73,9 +73,10 @@ class FrameKeeper:
     def __init__(self, needs: Sequence[FrameNeed], *, plan: PlanClips, strides: Sequence[int],
                  merge_window_frames: int, trim_frames: int, max_clip_s: float | None,
                  on_clip: Callable[[int, int, dict[FrameNeed, list[Frame]]], None],
-                 max_bytes: int = DEFAULT_MAX_BYTES):
+                 max_bytes: int = DEFAULT_MAX_BYTES, settle: bool = False):
         """``trim_frames`` and ``max_clip_s``: the ones ``plan`` uses (where a scene's first clip starts, and from
-        where in a scene a chunk may start)."""
+        where in a scene a chunk may start). ``settle``: the caller calls ``settle(spans)`` with the final clips
+        after ``finish`` (clips whose frames are still held are handed over then, as finally planned)."""
         self.needs = list(needs)
         self.plan = plan
         self.strides = list(strides)
@@ -84,6 +85,7 @@ class FrameKeeper:
         self.max_clip_s = max_clip_s
         self.on_clip = on_clip
         self.max_bytes = max_bytes
+        self.settles = settle
         self.sizes = sorted({(need.width, need.grey) for need in self.needs}, key=str)  # images buffered per frame
         self._scalers = {size: VideoReformatter() for size in self.sizes}
         self._clock: FrameClock | None = None
@@ -93,7 +95,11 @@ class FrameKeeper:
         self._hold_frames = MIN_HOLD_FRAMES
         self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
         self._buffer: dict[int, dict[Size, np.ndarray]] = {}  # the open scene's frames converted as they left the hold
-        self._picked: dict[tuple[int, Size], np.ndarray] = {}  # held frames converted for the clips of a closing scene
+        self._picked: dict[int, dict[Size, np.ndarray]] = {}  # held frames converted for clips handed over
+        # clips of closed scenes whose frames are all still held: handed over before their first frame leaves the
+        # hold, or at ``settle`` as finally planned (a transition or purity cut found later moves clips)
+        self._deferred: list[ClipSpan] = []
+        self._handed: set[tuple[int, int]] = set()
         self._bytes = 0
         self._full = False  # the open scene outgrew max_bytes: nothing more is buffered until it closes
         self._start = 0  # first frame of the open scene
@@ -118,7 +124,12 @@ class FrameKeeper:
             self._hold_frames = max(MIN_HOLD_FRAMES, int(self.max_bytes * HOLD_SHARE) // max(1, size))
         self._held.append((index, frame))
         while len(self._held) > self._hold_frames:
-            self._release(*self._held.popleft())
+            oldest = self._held[0][0]
+            if self._deferred and self._deferred[0].start_frame <= oldest:
+                self._hand_over_deferred(oldest)
+            _, released = self._held.popleft()
+            self._picked.pop(oldest, None)
+            self._release(oldest, released)
 
         # 2. the detectors' new cuts, then every scene whose cut is settled
         for d, cuts in enumerate(detector_cuts):
@@ -139,7 +150,21 @@ class FrameKeeper:
         if self._start < len(times):
             self._close(len(times), times, end_time_s)
         self._buffer.clear()
+        if not self.settles:
+            self.settle(None)
+
+    def settle(self, spans: Sequence[ClipSpan] | None) -> None:
+        """After ``finish``: hand over the clips of ``spans`` (the final clips, kept ones) not handed over yet whose
+        frames are still held (None: the clips as planned when their scenes closed); then drop every frame."""
+        times = np.frombuffer(self._times, np.float64)
+        if spans is None:
+            spans = self._deferred
+        for span in spans:
+            if span.reject_reason is None and (span.start_frame, span.end_frame) not in self._handed:
+                self._hand_over(span, times)
+        self._deferred.clear()
         self._held.clear()
+        self._picked.clear()
 
     # -------------------------------------------------------------------------------------------- scenes
     def _settled_cut(self, index: int | None) -> int | None:
@@ -161,16 +186,23 @@ class FrameKeeper:
         if end > self._start:
             cuts = [c for c in (self._start, end) if 0 < c < len(times)]
             last = end_time_s if end_time_s is not None else float(times[-1])
+            held = {i for i, _ in self._held}
             for span in self.plan(cuts, times, last):
                 if span.reject_reason is None and self._start <= span.start_frame and span.end_frame <= end:
-                    self._hand_over(span, times)
+                    if span.start_frame in held:  # every frame of the clip is held (they come in order)
+                        self._deferred.append(span)
+                    else:
+                        self._hand_over(span, times)
         for i in [i for i in self._buffer if i < end]:
             self._bytes -= sum(image.nbytes for image in self._buffer.pop(i).values())
-        while self._held and self._held[0][0] < end:
-            self._held.popleft()
-        self._picked.clear()
         self._start = max(self._start, end)
         self._full = False
+
+    def _hand_over_deferred(self, first_held: int) -> None:
+        """Hand over the deferred clips that start at or before ``first_held``, before it leaves the hold."""
+        times = np.frombuffer(self._times, np.float64)
+        while self._deferred and self._deferred[0].start_frame <= first_held:
+            self._hand_over(self._deferred.pop(0), times)
 
     def _hand_over(self, span: ClipSpan, times: np.ndarray) -> None:
         held = dict(self._held)
@@ -189,13 +221,15 @@ class FrameKeeper:
             for i in picks:
                 image = self._buffer.get(i, {}).get(key)
                 if image is None:  # a held frame: converted now, once per size (clips of one scene may share it)
-                    if (i, key) not in self._picked:
+                    converted = self._picked.setdefault(i, {})
+                    if key not in converted:
                         self.converted_frames += 1
-                        self._picked[(i, key)] = self._image(held[i], key)
-                    image = self._picked[(i, key)]
+                        converted[key] = self._image(held[i], key)
+                    image = converted[key]
                 images.append(image)
             frames[need] = _one_size([Frame(float(times[i]), image) for i, image in zip(picks, images)])
         self.kept_clips += 1
+        self._handed.add((span.start_frame, span.end_frame))
         self.on_clip(span.start_frame, span.end_frame, frames)
 
     # -------------------------------------------------------------------------------------------- frames
