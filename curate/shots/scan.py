@@ -228,7 +228,7 @@ def scan_scenes(
             if cascade.wants(index):
                 cascade.feed(index, thumbnail(frame, size))
             if keeper is not None:
-                keeper.push(index, frame, pts_s[-1], cascade.cuts)
+                keeper.push(index, frame, pts_s[-1], cascade.cuts, cascade.spans)
         if not pts_s:
             raise VideoReadError(name, f"video stream {chosen} yielded no decodable frame")
         detector_cuts = cascade.finish(len(pts_s))

@@ -407,9 +407,9 @@ class Split(Stage):
             writer.write_table(pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA))
             stored.add(clip_id)
 
-        def plan(cuts, times, end_time_s):
+        def plan(cuts, times, end_time_s, transitions):
             return plan_clips(cuts, times, end_time_s, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
-                              trim_frames=self.trim_frames)
+                              trim_frames=self.trim_frames, transitions=transitions)
 
         keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
                              merge_window_frames=self.merge_window_frames, trim_frames=self.trim_frames,
