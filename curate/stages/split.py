@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Literal
 
 import pyarrow as pa
@@ -407,9 +408,11 @@ class Split(Stage):
             writer.write_table(pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA))
             stored.add(clip_id)
 
-        def plan(cuts, times, end_time_s, transitions):
-            return plan_clips(cuts, times, end_time_s, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
-                              trim_frames=self.trim_frames, transitions=transitions)
+        def plan(cuts, times, end_time_s, transitions, change):  # as split plans its clips after the scan
+            scan = SimpleNamespace(cut_frames=cuts, frame_times=times, end_time_s=end_time_s, transitions=transitions,
+                                   change_scores=change, transnet_scores=None)
+            return self.purity().plan(scan, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                                      trim_frames=self.trim_frames)
 
         keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
                              merge_window_frames=self.merge_window_frames, trim_frames=self.trim_frames,

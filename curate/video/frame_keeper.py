@@ -65,9 +65,10 @@ from curate.video.cursor import TIME_TOLERANCE_S
 from curate.video.frames import END_EPSILON_S, Frame, _one_size, to_rgb
 from curate.video.timeline import MAX_REORDER, FrameClock
 
-#: plan(cut_frames, frame_times, end_time_s, transitions) -> the clips of the frames [0, len(frame_times)), as split
-#: plans them (transitions: inclusive (first, last) frame ranges that belong to no clip)
-PlanClips = Callable[[list[int], np.ndarray, float, list[tuple[int, int]]], list[ClipSpan]]
+#: plan(cut_frames, frame_times, end_time_s, transitions, change) -> the clips of the frames [0, len(frame_times)), as
+#: split plans them (transitions: inclusive (first, last) frame ranges that belong to no clip; change: the scan's
+#: change signal so far, or None, for split's purity check)
+PlanClips = Callable[[list[int], np.ndarray, float, list[tuple[int, int]], np.ndarray | None], list[ClipSpan]]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 #: decoded frames held unconverted: at most this share of max_bytes (full-size frames), and at least MIN_HOLD_FRAMES
 HOLD_SHARE = 0.5
@@ -119,6 +120,7 @@ class FrameKeeper:
         self._cuts: Sequence[Sequence[int]] = [[] for _ in self.strides]  # each detector's raw hard cuts so far
         self._spans: Sequence[Sequence[tuple[int, int, int]]] = [[] for _ in self.strides]  # and transitions
         self._end_time_s: float | None = None
+        self._signal = None
         self._transitions_key: tuple[int, ...] = ()
         self._known: list[tuple[int, int]] = []
         self._bytes = 0
@@ -131,10 +133,12 @@ class FrameKeeper:
         self.kept_clips = 0
         self.converted_frames = 0  # frames converted (at one size or more)
 
-    def start(self, fps: float, sample_aspect_ratio: Fraction | None) -> None:
-        """A new stream: its clock rate (``curate.video.timeline.clock_fps``) and pixel aspect ratio."""
+    def start(self, fps: float, sample_aspect_ratio: Fraction | None, change_signal=None) -> None:
+        """A new stream: its clock rate (``curate.video.timeline.clock_fps``), pixel aspect ratio, and the scan's
+        ``curate.shots.purity.ChangeSignal`` if it keeps one (``plan`` gets its scores so far, for the purity check)."""
         self._clock = FrameClock(fps)
         self._sar = sample_aspect_ratio
+        self._signal = change_signal
 
     def push(self, index: int, frame: av.VideoFrame, pts_s: float, detector_cuts: Sequence[Sequence[int]],
              detector_spans: Sequence[Sequence[tuple[int, int, int]]] | None = None) -> None:
@@ -222,7 +226,7 @@ class FrameKeeper:
             cuts = [c for c in {self._start, end, *cuts} if 0 < c < len(times) and self._start <= c <= end]
             last = end_time_s if end_time_s is not None else float(times[-1])
             held = {i for i, _ in self._held}
-            for span in self.plan(sorted(cuts), times, last, transitions):
+            for span in self.plan(sorted(cuts), times, last, transitions, self._change()):
                 if span.reject_reason is None and self._start <= span.start_frame and span.end_frame <= end:
                     if span.start_frame in held:  # every frame of the clip is held (they come in order): later
                         self._due_from = min(self._due_from, span.start_frame)
@@ -253,13 +257,25 @@ class FrameKeeper:
         if end == 0:
             return []
         cuts, transitions = self._events()
+        # clips that start before the oldest held frame cannot be handed over: plan from the last cut before it (the
+        # frames before that cut are one scene, whose clips are dropped)
+        oldest = self._held[0][0] if self._held else end
+        floor = max([0, *(c for c in cuts if c <= oldest)])
+        cuts = [c for c in cuts if c >= floor]
+        transitions = [(a, b) for a, b in transitions if b >= floor]
+        change = self._change()
         if end < len(times):
             spans = self.plan(sorted({*(c for c in cuts if 0 < c < end), end}), times[:end + 1], float(times[end]),
-                              [(a, b) for a, b in transitions if a < end])
+                              [(a, b) for a, b in transitions if a < end], change)
         else:
             last = self._end_time_s if self._end_time_s is not None else float(times[-1])
-            spans = self.plan(sorted(c for c in cuts if 0 < c < end), times, last, transitions)
-        return [span for span in spans if span.reject_reason is None and span.end_frame <= end]
+            spans = self.plan(sorted(c for c in cuts if 0 < c < end), times, last, transitions, change)
+        return [span for span in spans if span.reject_reason is None and span.end_frame <= end
+                and span.start_frame >= floor]
+
+    def _change(self) -> np.ndarray | None:
+        """The scan's change signal so far (None: it keeps none)."""
+        return None if self._signal is None else self._signal.scores
 
     def _hand_over_due(self, oldest: int) -> None:
         """Frame ``oldest`` is about to leave the hold: hand over the clips of closed scenes that start at or before
