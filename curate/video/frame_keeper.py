@@ -5,7 +5,7 @@
                          merge_window_frames=8, trim_frames=2, max_clip_s=30.0,
                          on_clip=lambda start_frame, end_frame, frames: ...)
     # curate.shots.scan.scan_scenes(..., keeper=keeper) calls, while it decodes:
-    keeper.start(fps, sample_aspect_ratio)           # the stream's clock rate and pixel aspect
+    keeper.start(fps, sample_aspect_ratio, signal)   # the stream's clock rate, pixel aspect, change signal
     keeper.push(index, frame, pts_s, cascade.cuts, cascade.spans)  # every decoded frame; each detector's raw cuts
                                                      # and gradual transitions so far
     keeper.finish(end_time_s)                        # on_clip(start_frame, end_frame, {FrameNeed: [Frame]})
