@@ -18,15 +18,21 @@ step finishes before the next starts) it runs the whole command ``curate run CON
    decodes per video: split decodes each video once; a per-clip step that found no stored frames for some clips
    decodes their videos again (its ``counts.decoded_videos`` in ``stats.json``);
 4. whether both modes gave the same rows (they must).
+
+CPU-seconds are measured too, since a shared machine's wall times are noisy: the whole command's process tree
+(interpreter, scheduler, fork server, workers; each process's last reading, polled every 50 ms with psutil) against
+the one-thread decode's CPU-seconds (``time.process_time``), and the load average around each round.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from statistics import median
@@ -45,14 +51,53 @@ def cpu_description() -> str:
     return cpu().describe()
 
 
-def run_mode(config: str, videos: list[Path], workers: int, mode: str, out: Path, extra: list[str]) -> float:
+def run_mode(config: str, videos: list[Path], workers: int, mode: str, out: Path, extra: list[str]
+             ) -> tuple[float, float]:
+    """(wall seconds, CPU-seconds of the whole process tree) of one ``curate run``."""
     command = [sys.executable, "-m", "curate", "run", config, "--out", str(out), "--no-progress", "--workers",
                str(workers), "--input", *map(str, videos), *extra]
     if mode == "barrier":
         command.append("--no-streaming")
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cpu = tree_cpu(process)
+    _, err = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command[:6])} ... failed ({process.returncode}): {err.decode()[-2000:]}")
+    return time.perf_counter() - start, sum(cpu.values())
+
+
+def tree_cpu(process: subprocess.Popen) -> dict:
+    """Poll ``process`` and its descendants until it exits; returns each process's last CPU-seconds reading."""
+    import psutil
+
+    root, seen = psutil.Process(process.pid), {}
+
+    def poll() -> None:
+        while process.poll() is None:
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                    seen[(proc.pid, proc.create_time())] = times.user + times.system
+                except psutil.Error:
+                    pass
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    thread.join()
+    return seen
+
+
+def decode_cpu(path: Path) -> tuple[float, float, float]:
+    """(wall seconds, CPU-seconds, video seconds) of a one-thread decode of ``path``."""
+    cpu = time.process_time()
+    wall, duration = decode_seconds(path)
+    return wall, time.process_time() - cpu, duration
 
 
 def step_stats(run: Path) -> dict[str, dict]:
@@ -83,8 +128,10 @@ def rows_of(run: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     last = sorted(run.glob("[0-9][0-9]_*/data"))[-1]
-    return sorted(json.dumps(r, sort_keys=True, default=str) for f in sorted(last.glob("*.parquet"))
-                  for r in pq.read_table(f).to_pylist())
+    rows = [r for f in sorted(last.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    for r in rows:
+        r.pop("frames_file", None)  # where this run stored the kept frames: differs between runs, not a result
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
 
 
 def main() -> None:
@@ -117,42 +164,58 @@ def main() -> None:
         videos = videos + copies
         # 1. in rounds: the baseline, then each mode (in turn first), so that a host whose speed drifts (shared
         # machines) disturbs the modes of a round alike; ratios are per round, against that round's decode
-        walls, ratios, stats, overlaps, rows = {}, {}, {}, {}, {}
+        walls, ratios, stats, overlaps, rows, cpus, cpu_ratios, loads, raw_cpus = {}, {}, {}, {}, {}, {}, {}, [], []
         for r in range(args.rounds):
-            raw = [decode_seconds(p) for p in videos]
-            raw_seconds, video_seconds = sum(s for s, _ in raw), sum(d for _, d in raw)
+            loads.append(os.getloadavg()[0])
+            raw = [decode_cpu(p) for p in videos]
+            raw_seconds, raw_cpu, video_seconds = (sum(x[i] for x in raw) for i in range(3))
+            raw_cpus.append(raw_cpu)
             for mode in (modes if r % 2 == 0 else modes[::-1]):
                 out = Path(tmp) / f"{mode}-{r}"
-                wall = run_mode(args.config, videos, args.workers, mode, out, extra)
+                wall, cpu = run_mode(args.config, videos, args.workers, mode, out, extra)
                 walls.setdefault(mode, []).append(wall)
                 ratios.setdefault(mode, []).append(raw_seconds / wall)
+                cpus.setdefault(mode, []).append(cpu)
+                cpu_ratios.setdefault(mode, []).append(cpu / raw_cpu)
                 stats[mode], rows[mode] = step_stats(out), rows_of(out)
                 overlaps.setdefault(mode, []).append(overlap_seconds(out))
+            loads.append(os.getloadavg()[0])
 
     print(f"CPU: {cpu_description()}; {args.workers} workers; {len(videos)} files, {video_seconds:.0f} s of video"
-          f"{f' (each fixture remuxed {args.repeat}x)' if args.repeat > 1 else ''}; config {Path(args.config).name}\n")
+          f"{f' (each fixture remuxed {args.repeat}x)' if args.repeat > 1 else ''}; config {Path(args.config).name}; "
+          f"load average (1 min) at each round's start and end: {', '.join(f'{x:.1f}' for x in loads)}\n")
     per_step = stats["barrier" if "barrier" in stats else modes[0]]
     print(f"Per step ({'barrier' if 'barrier' in stats else modes[0]} run):\n")
     print("| step | rows in | CPU-s | CPU-s per video-s | CPU-s per row | decodes per video | wall s | utilisation |")
     print("|---|---|---|---|---|---|---|---|")
     n_videos = len(videos)
+    decodes_total, split_ratio = 0.0, None
     for name, s in per_step.items():
         counts = s.get("counts", {})
         decodes = 1.0 if name.endswith("_split") else counts.get("decoded_videos", 0) / n_videos
+        decodes_total += decodes
+        if name.endswith("_split") and s["wall_seconds"]:
+            split_ratio = raw_seconds / s["wall_seconds"]
         cpu = s.get("cpu_seconds", s["compute_seconds"])
         per_video = f"{cpu / s['video_seconds']:.3f}" if s["video_seconds"] else "-"
         per_row = f"{cpu / s['rows_in']:.3f}" if s["rows_in"] else "-"
         util = f"{s['utilisation']:.2f}" if s.get("utilisation") is not None else "-"
         print(f"| {name} | {s['rows_in']} | {cpu:.1f} | {per_video} | {per_row} | {decodes:.2f} | "
               f"{s['wall_seconds']:.2f} | {util} |")
+    split = f"; split step alone (its wall, last round): {split_ratio:.2f}x a one-thread decode" if split_ratio else ""
+    print(f"\ndecodes per video, whole pipeline: {decodes_total:.2f}{split}")
     print("\nWhole command:\n")
-    print("| mode | wall s | ratio to a one-thread decode | seconds two steps ran at once |")
-    print("|---|---|---|---|")
-    print(f"| raw decode (PyAV, 1 thread, same files; last round) | {raw_seconds:.2f} | 1.00 | - |")
+    print("| mode | wall s | ratio to a one-thread decode | CPU-s (process tree) | CPU-s / decode CPU-s | "
+          "seconds two steps ran at once |")
+    print("|---|---|---|---|---|---|")
+    print(f"| raw decode (PyAV, 1 thread, same files; each round) | {raw_seconds:.2f} (last) | 1.00 | "
+          f"{', '.join(f'{x:.1f}' for x in raw_cpus)} | 1.00 | - |")
     for mode in modes:
         print(f"| {mode} ({args.rounds} rounds: median; each) | {median(walls[mode]):.2f}; "
               f"{', '.join(f'{w:.1f}' for w in walls[mode])} | {median(ratios[mode]):.2f}; "
-              f"{', '.join(f'{x:.2f}' for x in ratios[mode])} | {median(overlaps[mode]):.2f} |")
+              f"{', '.join(f'{x:.2f}' for x in ratios[mode])} | {median(cpus[mode]):.1f}; "
+              f"{', '.join(f'{x:.1f}' for x in cpus[mode])} | {median(cpu_ratios[mode]):.2f} | "
+              f"{median(overlaps[mode]):.2f} |")
     if {"streaming", "barrier"} <= set(modes):
         faster = [s < b for s, b in zip(walls["streaming"], walls["barrier"])]
         print(f"\nstreaming faster than barrier in {sum(faster)} of {len(faster)} rounds")

@@ -47,8 +47,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     gpus = args.gpus if args.gpus is not None else (None if models else 0)  # GPU workers only for model steps
     check_free_space(Path(args.out))
     with RunLock(args.out):  # before any cluster starts: a second run on this folder is refused at once
-        with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus,
-                          model_workers=args.model_workers, dashboard=args.dashboard) as client:
+        preload = sorted({type(s.stage).__module__ for s in selected_steps(steps, args.until, args.only)})
+        with start_client(args.scheduler, args.workers, args.memory_limit, gpus=gpus, model_workers=args.model_workers,
+                          dashboard=args.dashboard, preload=preload) as client:
             try:
                 results = run_pipeline(steps, args.out, client, until=args.until, only=args.only,
                                        progress=not args.no_progress, check=False, streaming=not args.no_streaming)

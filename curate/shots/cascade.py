@@ -167,6 +167,12 @@ class Cascade:
         return [getattr(detector, "cuts_so_far", ()) for detector in self.detectors]
 
     @property
+    def spans(self) -> list[Sequence[tuple[int, int, int]]]:
+        """Per detector, the gradual transitions it has reported so far, ``(first, last, cut)`` (``spans_so_far``;
+        None for a detector that reports none before it finishes)."""
+        return [getattr(detector, "spans_so_far", None) for detector in self.detectors]
+
+    @property
     def frame_scores(self) -> np.ndarray | None:
         """Per-frame scores of the first detector that keeps them (TransNetV2's probabilities), else None."""
         return next((d.scores for d in self.detectors if getattr(d, "scores", None) is not None), None)

@@ -170,5 +170,11 @@ class DissolveShots:
     def push(self, index: int, frame: np.ndarray) -> None:
         self.detector.push(index, frame)
 
+    @property
+    def spans_so_far(self) -> list[tuple[int, int, int]]:
+        """The transitions found so far (their marks grouped: reported about ``2 * max_scale + gap`` frames after
+        their last frame)."""
+        return self.detector.transitions
+
     def finish(self, n_frames: int) -> Detection:
         return Detection(spans=[(a, b, cut) for a, b, cut in self.detector.finish() if 0 < cut < n_frames])

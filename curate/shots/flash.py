@@ -52,6 +52,11 @@ class FlashDetector:
         else:
             self._close()
 
+    @property
+    def spans_so_far(self) -> list[tuple[int, int, int]]:
+        """The runs closed so far, ``(first, last, cut)`` (one at the video's start is padding: ``finish`` drops it)."""
+        return self.spans
+
     def finish(self, n_frames: int) -> Detection:
         self._close()
         inside = [(a, b, cut) for a, b, cut in self.spans if a > 0 and b + self.stride < n_frames]

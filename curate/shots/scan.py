@@ -214,7 +214,7 @@ def scan_scenes(
         stored = (0, 0)  # the stored size of the frame before
         size_changes: list[int] = []
         if keeper is not None:
-            keeper.start(nominal_fps, stream.sample_aspect_ratio)
+            keeper.start(nominal_fps, stream.sample_aspect_ratio, cascade.signal)
         for index, frame in _decode(container, stream, name):
             pts_s.append(np.nan if frame.pts is None else frame.pts * time_base)
             if frame.duration:
@@ -228,7 +228,7 @@ def scan_scenes(
             if cascade.wants(index):
                 cascade.feed(index, thumbnail(frame, size))
             if keeper is not None:
-                keeper.push(index, frame, pts_s[-1], cascade.cuts)
+                keeper.push(index, frame, pts_s[-1], cascade.cuts, cascade.spans)
         if not pts_s:
             raise VideoReadError(name, f"video stream {chosen} yielded no decodable frame")
         detector_cuts = cascade.finish(len(pts_s))

@@ -26,7 +26,7 @@ OCR, picture, the frames step), the runner tells split their needs (``keep_frame
 frames during its one decode (``curate.video.frame_keeper``), stored as the frames step stores them
 (``curate.video.stored_frames``: a side table per shard, ``frames_file`` on each clip row), so those steps decode no
 video. Split then decodes with the deblocking filter (``skip_loop_filter`` none: kept frames are the pictures those
-steps would decode, and PNG keeps them as they are). Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
+steps would decode, stored raw: as they are). Clips whose frames could not be kept (a scene longer than ``keep_frames_mb`` allows, a cut the detectors
 moved when the scan ended) have no ``frames_file``: the steps decode them and count it (``decoded_clips``).
 
 Rejected rows: ``split_too_short`` (clip columns filled), ``split_impure`` (the purity check found a transition
@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Literal
 
 import pyarrow as pa
@@ -56,7 +57,7 @@ from curate.shots.registry import DETECTORS as DETECTOR_KINDS
 from curate.stage import Resources, Stage, StageOutput
 from curate.video.frame_keeper import FrameKeeper
 from curate.video.frame_needs import FrameNeed
-from curate.video.stored_frames import FRAMES_FILE, FRAMES_SCHEMA, need_row
+from curate.video.stored_frames import COMPRESSION, FRAMES_FILE, FRAMES_SCHEMA, need_row
 from curate.shots.scan import (
     DEFAULT_DOWNSCALE_WIDTH,
     DEFAULT_SKIP_LOOP_FILTER,
@@ -310,7 +311,7 @@ class Split(Stage):
         path = place.extra_file("frames").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        with pq.ParquetWriter(partial, FRAMES_SCHEMA) as writer:
+        with pq.ParquetWriter(partial, FRAMES_SCHEMA, compression=COMPRESSION) as writer:
             try:
                 out = self._split(table, (writer, str(path)))
             except BaseException:
@@ -360,6 +361,7 @@ class Split(Stage):
             spans = self.purity().plan(scan, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
                                        trim_frames=self.trim_frames)  # plan_clips, then the purity check
             if keeper is not None:
+                keeper.settle(spans)  # clips a transition or the purity check moved, from the frames still held
                 counts["frames_overflowed_scenes"] += keeper.overflowed_scenes
             for index, span in enumerate(spans):
                 clip_id = f"{video['video_id']}_{span.start_frame:06d}_{span.end_frame:06d}"
@@ -402,18 +404,20 @@ class Split(Stage):
 
         def on_clip(start_frame: int, end_frame: int, frames: dict) -> None:
             clip_id = f"{video_id}_{start_frame:06d}_{end_frame:06d}"
-            rows = [need_row(clip_id, need, got, quality=None) for need, got in frames.items()]  # PNG: lossless
+            rows = [need_row(clip_id, need, got, quality=None) for need, got in frames.items()]  # raw: lossless
             writer.write_table(pa.Table.from_pylist(rows, schema=FRAMES_SCHEMA))
             stored.add(clip_id)
 
-        def plan(cuts, times, end_time_s):
-            return plan_clips(cuts, times, end_time_s, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
-                              trim_frames=self.trim_frames)
+        def plan(cuts, times, end_time_s, transitions, change):  # as split plans its clips after the scan
+            scan = SimpleNamespace(cut_frames=cuts, frame_times=times, end_time_s=end_time_s, transitions=transitions,
+                                   change_scores=change, transnet_scores=None)
+            return self.purity().plan(scan, min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                                      trim_frames=self.trim_frames)
 
         keeper = FrameKeeper(self._needs, plan=plan, strides=[spec.stride for spec in detectors],
                              merge_window_frames=self.merge_window_frames, trim_frames=self.trim_frames,
                              max_clip_s=self.max_clip_s, on_clip=on_clip,
-                             max_bytes=int(self.keep_frames_mb * 1024 * 1024))
+                             max_bytes=int(self.keep_frames_mb * 1024 * 1024), settle=True)
         return keeper, stored
 
 

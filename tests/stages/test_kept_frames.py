@@ -95,8 +95,9 @@ def test_split_memory_stays_flat_in_video_length_with_frame_keeping(video, tmp_p
 
     def peak(path: Path, max_bytes: int) -> tuple[int, int, FrameKeeper]:
         clips = []
-        keeper = FrameKeeper(needs, plan=lambda cuts, times, end: plan_clips(cuts, times, end, min_clip_s=1.0,
-                                                                             max_clip_s=30.0, trim_frames=2),
+        keeper = FrameKeeper(needs, plan=lambda cuts, times, end, transitions, change: plan_clips(
+                                 cuts, times, end, min_clip_s=1.0, max_clip_s=30.0, trim_frames=2,
+                                 transitions=transitions),
                              strides=[spec.stride for spec in DEFAULT_CASCADE], merge_window_frames=8,
                              trim_frames=2, max_clip_s=30.0,
                              on_clip=lambda start, end, frames: clips.append((start, end)), max_bytes=max_bytes)
