@@ -331,7 +331,7 @@ def merge_outputs(outputs: Sequence[StageOutput], input_schema: pa.Schema, added
                   ) -> StageOutput:
     """One ``StageOutput`` from the outputs of consecutive pieces of a shard, in order. Kept rows take the schema
     of the first piece the stage itself produced (error rows have no say), else the input's plus ``added``."""
-    if len(outputs) == 1:
+    if len(outputs) == 1 and not isinstance(outputs[0], ErrorOutput):
         return outputs[0]
     own = [o for o in outputs if not isinstance(o, ErrorOutput)]
     schema = own[0].kept.schema if own else pa.schema(

