@@ -247,6 +247,7 @@ def test_status_shows_errors_per_step(client, videos, tmp_path):
     assert json.loads((run / "02_scored" / "stats.json").read_text())["errors"] == {"scored_error": 2}
 
 
+@pytest.mark.slow
 def test_motion_on_a_video_8_pixels_high_is_a_per_clip_error_not_a_failed_shard(client, video, tmp_path):
     """OpenCV's DIS flow raises ``cv2.error`` below 12 pixels: that clip's motion_error, the others are scored."""
     from curate.config import build_steps

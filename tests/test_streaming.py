@@ -138,6 +138,7 @@ class RecordsWhereItRuns(Stage):
         return StageOutput(kept=self.with_columns(table, {"loaded_on": [self._worker] * table.num_rows}))
 
 
+@pytest.mark.slow
 def test_model_steps_run_only_on_gpu_workers(video, tmp_path):
     inputs = [str(video(n)) for n in EIGHT[:4]]
     logs = tmp_path / "setups"
@@ -162,6 +163,7 @@ def test_a_gpu_step_on_a_cluster_without_gpu_workers_fails_before_any_work(clien
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_no_silent_empty_run(video, tmp_path):
     """A non-empty input that yields no clip exits non-zero, names the reason, and keeps the rows."""
     from tests.media import bad_files

@@ -26,6 +26,7 @@ def shards(video, tmp_path):
     return write_shards(tmp_path / "shards", rows), rows
 
 
+@pytest.mark.slow
 def test_items_have_the_requested_shape_and_caption(shards):
     folder, rows = shards
     dataset = ClipDataset(folder, num_frames=8, size=(64, 96))

@@ -53,6 +53,7 @@ def test_same_seed_same_frames_different_seed_different_frames(pipe, settings):
     assert not np.array_equal(a[0], a[1])
 
 
+@pytest.mark.slow
 def test_on_cpu_a_prompt_gives_the_same_frames_alone_and_in_a_batch(pipe, settings):
     """A batched call changes the matrix kernels' blocking (and the last bits) on AVX-512 CPUs: on a CPU each prompt
     is its own call, so a prompt's frames do not depend on the batch it was in (as on a relaunch with --first)."""

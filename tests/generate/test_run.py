@@ -35,6 +35,7 @@ def generated(tmp_path_factory, caption_shards, settings, dask_client):
     return out, generate_videos(caption_shards, out, settings, dask_client, progress=False)
 
 
+@pytest.mark.slow
 def test_writes_one_mp4_per_prompt_and_the_table(generated, caption_shards):
     out, table = generated
     assert table.column_names == PROMPT_COLUMNS + list(SETTINGS_TYPES) + list(RESULT_TYPES)
@@ -57,6 +58,7 @@ def test_writes_one_mp4_per_prompt_and_the_table(generated, caption_shards):
             assert stream.average_rate == 4 and sum(1 for _ in container.decode(stream)) == 4
 
 
+@pytest.mark.slow
 def test_same_seed_same_video_different_seed_different_video(generated, tmp_path, caption_shards, settings,
                                                              dask_client):
     out, table = generated
@@ -138,6 +140,7 @@ def test_generates_in_fp16_on_gpu_workers(tmp_path, caption_shards, tiny_t2v):
     assert _frames(table["output_path"][0].as_py()).shape == (4, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_a_first_launch_that_generated_nothing_does_not_lock_its_folder(tmp_path, caption_shards, settings,
                                                                         dask_client):
     out = tmp_path / "gen"

