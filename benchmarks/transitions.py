@@ -366,6 +366,7 @@ def main() -> None:
     parser.add_argument("--per-video", action="store_true", help="also a line per real video and setting")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per scan, as a split worker
+    args.media.mkdir(parents=True, exist_ok=True)  # TransNetV2's recorded outputs go there even with no edits
 
     groups = tuple(g for g in args.groups.split(",") if g)
     all_videos = videos(args.media, args.hard, groups)
