@@ -6,6 +6,7 @@ transitions (``benchmarks/transition_media.py``) plus the annotated real fixture
     python benchmarks/transitions.py --quick             # the PySceneDetect and dissolve settings only (minutes)
     python benchmarks/transitions.py --media DIR         # where edits are rendered ($TMPDIR/curate-transitions)
     python benchmarks/transitions.py --hard --quick      # the harder edits (hard_edits.py): tuning and test parts
+    python benchmarks/transitions.py --groups footage --per-video   # real edited files of ../shared/footage only
 
 What it does, in order:
 
@@ -13,7 +14,10 @@ What it does, in order:
    shared fixtures (``ground_truth.json``) with ``benchmarks/cut_accuracy.py``'s three ``CORRECTIONS``
    (``psd_testvideo.mp4``'s five fades and dissolves, which the upstream goldens leave out, and two hard cuts in
    the first frames of videos, where PySceneDetect, whose output the annotations were checked against, reports
-   none), each checked by looking at the frames.
+   none), each checked by looking at the frames; and the files of ``../shared/footage`` with its ``truth.json``
+   (same conventions): ``footage`` (edited, truth verified), ``footage_single`` (one verified shot: every cut found
+   is false, and costs yield, never purity) and ``footage_unverified`` (truth not settled by eye). No edited file
+   there is a source of the synthetic edits; the single shots are (``hard_edits.sources``).
 2. Runs ``scan_scenes`` for every setting over every video, right after a plain one-thread PyAV decode of the same
    file. Cost = CPU seconds of the scans / CPU seconds of the plain decodes (``time.process_time``, which load from
    other processes disturbs far less than wall time). TransNetV2 runs once per window scheme and video: its outputs
