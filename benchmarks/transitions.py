@@ -313,18 +313,21 @@ def score(row: Row, video: Video, scan: SceneScan, check: PurityCheck | None = N
                                       [(c.start_frame, c.end_frame) for c in kept])  # fmt: skip
 
 
-def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None) -> tuple[list[Row], dict]:
-    """Score every setting on every video; also the network's probabilities per (video, window, context)."""
+def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None,
+        plain_once: bool = False) -> tuple[list[Row], dict]:  # fmt: skip
+    """Score every setting on every video; also the network's probabilities per (video, window, context).
+    ``plain_once``: one plain decode per video, shared by every setting's cost (cheaper, less robust to load)."""
     rows = [Row(s.label) for s in settings]
     scores: dict[tuple, np.ndarray] = {}
     for video in all_videos:
+        once = plain_decode_cpu(video.path, None) if plain_once else None
         for setting, row in zip(settings, rows):
             tn = [d for d in setting.detectors if d.kind == "transnetv2"]
             key = (str(video.path), tn[0].params.get("window"), tn[0].params.get("context")) if tn else None
             replay = key is not None and network.load(key)
             if key is not None:
                 network.start(key, replay)
-            plain = plain_decode_cpu(video.path, None)
+            plain = once if once is not None else plain_decode_cpu(video.path, None)
             start = time.process_time()
             scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None,
                                skip_loop_filter=setting.skip_loop_filter, change_signal=setting.purity is not None)
@@ -368,6 +371,8 @@ def main() -> None:
                         help="score only these groups, comma-separated: synthetic (or with --hard tuning, test), "
                              "annotated, footage, footage_single, footage_unverified (e.g. test,annotated)")
     parser.add_argument("--per-video", action="store_true", help="also a line per real video and setting")
+    parser.add_argument("--plain-once", action="store_true",
+                        help="one plain decode per video for every setting's cost, not one before each scan")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per scan, as a split worker
     args.media.mkdir(parents=True, exist_ok=True)  # TransNetV2's recorded outputs go there even with no edits
@@ -378,7 +383,7 @@ def main() -> None:
                 and any(_picks(o, s.label) for o in args.only.split("|"))]  # fmt: skip
     needs_network = any(d.kind == "transnetv2" for s in settings for d in s.detectors)
     network = Recorder(load_transnetv2(args.weights, device="cpu"), args.media, args.weights) if needs_network else None
-    rows, scores = run(settings, all_videos, network)
+    rows, scores = run(settings, all_videos, network, args.plain_once)
 
     synthetic = [v for v in all_videos if v.synthetic]
     groups = list(dict.fromkeys(v.group for v in all_videos))
