@@ -212,7 +212,8 @@ SYNTHETIC_GROUPS = ("synthetic", "tuning", "test")
 
 
 def videos(media: Path, hard: bool = False, groups: tuple[str, ...] = ()) -> list[Video]:
-    """Every video of the wanted ``groups`` (all when empty); synthetic edits are rendered only when wanted."""
+    """Every video of the wanted ``groups`` (when empty: the synthetic edits and the annotated fixtures, as before
+    the footage groups existed); synthetic edits are rendered only when wanted, footage files read only when named."""
     result = []
     if groups and not set(groups) & set(SYNTHETIC_GROUPS):
         pass
@@ -233,7 +234,9 @@ def videos(media: Path, hard: bool = False, groups: tuple[str, ...] = ()) -> lis
         path = VIDEOS_DIR / name
         truth = annotated_truth(name, entry, video_ordinal(path, _default_stream(path)))
         result.append(Video(path, truth, False, group="annotated"))
-    return [v for v in result + footage_videos() if not groups or v.group in groups]
+    if any(g.startswith("footage") for g in groups):
+        result += footage_videos()
+    return [v for v in result if not groups or v.group in groups]
 
 
 def footage_videos(footage_dir: Path = FOOTAGE_DIR) -> list[Video]:
@@ -369,7 +372,8 @@ def main() -> None:
                         help="TransNetV2 weights: a local .pth (e.g. train_transnet.py's) or the default package ones")
     parser.add_argument("--groups", default="",
                         help="score only these groups, comma-separated: synthetic (or with --hard tuning, test), "
-                             "annotated, footage, footage_single, footage_unverified (e.g. test,annotated)")
+                             "annotated, footage, footage_single, footage_unverified (e.g. test,annotated); "
+                             "default: all but the footage groups")
     parser.add_argument("--per-video", action="store_true", help="also a line per real video and setting")
     parser.add_argument("--plain-once", action="store_true",
                         help="one plain decode per video for every setting's cost, not one before each scan")
