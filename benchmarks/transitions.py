@@ -130,6 +130,11 @@ SETTINGS = [
     Setting("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), skip_loop_filter="noref"),
     *[Setting(f"transnetv2 t=0.3 + flash, check ratio={r} level p{q}", (_tn(0.3), _d("flash")), skip_loop_filter="noref",
               purity=PurityCheck("cut", ratio=r, level_percentile=q)) for r, q in ((4.0, 25.0), (4.0, 50.0), (6.0, 25.0))],
+    *[Setting(f"{name}, check ratio=4.0 level p25 min_change={m}", detectors, quick=quick, skip_loop_filter="noref",
+              purity=PurityCheck("cut", min_change=m, ratio=4.0, level_percentile=25.0))
+      for name, detectors, quick in (("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), False),
+                                     ("adaptive + dissolve@2 + flash", (*DEFAULT_CASCADE, _d("flash")), True))
+      for m in (30.0, 40.0)],  # fmt: skip
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
