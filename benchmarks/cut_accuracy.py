@@ -90,6 +90,7 @@ from curate.shots.scan import DEFAULT_DOWNSCALE_WIDTH, SceneScan, scan_scenes
 
 TOLERANCE_FRAMES = 2
 VIDEOS_DIR = Path(os.environ.get("CURATE_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
+FOOTAGE_DIR = Path(os.environ.get("CURATE_FOOTAGE", VIDEOS_DIR.parent / "footage"))
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,32 @@ def truth_for(entry: dict, video_ordinal: int) -> Truth:
             gradual = entry.get("gradual_" + key.removeprefix("cuts_"), [])
             return Truth(list(cuts), [tuple(g) for g in gradual])
     raise KeyError(f"no cut annotation for video stream #{video_ordinal} in {sorted(entry)}")
+
+
+def footage_group(entry: dict) -> str:
+    """The benchmark group of one ``../shared/footage/truth.json`` entry: ``footage`` (edited, verified),
+    ``footage_single`` (one verified shot: every cut found is false) or ``footage_unverified`` (truth not settled by
+    eye: scored apart, never pooled with the others)."""
+    if entry["basis"] != "verified":
+        return "footage_unverified"
+    if entry["shots"] not in ("edited", "single"):
+        raise ValueError(f"truth.json: shots is {entry['shots']!r}; expected 'edited' or 'single'")
+    return "footage" if entry["shots"] == "edited" else "footage_single"
+
+
+def footage_truth(entry: dict) -> Truth:
+    """True events of one ``truth.json`` entry, in the conventions of ``ground_truth.json`` (its ``_conventions``):
+    a cut is the decode-order index of the first frame of the new shot in the first video stream, a gradual
+    transition an inclusive frame range, and fades at the very start or end of a file are not events (they are left
+    out of ``gradual`` there, so nothing is dropped here)."""
+    truth = Truth(sorted(int(c) for c in entry["cuts"]), sorted((int(a), int(b)) for a, b in entry["gradual"]))
+    frames = entry["frames"]
+    for a, b in truth.gradual:
+        if not 0 <= a <= b < frames:
+            raise ValueError(f"truth.json: gradual range {[a, b]} is not an inclusive range inside 0..{frames - 1}")
+    if any(not 0 < c < frames for c in truth.cuts):
+        raise ValueError(f"truth.json: cuts {truth.cuts} must lie in 1..{frames - 1} (the first frame of a new shot)")
+    return truth
 
 
 def match(detected: list[int], truth: Truth, tolerance: int = TOLERANCE_FRAMES) -> tuple[int, int, int]:

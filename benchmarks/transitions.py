@@ -6,6 +6,7 @@ transitions (``benchmarks/transition_media.py``) plus the annotated real fixture
     python benchmarks/transitions.py --quick             # the PySceneDetect and dissolve settings only (minutes)
     python benchmarks/transitions.py --media DIR         # where edits are rendered ($TMPDIR/curate-transitions)
     python benchmarks/transitions.py --hard --quick      # the harder edits (hard_edits.py): tuning and test parts
+    python benchmarks/transitions.py --groups footage --per-video   # real edited files of ../shared/footage only
 
 What it does, in order:
 
@@ -13,7 +14,10 @@ What it does, in order:
    shared fixtures (``ground_truth.json``) with ``benchmarks/cut_accuracy.py``'s three ``CORRECTIONS``
    (``psd_testvideo.mp4``'s five fades and dissolves, which the upstream goldens leave out, and two hard cuts in
    the first frames of videos, where PySceneDetect, whose output the annotations were checked against, reports
-   none), each checked by looking at the frames.
+   none), each checked by looking at the frames; and the files of ``../shared/footage`` with its ``truth.json``
+   (same conventions): ``footage`` (edited, truth verified), ``footage_single`` (one verified shot: every cut found
+   is false, and costs yield, never purity) and ``footage_unverified`` (truth not settled by eye). No edited file
+   there is a source of the synthetic edits; the single shots are (``hard_edits.sources``).
 2. Runs ``scan_scenes`` for every setting over every video, right after a plain one-thread PyAV decode of the same
    file. Cost = CPU seconds of the scans / CPU seconds of the plain decodes (``time.process_time``, which load from
    other processes disturbs far less than wall time). TransNetV2 runs once per window scheme and video: its outputs
@@ -48,7 +52,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cut_accuracy import VIDEOS_DIR, Truth, annotated_truth, match, video_ordinal  # noqa: E402
+from cut_accuracy import (FOOTAGE_DIR, VIDEOS_DIR, Truth, annotated_truth, footage_group, footage_truth,  # noqa: E402
+                          match, video_ordinal)  # fmt: skip
 from purity import Purity, clip_purity  # noqa: E402
 from transition_media import build  # noqa: E402
 
@@ -125,6 +130,11 @@ SETTINGS = [
     Setting("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), skip_loop_filter="noref"),
     *[Setting(f"transnetv2 t=0.3 + flash, check ratio={r} level p{q}", (_tn(0.3), _d("flash")), skip_loop_filter="noref",
               purity=PurityCheck("cut", ratio=r, level_percentile=q)) for r, q in ((4.0, 25.0), (4.0, 50.0), (6.0, 25.0))],
+    *[Setting(f"{name}, check ratio=4.0 level p25 min_change={m}", detectors, quick=quick, skip_loop_filter="noref",
+              purity=PurityCheck("cut", min_change=m, ratio=4.0, level_percentile=25.0))
+      for name, detectors, quick in (("transnetv2 t=0.3 + flash", (_tn(0.3), _d("flash")), False),
+                                     ("adaptive + dissolve@2 + flash", (*DEFAULT_CASCADE, _d("flash")), True))
+      for m in (30.0, 40.0)],  # fmt: skip
     *[Setting(f"transnetv2 t={t}" + (" (GPU_CASCADE, default.yaml)" if t == 0.3 else ""), (_tn(t),))
       for t in (0.3, 0.4, 0.5)],  # fmt: skip
     Setting("transnetv2 t=0.5, published windows 100/25", (_tn(0.5, 100, 25),), published=True),
@@ -199,12 +209,20 @@ class Video:
     synthetic: bool
     kinds: list = field(default_factory=list)  # (kind, first frame) of each synthetic junction
     stream: int | None = None
-    group: str = ""  # synthetic, tuning, test (the harder edits' parts) or annotated
+    group: str = ""  # synthetic, tuning, test (the harder edits' parts), annotated, or footage(_single/_unverified)
+    frames: int | None = None  # decoded frames the annotation counted (footage): checked against the scan
 
 
-def videos(media: Path, hard: bool = False) -> list[Video]:
+SYNTHETIC_GROUPS = ("synthetic", "tuning", "test")
+
+
+def videos(media: Path, hard: bool = False, groups: tuple[str, ...] = ()) -> list[Video]:
+    """Every video of the wanted ``groups`` (when empty: the synthetic edits and the annotated fixtures, as before
+    the footage groups existed); synthetic edits are rendered only when wanted, footage files read only when named."""
     result = []
-    if hard:
+    if groups and not set(groups) & set(SYNTHETIC_GROUPS):
+        pass
+    elif hard:
         from hard_edits import build as build_hard
 
         for path, edit, truth in build_hard(media):
@@ -221,7 +239,31 @@ def videos(media: Path, hard: bool = False) -> list[Video]:
         path = VIDEOS_DIR / name
         truth = annotated_truth(name, entry, video_ordinal(path, _default_stream(path)))
         result.append(Video(path, truth, False, group="annotated"))
+    if any(g.startswith("footage") for g in groups):
+        result += footage_videos()
+    return [v for v in result if not groups or v.group in groups]
+
+
+def footage_videos(footage_dir: Path = FOOTAGE_DIR) -> list[Video]:
+    """The files of ``../shared/footage`` with their ``truth.json`` (``cut_accuracy.footage_group``: edited files
+    with verified truth are ``footage``, single verified shots ``footage_single``, the rest ``footage_unverified``).
+    Its cuts count frames of the first video stream, so the scan must decode that one."""
+    entries = json.loads((footage_dir / "truth.json").read_text())
+    result = []
+    for name, entry in sorted(entries.items()):
+        if name.startswith("_"):
+            continue
+        path = footage_dir / name
+        first = _first_video_stream(path)
+        if _default_stream(path) != first:
+            raise SystemExit(f"{name}: its default video stream is not the first one, which truth.json counts")
+        result.append(Video(path, footage_truth(entry), False, group=footage_group(entry), frames=entry["frames"]))
     return result
+
+
+def _first_video_stream(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return container.streams.video[0].index
 
 
 def _default_stream(path: Path) -> int:
@@ -235,6 +277,8 @@ def _default_stream(path: Path) -> int:
 class Row:
     label: str
     counts: dict = field(default_factory=dict)  # group -> [tp, fp, fn]
+    seconds: dict = field(default_factory=dict)  # group -> seconds of video scanned
+    per_video: dict = field(default_factory=dict)  # name -> (tp, fp, fn, Purity, cut frames)
     purity: dict = field(default_factory=dict)  # group -> Purity
     recall: dict = field(default_factory=dict)  # family -> [hit, total]
     leak: list = field(default_factory=list)
@@ -252,7 +296,11 @@ class Row:
 
 
 def score(row: Row, video: Video, scan: SceneScan, check: PurityCheck | None = None) -> None:
+    if video.frames is not None and len(scan.frame_times) != video.frames:
+        raise SystemExit(f"{video.path.name}: the scan decoded {len(scan.frame_times)} frames, its annotation counts "
+                         f"{video.frames}: the frame indices would not line up")
     tp, fp, fn = match(scan.cut_frames, video.truth, TOLERANCE)
+    row.seconds[video.group] = row.seconds.get(video.group, 0.0) + scan.end_time_s - float(scan.frame_times[0])
     counts = row.counts.setdefault(video.group, [0, 0, 0])
     counts[0], counts[1], counts[2] = counts[0] + tp, counts[1] + fp, counts[2] + fn
     for kind, first in video.kinds:
@@ -267,22 +315,27 @@ def score(row: Row, video: Video, scan: SceneScan, check: PurityCheck | None = N
     check = check or PurityCheck("off")
     kept = [c for c in check.plan(scan, min_clip_s=MIN_CLIP_S, max_clip_s=MAX_CLIP_S, trim_frames=TRIM_FRAMES)
             if c.reject_reason is None]
-    row.purity.setdefault(video.group, Purity()).add(clip_purity(
-        kept, video.truth.cuts, video.truth.gradual, scan.frame_times, scan.end_time_s, MIN_CLIP_S))
+    tally = clip_purity(kept, video.truth.cuts, video.truth.gradual, scan.frame_times, scan.end_time_s, MIN_CLIP_S)
+    row.purity.setdefault(video.group, Purity()).add(tally)
+    row.per_video[video.path.name] = (tp, fp, fn, tally, list(scan.cut_frames),
+                                      [(c.start_frame, c.end_frame) for c in kept])  # fmt: skip
 
 
-def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None) -> tuple[list[Row], dict]:
-    """Score every setting on every video; also the network's probabilities per (video, window, context)."""
+def run(settings: list[Setting], all_videos: list[Video], network: Recorder | None,
+        plain_once: bool = False) -> tuple[list[Row], dict]:  # fmt: skip
+    """Score every setting on every video; also the network's probabilities per (video, window, context).
+    ``plain_once``: one plain decode per video, shared by every setting's cost (cheaper, less robust to load)."""
     rows = [Row(s.label) for s in settings]
     scores: dict[tuple, np.ndarray] = {}
     for video in all_videos:
+        once = plain_decode_cpu(video.path, None) if plain_once else None
         for setting, row in zip(settings, rows):
             tn = [d for d in setting.detectors if d.kind == "transnetv2"]
             key = (str(video.path), tn[0].params.get("window"), tn[0].params.get("context")) if tn else None
             replay = key is not None and network.load(key)
             if key is not None:
                 network.start(key, replay)
-            plain = plain_decode_cpu(video.path, None)
+            plain = once if once is not None else plain_decode_cpu(video.path, None)
             start = time.process_time()
             scan = scan_scenes(video.path, setting.detectors, transnet=network if tn else None,
                                skip_loop_filter=setting.skip_loop_filter, change_signal=setting.purity is not None)
@@ -316,23 +369,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="PySceneDetect and dissolve settings only")
     parser.add_argument("--media", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "curate-transitions")
-    parser.add_argument("--only", default="", help="run only settings whose label contains this (| separates several)")
+    parser.add_argument("--only", default="", help="run only settings whose label contains this (| separates several; "
+                                                   "=LABEL: that label exactly)")
     parser.add_argument("--published", action="store_true", help="also TransNetV2 in the package's window scheme")
     parser.add_argument("--hard", action="store_true", help="the harder edits of hard_edits.py (tuning and test)")
     parser.add_argument("--weights", default=DEFAULT_TRANSNETV2,
                         help="TransNetV2 weights: a local .pth (e.g. train_transnet.py's) or the default package ones")
-    parser.add_argument("--groups", default="", help="score only these groups, comma-separated (e.g. test,annotated)")
+    parser.add_argument("--groups", default="",
+                        help="score only these groups, comma-separated: synthetic (or with --hard tuning, test), "
+                             "annotated, footage, footage_single, footage_unverified (e.g. test,annotated); "
+                             "default: all but the footage groups")
+    parser.add_argument("--per-video", action="store_true", help="also a line per real video and setting")
+    parser.add_argument("--plain-once", action="store_true",
+                        help="one plain decode per video for every setting's cost, not one before each scan")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per scan, as a split worker
+    args.media.mkdir(parents=True, exist_ok=True)  # TransNetV2's recorded outputs go there even with no edits
 
-    all_videos = videos(args.media, args.hard)
-    if args.groups:
-        all_videos = [v for v in all_videos if v.group in args.groups.split(",")]
-    settings = [s for s in SETTINGS if (s.quick or not args.quick) and any(o in s.label for o in args.only.split("|"))
-                and (args.published or not s.published)]  # fmt: skip
+    groups = tuple(g for g in args.groups.split(",") if g)
+    all_videos = videos(args.media, args.hard, groups)
+    settings = [s for s in SETTINGS if (s.quick or not args.quick) and (args.published or not s.published)
+                and any(_picks(o, s.label) for o in args.only.split("|"))]  # fmt: skip
     needs_network = any(d.kind == "transnetv2" for s in settings for d in s.detectors)
     network = Recorder(load_transnetv2(args.weights, device="cpu"), args.media, args.weights) if needs_network else None
-    rows, scores = run(settings, all_videos, network)
+    rows, scores = run(settings, all_videos, network, args.plain_once)
 
     synthetic = [v for v in all_videos if v.synthetic]
     groups = list(dict.fromkeys(v.group for v in all_videos))
@@ -350,6 +410,9 @@ def main() -> None:
         recall = " / ".join(f"{row.recall.get(f, [0, 0])[0]}/{row.recall.get(f, [0, 0])[1]}" for f in families)
         print(f"| {row.label} | {' | '.join(cells)} | {recall} | {np.mean(row.leak):.1f} | "
               f"{row.cpu / row.plain:.2f}x |")
+    print("\nFalse cuts per minute of video: " + "; ".join(
+        f"{row.label}: " + ", ".join(f"{g} {row.counts[g][1] / row.seconds[g] * 60:.2f}" for g in groups)
+        for row in rows))
     print(f"\nClips kept by split (min_clip_s {MIN_CLIP_S}, max_clip_s {MAX_CLIP_S}, trim_frames {TRIM_FRAMES}): "
           "purity = share holding no true transition (impure / clips), yield = clean clip s / true shot s\n")
     print("| setting | " + " | ".join(f"{g} purity (impure/clips) | {g} yield" for g in groups) + " | cost |")
@@ -358,11 +421,23 @@ def main() -> None:
         cells = [f"{row.purity[g].purity:.3f} ({row.purity[g].impure}/{row.purity[g].clips}) | "
                  f"{row.purity[g].yield_:.3f}" for g in groups]  # fmt: skip
         print(f"| {row.label} | {' | '.join(cells)} | {row.cpu / row.plain:.2f}x |")
+    if args.per_video:
+        print("\n| video | setting | TP / FP / FN | impure / clips | clean s / shot s | cuts found | kept clips |")
+        print("|---|---|---|---|---|---|---|")
+        for video in (v for v in all_videos if not v.synthetic):
+            for row in rows:
+                tp, fp, fn, tally, cuts, kept = row.per_video[video.path.name]
+                print(f"| {video.path.name} | {row.label} | {tp} / {fp} / {fn} | {tally.impure} / {tally.clips} | "
+                      f"{tally.clean_s:.1f} / {tally.available_s:.1f} | {cuts} | {kept} |")
     if network is not None:
         print("\n| TransNetV2 window / context | frames computed per new frame | new frames per CPU-second "
               "(1 thread) | probability change vs 100/25: max / p99.9 |")
         print("|---|---|---|---|")
         print("\n".join(window_speed(network, scores)))
+
+
+def _picks(only: str, label: str) -> bool:
+    return label == only[1:] if only.startswith("=") else only in label
 
 
 def _cpu_name() -> str:
