@@ -25,13 +25,13 @@ saying where and why.
 
 from __future__ import annotations
 
-import array
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from curate.shots.clips import ClipSpan, plan_clips
+from curate.video.growing import Growing
 
 DEFAULT_HALF_WINDOW = 8
 MODES = ("off", "cut", "reject")
@@ -44,7 +44,7 @@ class ChangeSignal:
     def __init__(self, half_window: int = DEFAULT_HALF_WINDOW) -> None:
         self.w = half_window
         self._ring: list[np.ndarray | None] = [None] * (2 * half_window + 1)
-        self._scores = array.array("f")
+        self._scores = Growing(np.float32)
         self._pushed = 0
 
     def push(self, index: int, gray: np.ndarray) -> None:
@@ -59,7 +59,7 @@ class ChangeSignal:
     def scores(self) -> np.ndarray:
         """float32 per frame."""
         out = np.full(self._pushed, np.nan, dtype=np.float32)
-        values = np.frombuffer(self._scores, np.float32)
+        values = self._scores.view()
         out[self.w : self.w + len(values)] = values
         return out
 

@@ -54,7 +54,6 @@ first ``min_scene_len`` frames (they count the first scene from frame 0); TransN
 
 from __future__ import annotations
 
-import array
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from curate.errors import VideoReadError
 from curate.video.source import open_container, pick_video_stream
 from curate.video.source import source_name as _source_name
 from curate.video.timeline import clock_fps, repair_frame_times
+from curate.video.growing import Growing
 
 if TYPE_CHECKING:
     from curate.models.transnetv2 import TransNetV2
@@ -207,7 +207,7 @@ def scan_scenes(
 
         # 3. decode once, feeding every detector the frames of its stride
         cascade = Cascade(detectors, nominal_fps, transnet, change_signal)
-        pts_s = array.array("d")  # raw presentation time per frame, NaN where it has none
+        pts_s = Growing(np.float64)  # raw presentation time per frame, NaN where it has none
         last_duration_s = 1.0 / nominal_fps
         width = height = 0  # of the first frame; thumbnails keep its aspect even if the size changes
         size = (0, 0)
@@ -237,7 +237,7 @@ def scan_scenes(
         container.close()
 
     # 4. repair timestamps
-    frame_times = repair_frame_times(np.frombuffer(pts_s, dtype=np.float64), nominal_fps)
+    frame_times = repair_frame_times(pts_s.view(), nominal_fps)
     end_time_s = float(frame_times[-1]) + last_duration_s
     if keeper is not None:
         keeper.finish(end_time_s)

@@ -40,12 +40,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import array
 
 import cv2
 import numpy as np
 
 from curate.shots.detector import Detection, shrink48
+from curate.video.growing import Growing
 
 
 class TransitionNetwork(Protocol):
@@ -288,12 +288,12 @@ class TransNetV2Shots:
 
     def __init__(self, windows: TransNetV2Windows, finder: TransitionFinder) -> None:
         self.windows, self.finder = windows, finder
-        self._scores = array.array("f")  # single, many, single, many, ...
+        self._scores = Growing(np.float32)  # single, many, single, many, ...
 
     @property
     def scores(self) -> np.ndarray:
         """float32 ``(frames, 2)``: single-frame head, all-frames head."""
-        return np.frombuffer(self._scores, np.float32).reshape(-1, 2)
+        return self._scores.view().reshape(-1, 2)
 
     def push(self, index: int, frame: np.ndarray) -> None:
         self._add(self.windows.push(frame))

@@ -47,7 +47,6 @@ decodes.
 
 from __future__ import annotations
 
-import array
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -64,6 +63,7 @@ from curate.video.frame_needs import FrameNeed, frame_index_at
 from curate.video.cursor import TIME_TOLERANCE_S
 from curate.video.frames import END_EPSILON_S, Frame, _one_size, to_rgb
 from curate.video.timeline import MAX_REORDER, FrameClock
+from curate.video.growing import Growing
 
 #: plan(cut_frames, frame_times, end_time_s, transitions, change) -> the clips of the frames [0, len(frame_times)), as
 #: split plans them (transitions: inclusive (first, last) frame ranges that belong to no clip; change: the scan's
@@ -106,7 +106,7 @@ class FrameKeeper:
         self._scalers = {size: VideoReformatter() for size in self.sizes}
         self._clock: FrameClock | None = None
         self._sar: Fraction | None = None
-        self._times = array.array("d")  # final times of the frames so far
+        self._times = Growing(np.float64)  # final times of the frames so far
         self._held: deque[tuple[int, av.VideoFrame]] = deque()  # decoded frames of the open scene, not converted
         self._hold_frames = MIN_HOLD_FRAMES
         self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
@@ -176,12 +176,12 @@ class FrameKeeper:
             cut = self._settled_cut(index)
             if cut is None:
                 break
-            self._close(cut, np.frombuffer(self._times, np.float64)[:cut + 1], None)
+            self._close(cut, self._times.view()[:cut + 1], None)
 
     def finish(self, end_time_s: float) -> None:
         """The video ended after the last pushed frame at ``end_time_s``: close the scenes left."""
         self._times.extend(self._clock.flush())
-        times = np.frombuffer(self._times, np.float64).copy()
+        times = self._times.view().copy()
         self._end_time_s = end_time_s
         while (cut := self._settled_cut(None)) is not None:
             self._close(cut, times[:cut + 1], None)
@@ -194,7 +194,7 @@ class FrameKeeper:
     def settle(self, spans: Sequence[ClipSpan] | None) -> None:
         """After ``finish``: hand over the clips of ``spans`` (the final clips, kept ones) not handed over yet whose
         frames are still held (None: the clips as the detectors' events plan them); then drop every frame."""
-        times = np.frombuffer(self._times, np.float64)
+        times = self._times.view()
         if spans is None:
             spans = self._plan_closed(times)
         for span in spans:
@@ -280,7 +280,7 @@ class FrameKeeper:
     def _hand_over_due(self, oldest: int) -> None:
         """Frame ``oldest`` is about to leave the hold: hand over the clips of closed scenes that start at or before
         it, as planned now, and note where the next such clip starts."""
-        times = np.frombuffer(self._times, np.float64)
+        times = self._times.view()
         self._due_from = math.inf
         for span in self._plan_closed(times):
             if (span.start_frame, span.end_frame) in self._handed or span.start_frame < self._held[0][0]:
@@ -344,7 +344,7 @@ class FrameKeeper:
         """The sizes of the needs that may pick frame ``i`` of the open scene in one of its clips, from what is known
         now: the scene's start and the gradual transitions reported in it, the times so far, and that its cut comes
         at least ``_lag`` frames before the last final time. Where unsure, the frame may be picked."""
-        times = self._times
+        times = self._times.view()
         n = len(times)
         first = self._start + self.trim if self._start > 0 else self._start  # the scene's first clip starts here
         for a, b in self._transitions():
