@@ -79,6 +79,8 @@ class Recipe:
     flip_prob: float = 0.5
     sample_seed: int = 0
     steps: int = 120
+    negatives: int = 0  # windows per batch, beside ``batch``, of uncut real shots of the tuning part (all-zero targets)
+    many_cap: int = 0  # all-frames target of a gradual transition: at most this many frames around its middle (0: all)
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -103,6 +105,15 @@ def training_edits(seeds) -> list:
     return edits
 
 
+def check_sources_files(names) -> None:
+    """Raise ValueError if a file name is a test-part video (negatives come from ``../shared/footage`` only)."""
+    import hard_edits
+
+    bad = [n for n in names if hard_edits.part(n) != "tuning"]
+    if bad:
+        raise ValueError(f"{bad}: test-part videos; hard negatives may use only tuning-part footage")
+
+
 def check_sources(edits) -> None:
     """Raise ValueError if a piece comes from a test-part video or from the annotated fixtures."""
     import hard_edits
@@ -117,9 +128,10 @@ def check_sources(edits) -> None:
                                  "edits may use only tuning-part footage")
 
 
-def decode48(path: Path) -> np.ndarray:
-    """Every frame of ``path`` as split feeds TransNetV2: uint8 [T, 27, 48, 3] (cached as ``.npy`` beside it)."""
-    cache = path.with_suffix(".rgb48.npy")
+def decode48(path: Path, cache: Path | None = None) -> np.ndarray:
+    """Every frame of ``path`` as split feeds TransNetV2: uint8 [T, 27, 48, 3] (cached as ``.npy`` beside it, or in
+    ``cache``: never beside the shared footage)."""
+    cache = cache or path.with_suffix(".rgb48.npy")
     if cache.is_file():
         return np.load(cache)
     import av
@@ -134,19 +146,69 @@ def decode48(path: Path) -> np.ndarray:
             size = thumbnail_size(frame.width, frame.height, DEFAULT_DOWNSCALE_WIDTH)
             frames.append(transnet_frame(thumbnail(frame, size)))
     array = np.stack(frames)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, array)
     return array
 
 
-def targets(truth: dict, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """(single-frame, all-frames) targets, float32 [n_frames] each (conventions: module docstring, step 2)."""
+def targets(truth: dict, n_frames: int, many_cap: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(single-frame, all-frames) targets, float32 [n_frames] each (conventions: module docstring, step 2).
+    ``many_cap`` > 0 marks at most that many frames around a gradual transition's middle in the all-frames head (the
+    published training data's transitions last at most 30 frames; a 150-frame dissolve marked whole teaches that a
+    window with no visible change can be a transition)."""
     one, many = np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
     for c in truth["cuts"]:
         one[c - 1] = many[c - 1] = 1.0
     for a, b in truth["gradual"]:
-        one[(a + b) // 2] = 1.0
+        middle = (a + b) // 2
+        one[middle] = 1.0
+        if many_cap and b - a + 1 > many_cap:
+            a = middle - many_cap // 2
+            b = a + many_cap - 1
         many[a : b + 1] = 1.0
     return one, many
+
+
+NEGATIVE_MARGIN = 3  # frames kept clear of a cut or a gradual transition's span in the footage's truth
+
+
+def negative_shots(min_frames: int, footage_dir: Path | None = None) -> list[tuple[str, int, int]]:
+    """(path, first frame, end frame) of every uncut shot stretch of at least ``min_frames`` frames in the videos of
+    ``../shared/footage`` whose video is in the tuning part and whose truth is verified: single-shot videos whole,
+    edited ones between their cuts and gradual transitions (``truth.json``), ``NEGATIVE_MARGIN`` frames clear."""
+    import hard_edits
+
+    footage_dir = footage_dir or hard_edits.FOOTAGE_DIR
+    truth = json.loads((footage_dir / "truth.json").read_text())
+    shots = []
+    for name, entry in sorted(truth.items()):
+        if name.startswith("_") or entry.get("basis") != "verified" or hard_edits.part(name) != "tuning":
+            continue
+        bounds = [(c - NEGATIVE_MARGIN, c + NEGATIVE_MARGIN) for c in entry.get("cuts", [])]
+        bounds += [(a - NEGATIVE_MARGIN, b + 1 + NEGATIVE_MARGIN) for a, b in entry.get("gradual", [])]
+        start = 0
+        for a, b in sorted(bounds) + [(entry["frames"], entry["frames"])]:
+            if a - start >= min_frames:
+                shots.append((str(footage_dir / name), start, a))
+            start = max(start, b)
+    return shots
+
+
+def negative_tracks(media: Path, window: int) -> tuple[list[Track], dict]:
+    """Hard negatives: the uncut real shots of ``negative_shots`` (at least a window long), all-zero targets."""
+    tracks, seconds = [], 0.0
+    for path, start, end in negative_shots(window):
+        frames = decode48(Path(path), media / "negatives" / (Path(path).name + ".rgb48.npy"))[start:end]
+        zeros = np.zeros(len(frames), np.float32)
+        tracks.append(Track(f"{Path(path).name}[{start}:{end}]", frames, zeros, zeros))
+    check_sources_files([t.name.split("[")[0] for t in tracks])
+    data = {
+        "shots": [t.name for t in tracks],
+        "frames": int(sum(len(t.frames) for t in tracks)),
+        "rule": "uncut shot stretches of tuning-part videos of ../shared/footage with verified truth (truth.json "
+                f"cuts and gradual spans, {NEGATIVE_MARGIN} frames clear); no test-part video, no annotated fixture",
+    }  # fmt: skip
+    return tracks, data
 
 
 @dataclass
@@ -159,7 +221,7 @@ class Track:
     many: np.ndarray
 
 
-def rendered_tracks(media: Path, seeds) -> tuple[list[Track], dict]:
+def rendered_tracks(media: Path, seeds, many_cap: int = 0) -> tuple[list[Track], dict]:
     """Render and decode the training edits; the tracks and the data part of the recipe (sources, counts)."""
     import hard_edits
     from transition_media import render_all
@@ -169,7 +231,7 @@ def rendered_tracks(media: Path, seeds) -> tuple[list[Track], dict]:
     tracks, kinds = [], {}
     for path, edit, truth in made:
         frames = decode48(path)
-        tracks.append(Track(edit.name, frames, *targets(truth, len(frames))))
+        tracks.append(Track(edit.name, frames, *targets(truth, len(frames), many_cap)))
         for kind, _ in truth["kinds"]:
             kinds[kind] = kinds.get(kind, 0) + 1
     data = {
@@ -191,11 +253,13 @@ def npz_tracks(path: Path) -> tuple[list[Track], dict]:
     return tracks, {"npz": str(path), "windows": len(tracks)}
 
 
-def draw(tracks: list[Track], rng: np.random.Generator, recipe: Recipe) -> tuple[torch.Tensor, ...]:
-    """One batch: ``recipe.batch`` windows of ``recipe.window`` frames at random places, some flipped left-right."""
+def draw(tracks: list[Track], rng: np.random.Generator, recipe: Recipe, count: int | None = None
+         ) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """One batch: ``count`` (default ``recipe.batch``) windows of ``recipe.window`` frames at random places, some
+    flipped left-right."""
     starts = np.array([max(1, len(t.frames) - recipe.window + 1) for t in tracks], np.float64)
     frames, one, many = [], [], []
-    for _ in range(recipe.batch):
+    for _ in range(recipe.batch if count is None else count):
         track = tracks[rng.choice(len(tracks), p=starts / starts.sum())]
         start = int(rng.integers(0, max(1, len(track.frames) - recipe.window + 1)))
         window = track.frames[start : start + recipe.window]
@@ -210,13 +274,16 @@ def draw(tracks: list[Track], rng: np.random.Generator, recipe: Recipe) -> tuple
 # -- training ---------------------------------------------------------------------------------------
 
 
-def loss_of(model: TransNetV2, frames, one, many, recipe: Recipe) -> tuple[torch.Tensor, float, float]:
-    """The published loss without its L2 term (the optimiser's weight decay): (total, single part, many part)."""
+def loss_of(model: TransNetV2, frames, one, many, recipe: Recipe) -> tuple[torch.Tensor, float, float, int]:
+    """The published loss without its L2 term (the optimiser's weight decay): (total, single part, many part, frames
+    of the negative windows (the last ``recipe.negatives``) whose single-frame probability exceeds 0.3: false cuts
+    on uncut real footage, as training sees them)."""
     single, all_frames = model(frames)
     weights = 1.0 + one * (recipe.transition_weight - 1.0)
     one_loss = (F.binary_cross_entropy_with_logits(single, one, reduction="none") * weights).mean()
     many_loss = recipe.many_hot_weight * F.binary_cross_entropy_with_logits(all_frames, many)
-    return one_loss + many_loss, one_loss.item(), many_loss.item()
+    hits = int((torch.sigmoid(single[len(single) - recipe.negatives :]) > 0.3).sum()) if recipe.negatives else 0
+    return one_loss + many_loss, one_loss.item(), many_loss.item(), hits
 
 
 def train_mode(model: TransNetV2, dropout: float) -> None:
@@ -237,9 +304,12 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def train(out: Path, tracks: list[Track], recipe: Recipe, data_recipe: dict, *, stop_after: int | None = None,
-          checkpoint_every: int = 5, log=print) -> dict:  # fmt: skip
+          checkpoint_every: int = 5, log=print, negatives: list[Track] = ()) -> dict:  # fmt: skip
     """Train to ``recipe.steps`` from ``out/checkpoint.pt`` if there (else from ``recipe.init``); returns the state
-    as last saved. ``stop_after``: stop after this many steps of this call (the checkpoint is written)."""
+    as last saved. ``stop_after``: stop after this many steps of this call (the checkpoint is written).
+    ``negatives``: the tracks ``recipe.negatives`` windows of each batch come from."""
+    if recipe.negatives and not negatives:
+        raise ValueError(f"the recipe asks {recipe.negatives} negative windows a batch but no negative track was given")
     out.mkdir(parents=True, exist_ok=True)
     model = load_transnetv2(recipe.init, device="cpu", dtype="fp32")
     optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -250,8 +320,8 @@ def train(out: Path, tracks: list[Track], recipe: Recipe, data_recipe: dict, *, 
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        differs = {k: (saved["recipe"].get(k), v) for k, v in asdict(recipe).items()
-                   if k != "steps" and _plain(saved["recipe"].get(k)) != _plain(v)}  # fmt: skip
+        was = {**asdict(Recipe()), **saved["recipe"]}  # a field added since: its default, which it trained with
+        differs = {k: (was[k], v) for k, v in asdict(recipe).items() if k != "steps" and _plain(was[k]) != _plain(v)}
         if differs:
             raise SystemExit(f"{checkpoint} was trained with another recipe ({differs}, saved vs asked); rerun with "
                              "the same options, or pass another --out to start afresh")
@@ -271,9 +341,12 @@ def train(out: Path, tracks: list[Track], recipe: Recipe, data_recipe: dict, *, 
     done_here = 0
     while state["step"] < recipe.steps and (stop_after is None or done_here < stop_after):
         frames, one, many = draw(tracks, rng, recipe)
+        if recipe.negatives:
+            extra = draw(list(negatives), rng, recipe, recipe.negatives)
+            frames, one, many = (torch.cat(pair) for pair in zip((frames, one, many), extra))
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         optimiser.zero_grad(set_to_none=True)
-        loss, one_loss, many_loss = loss_of(model, frames, one, many, recipe)
+        loss, one_loss, many_loss, negative_hits = loss_of(model, frames, one, many, recipe)
         loss.backward()
         for p in model.parameters():
             if p.grad is not None:
@@ -282,14 +355,16 @@ def train(out: Path, tracks: list[Track], recipe: Recipe, data_recipe: dict, *, 
         optimiser.step()
         wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
         state["step"] += 1
-        state["windows_drawn"] += recipe.batch
+        state["windows_drawn"] += recipe.batch + recipe.negatives
         state["seconds"] += wall
         state["log"].append({"step": state["step"], "loss": round(loss.item(), 5), "one": round(one_loss, 5),
                              "many": round(many_loss, 5), "grad_norm": round(norm, 3), "wall_s": round(wall, 2),
-                             "cpu_s": round(cpu, 2), "load": round(os.getloadavg()[0], 2)})  # fmt: skip
+                             "cpu_s": round(cpu, 2), "load": round(os.getloadavg()[0], 2),
+                             **({"negative_hits": negative_hits} if recipe.negatives else {})})  # fmt: skip
         done_here += 1
         log(f"step {state['step']}/{recipe.steps} loss {loss.item():.4f} (single {one_loss:.4f}, many {many_loss:.4f}) "
-            f"|g| {norm:.2f} {recipe.batch * recipe.window / wall:.1f} frames/s")
+            f"|g| {norm:.2f} {(recipe.batch + recipe.negatives) * recipe.window / wall:.1f} frames/s"
+            + (f"; negative frames > 0.3: {negative_hits}" if recipe.negatives else ""))
         if state["step"] % checkpoint_every == 0:
             save()
     save()
@@ -307,7 +382,7 @@ def export(out: Path, model: TransNetV2, recipe: Recipe, data_recipe: dict, stat
     model.eval()
     weights = out / WEIGHTS
     save_atomic({k: v.detach().clone() for k, v in model.state_dict().items()}, weights)
-    frames = state["step"] * recipe.batch * recipe.window
+    frames = state["step"] * (recipe.batch + recipe.negatives) * recipe.window
     info = json.loads(weights.with_suffix(".json").read_text()) if weights.with_suffix(".json").is_file() else {}
     info.update({
         "recipe": asdict(recipe), "data": data_recipe, "steps": state["step"], "windows": state["windows_drawn"],
@@ -358,11 +433,15 @@ def main() -> None:
     if args.data is not None:
         tracks, data_recipe = npz_tracks(args.data)
     else:
-        tracks, data_recipe = rendered_tracks(args.media, recipe.seeds)
+        tracks, data_recipe = rendered_tracks(args.media, recipe.seeds, recipe.many_cap)
+    negatives = []
+    if recipe.negatives:
+        negatives, data_recipe["negatives"] = negative_tracks(args.media, recipe.window)
+        print(f"{len(negatives)} uncut real shots, {data_recipe['negatives']['frames']} frames, as hard negatives")
     print(f"{len(tracks)} training videos, {sum(len(t.frames) for t in tracks)} frames; CPU {_cpu_name()}; "
           f"{torch.get_num_threads()} thread(s); load {os.getloadavg()[0]:.2f}", flush=True)
     train(args.out, tracks, recipe, data_recipe, stop_after=args.stop_after, checkpoint_every=args.checkpoint_every,
-          log=lambda line: print(line, flush=True))  # fmt: skip
+          log=lambda line: print(line, flush=True), negatives=negatives)  # fmt: skip
 
 
 if __name__ == "__main__":
