@@ -132,7 +132,8 @@ def test_hard_negatives_are_uncut_tuning_footage(videos_dir):
         for a, b in entry.get("gradual", []):
             assert start >= b + 1 + train_transnet.NEGATIVE_MARGIN or end <= a - train_transnet.NEGATIVE_MARGIN
     with pytest.raises(ValueError, match="test-part"):
-        train_transnet.check_sources_files([next(s[0] for s in hard_edits.sources() if hard_edits.part(s[0]) == "test")])
+        test_video = next(s[0] for s in hard_edits.sources() if hard_edits.part(s[0]) == "test")
+        train_transnet.check_sources_files([test_video])
 
 
 def test_negative_windows_join_every_batch(tmp_path):
