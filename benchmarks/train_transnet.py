@@ -17,7 +17,12 @@ What it does, in order:
    cached as ``.npy`` beside the video. Targets from the exact truth, in the network's conventions
    (``curate.shots.transnet``): a hard cut at ``c`` (first frame of the new shot) marks frame ``c - 1`` in both
    heads; a gradual transition ``[a, b]`` (and a flash's flat frames) marks its middle frame ``(a + b) // 2`` in the
-   single-frame head and every frame ``a..b`` in the all-frames head.
+   single-frame head and every frame ``a..b`` in the all-frames head (``--many-cap 30``: at most 30 frames around
+   the middle, the length of the published training data's longest transitions).
+   ``--negatives K`` adds K windows a batch of uncut real shots (``negative_shots``: the tuning-part videos of
+   ``../shared/footage``, single shots whole and edited videos between the cuts and gradual spans of its
+   ``truth.json``) with all-zero targets: hard negatives (fast motion, camera moves) that keep the network from
+   learning to cut wherever the picture changes fast. Their frames above 0.3 are logged per step.
 3. Trains with the published recipe (TransNetV2's ``configs/transnetv2.gin``) as far as a CPU allows: windows of 100
    frames at random positions, left-right flips with probability 0.5; loss = sigmoid cross-entropy of the
    single-frame head with transition frames weighted 5, + 0.1 x that of the all-frames head, + L2 1e-4 (SGD weight
@@ -33,6 +38,8 @@ What it does, in order:
    ``transnet_model`` load) and ``transnetv2-finetuned.json`` beside it: the recipe (sources, edit families,
    seeds, counts), the training speed (frames per second, the CPU, the load average) and the loss log.
    ``--scores FILE`` adds before/after scores (a JSON object) to that JSON.
+
+Recipe used for the second attempt (docs/benchmarks.md): ``--batch 2 --negatives 2 --many-cap 30 --lr 3e-4``.
 
 ``--data FILE.npz`` trains on given arrays instead (``frames`` uint8 [N, T, 27, 48, 3], ``one_hot`` and
 ``many_hot`` [N, T]); the resume test uses it with tiny windows.
