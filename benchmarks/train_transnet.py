@@ -278,6 +278,53 @@ def draw(tracks: list[Track], rng: np.random.Generator, recipe: Recipe, count: i
     return torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(one)), torch.from_numpy(np.stack(many))
 
 
+# -- a check on held-out real footage of the tuning part -----------------------------------------------
+
+
+def held_out_footage(window: int, footage_dir: Path | None = None) -> list[tuple[str, dict]]:
+    """(path, truth entry) of the tuning-part videos of ``../shared/footage`` with verified truth that no training
+    window comes from: edited videos (never an edit's source) with no uncut stretch of a window (never a negative).
+    A checkpoint's false cuts and misses there are seen before any test-part run, and the annotated fixtures stay
+    the keep rule's judge."""
+    import hard_edits
+
+    footage_dir = footage_dir or hard_edits.FOOTAGE_DIR
+    truth = json.loads((footage_dir / "truth.json").read_text())
+    used = {Path(path).name for path, _, _ in negative_shots(window, footage_dir)}
+    return [(str(footage_dir / name), entry) for name, entry in sorted(truth.items())
+            if not name.startswith("_") and entry.get("basis") == "verified" and entry.get("shots") == "edited"
+            and hard_edits.part(name) == "tuning" and name not in used]  # fmt: skip
+
+
+def check(weights: str, media: Path, window: int, threshold: float = 0.3) -> dict:
+    """True and false cuts of ``weights`` (a .pth, a ``checkpoint.pt``, or the package's) on ``held_out_footage``,
+    run as split runs it (:class:`TransNetV2Windows` defaults, :func:`find_transitions` at ``threshold``, cuts
+    matched with ``cut_accuracy.match``: +-2 frames, anywhere inside a gradual transition)."""
+    from cut_accuracy import Truth, match
+
+    from curate.shots.transnet import TransNetV2Windows, find_transitions
+
+    if Path(weights).name == CHECKPOINT:
+        model = load_transnetv2(DEFAULT_TRANSNETV2, device="cpu", dtype="fp32")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["model"])
+    else:
+        model = load_transnetv2(weights, device="cpu", dtype="fp32")
+    model.eval()
+    videos, totals = {}, [0, 0, 0]
+    for path, entry in held_out_footage(window):
+        frames = decode48(Path(path), media / "negatives" / (Path(path).name + ".rgb48.npy"))
+        windows = TransNetV2Windows(model)
+        parts = [windows.push(f) for f in frames] + [windows.finish()]
+        parts = [p for p in parts if p is not None]
+        single = np.concatenate([p.single for p in parts])
+        many = np.concatenate([p.many for p in parts])
+        cuts = [t.cut for t in find_transitions(single, many, threshold)]
+        counts = match(cuts, Truth(list(entry.get("cuts", [])), [tuple(g) for g in entry.get("gradual", [])]))
+        videos[Path(path).name] = dict(zip(("tp", "fp", "fn"), counts))
+        totals = [a + b for a, b in zip(totals, counts)]
+    return {"weights": weights, "threshold": threshold, "videos": videos, **dict(zip(("tp", "fp", "fn"), totals))}
+
+
 # -- training ---------------------------------------------------------------------------------------
 
 
@@ -425,8 +472,15 @@ def main() -> None:
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps of this run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: kind to a shared machine)")
     parser.add_argument("--scores", type=Path, default=None, help="add this JSON object to the weights' JSON, stop")
+    parser.add_argument("--check", default=None, help="weights (.pth, checkpoint.pt or 'package'): print their cuts "
+                        "on held-out tuning-part footage (held_out_footage) and stop")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+
+    if args.check is not None:
+        print(json.dumps(check(DEFAULT_TRANSNETV2 if args.check == "package" else args.check, args.media,
+                               args.window)))  # fmt: skip
+        return
 
     if args.scores is not None:
         meta = args.out / Path(WEIGHTS).with_suffix(".json")

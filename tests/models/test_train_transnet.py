@@ -151,3 +151,15 @@ def test_negative_windows_join_every_batch(tmp_path):
     other = train_transnet.Recipe(window=16, batch=1, steps=3, seeds=(), data=str(data), negatives=0, many_cap=30)
     with pytest.raises(SystemExit, match="another recipe"):
         train_transnet.train(tmp_path / "run", tracks, other, data_recipe, log=lambda _: None)
+
+
+def test_held_out_footage_feeds_no_training_window(videos_dir):
+    import hard_edits
+
+    held_out = train_transnet.held_out_footage(100)
+    assert held_out and all(hard_edits.part(path) == "tuning" for path, _ in held_out)
+    assert all(entry["cuts"] or entry["gradual"] for _, entry in held_out)  # something to find, something to miss
+    names = {Path(path).name for path, _ in held_out}
+    assert not names & {Path(path).name for path, _, _ in train_transnet.negative_shots(100)}
+    edits = train_transnet.training_edits([0, 1, 2, 3])
+    assert not names & {Path(p.file).name for e in edits for p in e.pieces}
