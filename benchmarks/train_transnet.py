@@ -2,6 +2,7 @@
 
     python benchmarks/train_transnet.py --out runs/transnet-ft --steps 120          # renders, decodes, trains
     python benchmarks/train_transnet.py --out runs/transnet-ft --steps 120          # again: continues where it stopped
+    python benchmarks/train_transnet.py --out runs/x --check runs/transnet-ft/checkpoint.pt   # held-out tuning footage
     python benchmarks/transitions.py --hard --weights runs/transnet-ft/transnetv2-finetuned.pth   # before vs after
 
 What it does, in order:
@@ -38,8 +39,6 @@ What it does, in order:
    ``transnet_model`` load) and ``transnetv2-finetuned.json`` beside it: the recipe (sources, edit families,
    seeds, counts), the training speed (frames per second, the CPU, the load average) and the loss log.
    ``--scores FILE`` adds before/after scores (a JSON object) to that JSON.
-
-Recipe used for the second attempt (docs/benchmarks.md): ``--batch 2 --negatives 2 --many-cap 30 --lr 3e-4``.
 
 ``--data FILE.npz`` trains on given arrays instead (``frames`` uint8 [N, T, 27, 48, 3], ``one_hot`` and
 ``many_hot`` [N, T]); the resume test uses it with tiny windows.

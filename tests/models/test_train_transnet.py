@@ -1,6 +1,8 @@
 """benchmarks/train_transnet.py: a run stopped after 2 steps and re-run continues to the same weights as 4 steps in
 one go (step count, weights, optimiser and sampling state carried over); a changed recipe is refused; the training
-edits never use a test-part video or an annotated fixture; targets follow the network's conventions."""
+edits never use a test-part video or an annotated fixture; targets follow the network's conventions (a dissolve's
+all-frames target capped on request); hard negatives are uncut tuning-part footage and join every batch; the
+held-out check's footage feeds no training window."""
 
 from __future__ import annotations
 
