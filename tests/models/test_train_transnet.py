@@ -1,6 +1,8 @@
 """benchmarks/train_transnet.py: a run stopped after 2 steps and re-run continues to the same weights as 4 steps in
 one go (step count, weights, optimiser and sampling state carried over); a changed recipe is refused; the training
-edits never use a test-part video or an annotated fixture; targets follow the network's conventions."""
+edits never use a test-part video or an annotated fixture; targets follow the network's conventions (a dissolve's
+all-frames target capped on request); hard negatives are uncut tuning-part footage and join every batch; the
+held-out check's footage feeds no training window."""
 
 from __future__ import annotations
 
@@ -109,3 +111,58 @@ def test_targets_follow_the_network_conventions():
     one, many = train_transnet.targets({"cuts": [10], "gradual": [[20, 26]]}, 40)
     assert np.flatnonzero(one).tolist() == [9, 23]  # last frame of the old shot; middle of the gradual one
     assert np.flatnonzero(many).tolist() == [9, *range(20, 27)]
+
+
+def test_dissolve_target_capped_around_its_middle():
+    one, many = train_transnet.targets({"cuts": [], "gradual": [[20, 89], [100, 109]]}, 120, many_cap=30)
+    assert np.flatnonzero(one).tolist() == [54, 104]
+    assert np.flatnonzero(many).tolist() == [*range(39, 69), *range(100, 110)]  # 30 frames around 54; short kept
+
+
+def test_hard_negatives_are_uncut_tuning_footage(videos_dir):
+    import hard_edits
+
+    shots = train_transnet.negative_shots(100)
+    assert shots and all(end - start >= 100 for _, start, end in shots)
+    truth = json.loads((hard_edits.FOOTAGE_DIR / "truth.json").read_text())
+    assert any(truth[Path(path).name]["shots"] == "edited" for path, _, _ in shots)  # shots between real cuts too
+    for path, start, end in shots:
+        assert Path(path).parent.resolve() == hard_edits.FOOTAGE_DIR.resolve() and hard_edits.part(path) == "tuning"
+        entry = truth[Path(path).name]
+        assert entry["basis"] == "verified" and 0 <= start < end <= entry["frames"]
+        for c in entry.get("cuts", []):  # no cut inside, nor within the margin
+            assert not start - train_transnet.NEGATIVE_MARGIN < c < end + train_transnet.NEGATIVE_MARGIN
+        for a, b in entry.get("gradual", []):
+            assert start >= b + 1 + train_transnet.NEGATIVE_MARGIN or end <= a - train_transnet.NEGATIVE_MARGIN
+    with pytest.raises(ValueError, match="test-part"):
+        test_video = next(s[0] for s in hard_edits.sources() if hard_edits.part(s[0]) == "test")
+        train_transnet.check_sources_files([test_video])
+
+
+def test_negative_windows_join_every_batch(tmp_path):
+    data = _tiny_windows(tmp_path / "tiny.npz")
+    tracks, data_recipe = train_transnet.npz_tracks(data)
+    zeros = np.zeros(24, np.float32)
+    negatives = [train_transnet.Track("still", np.full((24, 27, 48, 3), 90, np.uint8), zeros, zeros)]
+    recipe = train_transnet.Recipe(window=16, batch=1, steps=2, seeds=(), data=str(data), negatives=1, many_cap=30)
+    with pytest.raises(ValueError, match="negative"):
+        train_transnet.train(tmp_path / "none", tracks, recipe, data_recipe, log=lambda _: None)
+    state = train_transnet.train(tmp_path / "run", tracks, recipe, data_recipe, log=lambda _: None, negatives=negatives)
+    assert state["windows_drawn"] == 4 and all("negative_hits" in e for e in state["log"])
+    meta = json.loads((tmp_path / "run" / "transnetv2-finetuned.json").read_text())
+    assert meta["recipe"]["negatives"] == 1 and meta["recipe"]["many_cap"] == 30
+    other = train_transnet.Recipe(window=16, batch=1, steps=3, seeds=(), data=str(data), negatives=0, many_cap=30)
+    with pytest.raises(SystemExit, match="another recipe"):
+        train_transnet.train(tmp_path / "run", tracks, other, data_recipe, log=lambda _: None)
+
+
+def test_held_out_footage_feeds_no_training_window(videos_dir):
+    import hard_edits
+
+    held_out = train_transnet.held_out_footage(100)
+    assert held_out and all(hard_edits.part(path) == "tuning" for path, _ in held_out)
+    assert all(entry["cuts"] or entry["gradual"] for _, entry in held_out)  # something to find, something to miss
+    names = {Path(path).name for path, _ in held_out}
+    assert not names & {Path(path).name for path, _, _ in train_transnet.negative_shots(100)}
+    edits = train_transnet.training_edits([0, 1, 2, 3])
+    assert not names & {Path(p.file).name for e in edits for p in e.pieces}
