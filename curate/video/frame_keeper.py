@@ -15,8 +15,8 @@ Clip spans are known only once a scene ends (trim, minimum and maximum length), 
 the scene being decoded and closes the scene when the detectors report its cut: it plans the scene's clips as split
 will (``plan``), hands each clip's frames to ``on_clip`` and drops the rest.
 
-Converting a frame (``curate.video.frames.to_rgb`` at each size the needs ask for) costs about as much as decoding
-it, and only a few frames of a clip are read. So the keeper first holds the decoded frames themselves (a reference,
+Converting a frame (``curate.video.frames.FrameScaler``: one FFmpeg conversion per width, motion's 160 px shrunk
+from OCR's 320 px) costs about half as much as decoding it, and only a few frames of a clip are read. So the keeper first holds the decoded frames themselves (a reference,
 no copy) for a while (``hold_frames``); a frame that leaves the hold before its scene closes is converted only at the
 sizes of the needs it can still be picked for, given what is known of its scene (its first clip starts
 ``trim_frames`` after the scene's cut, so a rate need's grid is fixed; the scene ends at least ``DETECTOR_LAG_FRAMES``
@@ -55,13 +55,12 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from curate.shots.cascade import merge_cuts, merge_events
 from curate.shots.clips import ClipSpan
 from curate.video.frame_needs import FrameNeed, frame_index_at
 from curate.video.cursor import TIME_TOLERANCE_S
-from curate.video.frames import END_EPSILON_S, Frame, _one_size, to_rgb
+from curate.video.frames import END_EPSILON_S, Frame, FrameScaler, _one_size, made_width, shrink
 from curate.video.timeline import MAX_REORDER, FrameClock
 from curate.video.growing import Growing
 
@@ -103,15 +102,17 @@ class FrameKeeper:
         self.max_bytes = max_bytes
         self.settles = settle
         self.sizes = sorted({(need.width, need.grey) for need in self.needs}, key=str)  # images buffered per frame
-        self._scalers = {size: VideoReformatter() for size in self.sizes}
+        self._scaler: FrameScaler | None = None
         self._clock: FrameClock | None = None
-        self._sar: Fraction | None = None
         self._times = Growing(np.float64)  # final times of the frames so far
         self._held: deque[tuple[int, av.VideoFrame]] = deque()  # decoded frames of the open scene, not converted
         self._hold_frames = MIN_HOLD_FRAMES
         self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
-        self._buffer: dict[int, dict[Size, np.ndarray]] = {}  # the open scene's frames converted as they left the hold
-        self._picked: dict[int, dict[Size, np.ndarray]] = {}  # held frames converted for clips handed over
+        # the open scene's frames converted as they left the hold, and held frames converted for clips handed over:
+        # their RGB images by the width FFmpeg made (``made_width``), from which each need's size is made when a
+        # clip is handed over (``_final``), as FrameScaler makes it
+        self._buffer: dict[int, dict[int | None, np.ndarray]] = {}
+        self._rgb: dict[int, dict[int | None, np.ndarray]] = {}
         # clips of closed scenes whose frames are all still held are handed over as late as possible: when their
         # first frame is about to leave the hold (planned again then, with the transitions reported since), or at
         # ``settle`` as finally planned (a transition or a purity cut found later moves clips)
@@ -137,7 +138,7 @@ class FrameKeeper:
         """A new stream: its clock rate (``curate.video.timeline.clock_fps``), pixel aspect ratio, and the scan's
         ``curate.shots.purity.ChangeSignal`` if it keeps one (``plan`` gets its scores so far, for the purity check)."""
         self._clock = FrameClock(fps)
-        self._sar = sample_aspect_ratio
+        self._scaler = FrameScaler(sample_aspect_ratio)
         self._signal = change_signal
 
     def push(self, index: int, frame: av.VideoFrame, pts_s: float, detector_cuts: Sequence[Sequence[int]],
@@ -160,7 +161,7 @@ class FrameKeeper:
             if self._due_from <= oldest:
                 self._hand_over_due(oldest)
             _, released = self._held.popleft()
-            self._picked.pop(oldest, None)
+            self._rgb.pop(oldest, None)
             self._release(oldest, released)
 
         # 2. the detectors' new cuts, then every scene whose cut is settled
@@ -202,7 +203,7 @@ class FrameKeeper:
                 self._hand_over(span, times)
         self._due_from = math.inf
         self._held.clear()
-        self._picked.clear()
+        self._rgb.clear()
 
     # -------------------------------------------------------------------------------------------- scenes
     def _settled_cut(self, index: int | None) -> int | None:
@@ -295,24 +296,22 @@ class FrameKeeper:
         picked: dict[FrameNeed, list[int]] = {}
         for need in self.needs:
             picks = [frame_index_at(times, t, span.start_frame) for t in need.times(span.start_s, span.end_s)]
-            key = (need.width, need.grey)
-            if not all(i in held or key in self._buffer.get(i, {}) for i in picks):
+            made = made_width(need.width)
+            if not all(i in held or made in self._buffer.get(i, {}) for i in picks):
                 return  # not converted when it left the hold (a guess proved wrong, or the scene outgrew
                 # max_bytes): the steps decode this clip
             picked[need] = picks
         frames: dict[FrameNeed, list[Frame]] = {}
         for need, picks in picked.items():
-            key = (need.width, need.grey)
             images = []
             for i in picks:
-                image = self._buffer.get(i, {}).get(key)
-                if image is None:  # a held frame: converted now, once per size (clips of one scene may share it)
-                    converted = self._picked.setdefault(i, {})
-                    if key not in converted:
+                rgb = self._buffer.get(i)
+                if rgb is None or made_width(need.width) not in rgb:  # a held frame: converted now, once per width
+                    rgb = self._rgb.setdefault(i, {})  # (clips of one scene may share it)
+                    if made_width(need.width) not in rgb:
                         self.converted_frames += 1
-                        converted[key] = self._image(held[i], key)
-                    image = converted[key]
-                images.append(image)
+                        rgb.update(self._scaler.images(held[i], [made_width(need.width)], rgb))
+                images.append(_final(rgb, need.width, need.grey))
             frames[need] = _one_size([Frame(float(times[i]), image) for i, image in zip(picks, images)])
         self.kept_clips += 1
         self._handed.add((span.start_frame, span.end_frame))
@@ -325,9 +324,9 @@ class FrameKeeper:
             return
         sizes = self._pickable_sizes(index)
         if sizes:
-            self._store(index, {size: self._image(frame, size) for size in sizes})
+            self._store(index, self._scaler.images(frame, {made_width(width) for width, _ in sizes}))
 
-    def _store(self, index: int, images: dict[Size, np.ndarray]) -> None:
+    def _store(self, index: int, images: dict[int | None, np.ndarray]) -> None:
         """Add converted images of frame ``index`` to the buffer; past ``max_bytes`` the open scene keeps nothing."""
         if self._full:
             return
@@ -386,7 +385,8 @@ class FrameKeeper:
                     break
         return sizes
 
-    def _image(self, frame: av.VideoFrame, size: Size) -> np.ndarray:
-        width, grey = size
-        image = to_rgb(frame, width, self._sar, self._scalers[size])
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grey else image
+
+def _final(rgb: dict[int | None, np.ndarray], width: int | None, grey: bool) -> np.ndarray:
+    """A need's image from the frame's RGB images by made width, as ``FrameScaler`` and the readers make it."""
+    image = rgb[width] if width in rgb else shrink(rgb[made_width(width)], width)
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grey else image
