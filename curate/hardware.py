@@ -1,17 +1,20 @@
 """What the hardware can do fast, and the one rule that turns it into precision choices.
 
     >>> from curate import hardware
-    >>> hardware.cpu().describe()              # e.g. 'AMD EPYC, 2 cores (avx2, no avx512f, no avx512_bf16, no amx)'
+    >>> hardware.cpu().describe()              # e.g. 'AMD EPYC, 2 cores (avx2, no avx512f, no vnni, no avx512_bf16, no amx)'
     >>> hardware.fast_dtype("cpu")             # 'bf16' on a CPU with native bf16 instructions, else 'fp32'
     >>> hardware.fast_dtype("cuda")            # 'bf16' from compute capability 8.0, 'fp16' from 7.0, else 'fp32'
 
 The rule, used by every choice in curate whose speed depends on the hardware (``pick_dtype`` for the CLIP,
-caption and summary models; the OCR stage's ``detector_bf16: auto``):
+caption and summary models; the OCR stage's ``detector_bf16: auto`` and ``detector_int8: auto``):
 
 - **CPU**: bf16 when the CPU executes bf16 arithmetic natively: x86 ``avx512_bf16`` or ``amx_bf16`` (Intel Cooper
   Lake, Sapphire Rapids and later; AMD Zen 4 and later), Arm's BF16 extension (flag ``bf16``: Neoverse V1/N2,
   Graviton 3). Otherwise fp32: without those instructions PyTorch emulates bf16, and it is slower than fp32, not
   faster (measured for CRAFT and CLIP: ``benchmarks/README.md``).
+- **CPU, int8** (the PP-OCR detector, ``curate.scores.ocr_int8``): int8 when the CPU has int8 dot products: x86
+  ``avx512_vnni``, ``avx_vnni`` or ``amx_int8`` (Intel Cascade Lake, Alder Lake and later; AMD Zen 4 and later),
+  Arm's ``asimddp``. Otherwise fp32.
 - **CUDA**: bf16 from compute capability 8.0 (Ampere and later: bf16 tensor cores), fp16 from 7.0 (Volta,
   Turing: fp16 tensor cores), fp32 below (Pascal and older run fp16 at a fraction of fp32's rate, or lack it).
 
@@ -39,6 +42,7 @@ from typing import Literal
 
 __all__ = [
     "BF16_FLAGS",
+    "INT8_FLAGS",
     "FAKE_CPU_FLAGS",
     "FAKE_CPU_MODEL",
     "FAKE_CUDA_CAPABILITY",
@@ -55,9 +59,12 @@ CPUINFO = Path("/proc/cpuinfo")
 
 # Flags (as /proc/cpuinfo spells them) of native bf16 arithmetic: x86 AVX-512 BF16, x86 AMX BF16, Arm BF16.
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+# and of int8 dot products (the int8 PP-OCR detector: curate.scores.ocr_int8): x86 AVX-512 VNNI, AVX-VNNI, AMX-INT8;
+# Arm's dot product extension
+INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
 # The flags a speed figure should be read with: shown by Cpu.describe() as present or absent.
-X86_SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx")
-ARM_SPEED_FLAGS = ("asimd", "sve", "bf16")
+X86_SPEED_FLAGS = ("avx2", "avx512f", "vnni", "avx512_bf16", "amx")
+ARM_SPEED_FLAGS = ("asimd", "asimddp", "sve", "bf16")
 # Compute capabilities from which CUDA runs bf16 / fp16 fast (tensor cores).
 CUDA_BF16_FROM = (8, 0)
 CUDA_FP16_FROM = (7, 0)
@@ -82,6 +89,11 @@ class Cpu:
         """True when the CPU has bf16 arithmetic instructions (see the module docstring)."""
         return bool(self.flags & BF16_FLAGS)
 
+    @property
+    def native_int8(self) -> bool:
+        """True when the CPU has int8 dot-product instructions (``INT8_FLAGS``)."""
+        return bool(self.flags & INT8_FLAGS)
+
     def describe(self) -> str:
         """Model, cores and the flags that decide speed, present or not: the line to print next to a speed figure."""
         names = ARM_SPEED_FLAGS if self.arch in ("aarch64", "arm64") else X86_SPEED_FLAGS
@@ -91,6 +103,8 @@ class Cpu:
     def _has(self, name: str) -> bool:
         if name == "amx":  # amx_tile, amx_bf16, amx_int8, amx_fp16: any of them
             return any(flag.startswith("amx") for flag in self.flags)
+        if name == "vnni":  # avx512_vnni or avx_vnni
+            return bool(self.flags & {"avx512_vnni", "avx_vnni"})
         return name in self.flags
 
 

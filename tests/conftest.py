@@ -59,3 +59,16 @@ def dask_client():
 
     with start_client(workers=2, quiet=True) as client:
         yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_cache(tmp_path_factory):
+    """What curate builds once per machine (the int8 PP-OCR detector, ``curate.scores.ocr_int8``) goes to a folder of
+    this session, not the user's ``~/.cache/curate``; the curate commands tests start inherit it."""
+    if os.environ.get("CURATE_CACHE"):
+        yield Path(os.environ["CURATE_CACHE"])
+        return
+    folder = tmp_path_factory.mktemp("curate-cache")
+    os.environ["CURATE_CACHE"] = str(folder)
+    yield folder
+    del os.environ["CURATE_CACHE"]

@@ -35,7 +35,7 @@ from curate.rundir import read_parquet_dir, stage_dirs
 from curate.runner import run_pipeline
 from tests.models.tiny import (save_tiny_aesthetic_predictor, save_tiny_chat_lm, save_tiny_clip_768,
                                save_tiny_coca, save_tiny_smolvlm)
-from tests.test_frozen_rows import check_frozen, digest
+from tests.test_frozen_rows import FLOAT32_OCR, check_frozen, digest
 
 ROOT = Path(__file__).resolve().parents[1]
 LVD = ROOT / "configs" / "default.yaml"
@@ -82,7 +82,8 @@ def run_digests(run: Path, models: Path) -> dict:
 @pytest.mark.slow
 def test_lvd_pipeline_rows_with_tiny_models_are_frozen(dask_client, video, tmp_path):
     models = tmp_path / "models"
-    steps = build_steps(LVD, inputs=[str(video(name)) for name in VIDEOS], overrides=tiny_models(models))
+    steps = build_steps(LVD, inputs=[str(video(name)) for name in VIDEOS],
+                        overrides=[*tiny_models(models), FLOAT32_OCR])
     run = tmp_path / "run"
     stats = run_pipeline(steps, run, dask_client, progress=False)
     assert stats["write"]["rows_kept"] > 0 and stats["filter_clip"]["rows_rejected"] > 0

@@ -104,12 +104,12 @@ def test_cpuinfo_parsing_takes_the_first_processor(text, model, present, absent,
 
 
 def test_describe_names_the_model_and_the_flags_that_decide_speed(fake):
-    fake(flags="avx2 avx512f avx512_bf16 amx_tile", model="Intel Xeon Platinum 8480+")
+    fake(flags="avx2 avx512f avx512_vnni avx512_bf16 amx_tile", model="Intel Xeon Platinum 8480+")
     text = cpu().describe()
     assert text.startswith("Intel Xeon Platinum 8480+, ") and "avx512_bf16" in text and "no " not in text
     if cpu().arch in ("x86_64", "amd64"):
         fake(flags="avx2 fma", model="AMD EPYC")
-        assert cpu().describe().endswith("(avx2, no avx512f, no avx512_bf16, no amx)")
+        assert cpu().describe().endswith("(avx2, no avx512f, no vnni, no avx512_bf16, no amx)")
 
 
 def test_real_cpu_agrees_with_torch(fake):

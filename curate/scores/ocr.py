@@ -104,7 +104,7 @@ class TextReader:
     recogniser: EasyocrRecogniser | None = None
 
 
-def check_reader_settings(detector: str, device: str, detector_bf16, prefix: str = "") -> None:
+def check_reader_settings(detector: str, device: str, detector_bf16, prefix: str = "", detector_int8="auto") -> None:
     """ValueError naming the setting (``prefix`` + name, e.g. ``ocr.detector``) that ``load_reader`` cannot take."""
     if detector not in DETECTORS:
         raise ValueError(f"{prefix}detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
@@ -115,6 +115,29 @@ def check_reader_settings(detector: str, device: str, detector_bf16, prefix: str
     if detector == "ppocr" and detector_bf16 is True:
         raise ValueError(f"{prefix}detector_bf16=true applies to detector craft; ppocr runs in float32 on ONNX "
                          f"Runtime: set {prefix}detector_bf16=auto, or {prefix}detector=craft")
+    if detector_int8 not in (True, False, "auto"):
+        raise ValueError(f"{prefix}detector_int8 must be auto, true or false, got {detector_int8!r}")
+    if detector == "craft" and detector_int8 is True:
+        raise ValueError(f"{prefix}detector_int8=true applies to detector ppocr; craft runs in float32 or bfloat16 "
+                         f"({prefix}detector_bf16): set {prefix}detector_int8=auto, or {prefix}detector=ppocr")
+
+
+def ppocr_int8(detector_int8: bool | str, device: str) -> bool:
+    """Whether the PP-OCR detector runs its int8 copy: ``detector_int8`` true or false, or auto: on a CPU with int8
+    dot products (``curate.hardware``), never where CUDA runs it (``device`` cuda, or auto with a GPU)."""
+    if detector_int8 != "auto":
+        return bool(detector_int8)
+    if device == "cuda" or (device == "auto" and _onnx_cuda()):
+        return False
+    from curate.hardware import cpu
+
+    return cpu().native_int8
+
+
+def _onnx_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 def load_reader(
@@ -127,6 +150,7 @@ def load_reader(
     detector_bf16: bool | str = "auto",
     recognize: bool = False,
     threads: int | None = None,
+    detector_int8: bool | str = "auto",
 ) -> TextReader:
     """The text detector (and recogniser), loaded once per worker and passed to ``text_boxes`` / ``ocr_frames``.
 
@@ -138,13 +162,16 @@ def load_reader(
     (where the hardware runs bf16 natively, ``curate.hardware``), true or false; PP-OCR always runs float32.
     ``recognize``: also load easyocr's recogniser (needed for ``ocr_frames(recognize=True)``).
     ``threads``: CPU threads of the detector (and torch's, process-wide); None leaves the libraries' defaults.
+    ``detector_int8``: PP-OCR from its int8 copy (``curate.scores.ocr_int8``): "auto" (on a CPU with int8 dot
+    products, ``ppocr_int8``), true or false.
     """
     # 1. check inputs
-    check_reader_settings(detector, device, detector_bf16)
+    check_reader_settings(detector, device, detector_bf16, detector_int8=detector_int8)
 
     # 2. load the detector, and the recogniser
     if detector == "ppocr":
-        text_detector = PpocrDetector.load(ppocr_model, device=device, threads=threads)
+        text_detector = PpocrDetector.load(ppocr_model, device=device, threads=threads,
+                                           int8=ppocr_int8(detector_int8, device))
         easyocr_reader = None
         if recognize:
             easyocr_reader = load_easyocr(languages, model_dir=model_dir, device=device, detector=False,
