@@ -83,7 +83,10 @@ def test_bad_settings_say_what_to_change(kwargs, message):
 @pytest.mark.slow
 def test_int8_text_area_is_close_to_float32_on_the_fixtures(built, video):
     """Measured on 77 clips by benchmarks/ocr_int8.py (76 within 0.01); here 4 clips with text and 2 without, 3
-    frames each. ``ocr_area`` is a clip's max over its frames."""
+    frames each. ``ocr_area`` is a clip's max over its frames. Only where the CPU has int8 dot products: elsewhere ONNX
+    Runtime's int8 kernels may saturate and round differently, and ``detector_int8: auto`` keeps float32."""
+    if not hardware.cpu().native_int8:
+        pytest.skip(f"no int8 dot products on this CPU ({hardware.cpu().describe()}): auto runs float32 here")
     fp32 = PpocrDetector.load(device="cpu")
     int8 = PpocrDetector.load(device="cpu", int8=True)
     assert (fp32.precision, int8.precision) == ("fp32", "int8") and int8.path == fp32.path  # the same source
