@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -63,11 +64,18 @@ def int8_model(source: Path, cache: Path | None = None) -> Path:
     if importlib.util.find_spec("onnx") is None:  # ONNX Runtime's quantization tool needs it
         raise RuntimeError("ocr.detector_int8: building the int8 detector needs the onnx package: pip install onnx, "
                            "or set ocr.detector_int8=false")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as work:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = tempfile.mkdtemp(dir=target.parent, prefix=".build-")
+    except OSError as error:
+        raise RuntimeError(f"ocr.detector_int8: cannot write the int8 detector under {target.parent} ({error}): set "
+                           f"CURATE_CACHE to a writable folder, or ocr.detector_int8=false") from error
+    try:
         built = Path(work) / target.name
         _build(source, built, Path(work))
         os.replace(built, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target
 
 

@@ -62,6 +62,13 @@ def test_a_failed_build_leaves_no_file(source, monkeypatch, tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
+def test_an_unwritable_cache_says_what_to_set(source, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(RuntimeError, match="set CURATE_CACHE to a writable folder"):
+        ocr_int8.int8_model(source, cache=blocked)
+
+
 @pytest.mark.parametrize(("flags", "int8"), [("avx2 avx512f avx512_vnni", True), ("avx2 avx_vnni", True),
                                              ("avx2 fma", False), ("avx2 avx512f", False)])
 def test_auto_follows_the_hardware_rule(monkeypatch, flags, int8):
