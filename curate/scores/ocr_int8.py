@@ -153,3 +153,21 @@ def _build(source: Path, target: Path, work: Path) -> None:
                         per_channel=True, calibrate_method=CalibrationMethod.Percentile,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         extra_options={"CalibPercentile": PERCENTILE, "CalibStridedMinMax": CALIBRATION_CHUNK})
+
+
+def main() -> None:
+    """``python -m curate.scores.ocr_int8``: build the copy now (``scripts/install.sh`` does), where the OCR step's
+    ``detector_int8: auto`` would run it, so that the first run does not wait for it."""
+    from curate.hardware import cpu
+    from curate.models.loading import check_available
+    from curate.scores.ocr_ppocr import DEFAULT_MODEL
+
+    if not cpu().native_int8:
+        print(f"curate: no int8 dot products on this CPU ({cpu().describe()}): the OCR detector runs in float32, "
+              f"nothing to build")
+        return
+    print(f"curate: the int8 OCR detector: {int8_model(check_available(DEFAULT_MODEL).path)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -62,6 +62,13 @@ def test_a_failed_build_leaves_no_file(source, monkeypatch, tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
+def test_the_install_step_builds_nothing_where_auto_would_run_float32(monkeypatch, capsys):
+    monkeypatch.setenv(hardware.FAKE_CPU_FLAGS, "avx2 fma")
+    monkeypatch.setattr(ocr_int8, "_build", lambda *a: pytest.fail("built on a CPU that runs float32"))
+    ocr_int8.main()
+    assert "nothing to build" in capsys.readouterr().out
+
+
 def test_an_unwritable_cache_says_what_to_set(source, tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
