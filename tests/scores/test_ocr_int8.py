@@ -22,8 +22,15 @@ def source():
 
 
 @pytest.fixture(scope="module")
-def built(source, build_cache):
-    return ocr_int8.int8_model(source)
+def built(source, build_cache, tmp_path_factory):
+    """The copy, built (or found) with an empty working folder, which it must leave empty: ONNX Runtime's tools write
+    scratch files to the working folder unless told otherwise."""
+    here = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        path = ocr_int8.int8_model(source)
+    assert not list(here.iterdir())
+    return path
 
 
 def test_calibration_images_are_the_same_on_every_call_and_some_hold_text():
