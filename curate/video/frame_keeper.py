@@ -16,9 +16,10 @@ the scene being decoded and closes the scene when the detectors report its cut: 
 will (``plan``), hands each clip's frames to ``on_clip`` and drops the rest.
 
 Converting a frame (``curate.video.frames.FrameScaler``: one FFmpeg conversion per width, motion's 160 px shrunk
-from OCR's 320 px) costs about half as much as decoding it, and only a few frames of a clip are read. So the keeper first holds the decoded frames themselves (a reference,
-no copy) for a while (``hold_frames``); a frame that leaves the hold before its scene closes is converted only at the
-sizes of the needs it can still be picked for, given what is known of its scene (its first clip starts
+from OCR's 320 px) costs about half as much as decoding it, and only a few frames of a clip are read. So the keeper
+first holds the decoded frames themselves (a reference, no copy) for a while (``hold_frames``); a frame that
+leaves the hold before its scene closes is converted only at the sizes of the needs it can still be picked for,
+given what is known of its scene (its first clip starts
 ``trim_frames`` after the scene's cut, so a rate need's grid is fixed; the scene ends at least ``DETECTOR_LAG_FRAMES``
 after the frames decoded so far, which bounds where a relative position can fall; past ``max_clip_s / 2`` into a
 scene, chunk boundaries can be anywhere and every frame is converted). When the scene closes, only the picked frames
@@ -60,7 +61,7 @@ from curate.shots.cascade import merge_cuts, merge_events
 from curate.shots.clips import ClipSpan
 from curate.video.frame_needs import FrameNeed, frame_index_at
 from curate.video.cursor import TIME_TOLERANCE_S
-from curate.video.frames import END_EPSILON_S, Frame, FrameScaler, _one_size, made_width, shrink
+from curate.video.frames import END_EPSILON_S, Frame, FrameScaler, _one_size, made_width, sized
 from curate.video.timeline import MAX_REORDER, FrameClock
 from curate.video.growing import Growing
 
@@ -110,7 +111,7 @@ class FrameKeeper:
         self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
         # the open scene's frames converted as they left the hold, and held frames converted for clips handed over:
         # their RGB images by the width FFmpeg made (``made_width``), from which each need's size is made when a
-        # clip is handed over (``_final``), as FrameScaler makes it
+        # clip is handed over (``sized``), as FrameScaler makes it
         self._buffer: dict[int, dict[int | None, np.ndarray]] = {}
         self._rgb: dict[int, dict[int | None, np.ndarray]] = {}
         # clips of closed scenes whose frames are all still held are handed over as late as possible: when their
@@ -303,15 +304,16 @@ class FrameKeeper:
             picked[need] = picks
         frames: dict[FrameNeed, list[Frame]] = {}
         for need, picks in picked.items():
-            images = []
+            made, images = made_width(need.width), []
             for i in picks:
-                rgb = self._buffer.get(i)
-                if rgb is None or made_width(need.width) not in rgb:  # a held frame: converted now, once per width
-                    rgb = self._rgb.setdefault(i, {})  # (clips of one scene may share it)
-                    if made_width(need.width) not in rgb:
+                rgb = self._buffer.get(i, {})
+                if made not in rgb:  # a held frame: converted now, once per width (clips of one scene may share it)
+                    rgb = self._rgb.setdefault(i, {})
+                    if made not in rgb:
                         self.converted_frames += 1
-                        rgb.update(self._scaler.images(held[i], [made_width(need.width)], rgb))
-                images.append(_final(rgb, need.width, need.grey))
+                        rgb.update(self._scaler.images(held[i], [made], rgb))
+                image = sized(rgb, need.width)
+                images.append(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if need.grey else image)
             frames[need] = _one_size([Frame(float(times[i]), image) for i, image in zip(picks, images)])
         self.kept_clips += 1
         self._handed.add((span.start_frame, span.end_frame))
@@ -384,9 +386,3 @@ class FrameKeeper:
                     sizes.add(key)
                     break
         return sizes
-
-
-def _final(rgb: dict[int | None, np.ndarray], width: int | None, grey: bool) -> np.ndarray:
-    """A need's image from the frame's RGB images by made width, as ``FrameScaler`` and the readers make it."""
-    image = rgb[width] if width in rgb else shrink(rgb[made_width(width)], width)
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grey else image

@@ -53,7 +53,7 @@ from curate.video.source import source_name
 from curate.video.cursor import FrameCursor, read_stream
 
 __all__ = ["BASE_WIDTH", "Frame", "FrameScaler", "made_width", "read_clips", "read_frames", "sample_times", "shrink",
-           "to_rgb"]
+           "sized", "to_rgb"]
 
 #: Images a whole fraction of this wide (160, 80 px) are shrunk from the frame's image at this width by averaging
 #: pixel blocks (:class:`FrameScaler`), so that one FFmpeg conversion of a frame serves OCR's 320-px and motion's
@@ -225,14 +225,11 @@ class FrameScaler:
         """The images of ``frame`` at each of ``widths``, keyed by width, and the ``BASE_WIDTH`` image they were
         shrunk from; ``known``: what this returned for the frame before (nothing in it is made again)."""
         out = dict(known or {})
-        for width in sorted(widths, key=lambda w: -1 if w is None else -w):  # the base first, if it is asked for
-            if width in out:
-                continue
+        for width in widths:
             made = made_width(width)
             if made not in out:
                 out[made] = self._ffmpeg(frame, made)
-            if width != made:
-                out[width] = shrink(out[made], width)
+            out[width] = sized(out, width)
         return out
 
     def _ffmpeg(self, frame: av.VideoFrame, width: int | None) -> np.ndarray:
@@ -245,6 +242,12 @@ def made_width(width: int | None) -> int | None:
     if width is not None and width < BASE_WIDTH and BASE_WIDTH % width == 0:
         return BASE_WIDTH
     return width
+
+
+def sized(images: dict[int | None, np.ndarray], width: int | None) -> np.ndarray:
+    """The image ``width`` wide, from a frame's images by width that hold at least the one FFmpeg makes for it
+    (``made_width``): as ``FrameScaler`` makes it."""
+    return images[width] if width in images else shrink(images[made_width(width)], width)
 
 
 def shrink(image: np.ndarray, width: int) -> np.ndarray:
