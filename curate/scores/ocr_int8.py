@@ -1,24 +1,22 @@
-"""An 8-bit (int8) copy of the PP-OCR detector, made once per machine: 4-5x faster on a CPU with int8 dot products.
+"""An 8-bit (int8) copy of the PP-OCR detector, made once per machine: several times faster on a CPU with int8 dot
+products.
 
     >>> from curate.scores.ocr_int8 import int8_model
-    >>> path = int8_model(Path("PP-OCRv6_det_small.onnx"))   # built the first time (about 15 s), then read from cache
+    >>> path = int8_model(Path("PP-OCRv6_det_small.onnx"))   # built the first time, then read from the cache
 
 The copy is made by ONNX Runtime's static quantization (``onnxruntime.quantization.quantize_static``): weights in
 int8 per output channel, activations in uint8 with ranges calibrated at the 99.99th percentile of their values on
 ``CALIBRATION_IMAGES`` synthetic images (:func:`calibration_images`: smooth colour fields, noise, flat shapes and
-printed text of several fonts and sizes, drawn from a fixed seed, so every machine builds the same model without
-shipping or downloading images). Measured against the float32 detector (``benchmarks/ocr_int8.py``) on the 135
-clips of the 56 files of ../shared/videos and ../shared/footage (no calibration image came from them), on an Intel
-Xeon with AVX-512 VNNI, one thread: ``ocr_area`` within 0.01 on 133 clips (median difference 0, 90th percentile
-0.003); one clip is on the other side of the default filter (``ocr_area <= 0.04``): grass in
-``kivy_bigbuckbunny_trailer.m4v`` that float32 gives 0 and int8 0.088 (a texture taken for text, as float32 does on
-other textures, ``curate.scores.ocr_ppocr``); 19 ms a 320x192 frame against 84 ms in float32 (13-15 against 62-74 on a
-quieter run).
+printed text of several fonts and sizes, drawn from a fixed seed), so every machine builds the same model without
+shipping or downloading images. Percentile ranges, because min-max ranges let a few extreme activations squeeze
+the rest and lost whole text regions. How close it comes to float32, and how much faster, is measured by
+``benchmarks/ocr_int8.py`` (figures and CPU: ``docs/benchmarks.md``, "The int8 PP-OCR detector").
 
 Where: ``$CURATE_CACHE`` (default ``~/.cache/curate``) ``/ppocr-int8/<model name>-<digest>.onnx``, the digest of
 the float32 file, the recipe (``RECIPE``) and the ONNX Runtime version, so a new model, recipe or runtime builds a
 new copy. The file is written under a temporary name and renamed: two workers building at once both end with the
-same complete file. Building needs the ``onnx`` package; it takes about 15 s and 0.6 GB of memory, once.
+same complete file. Building needs the ``onnx`` package and runs once; calibration sees ``CALIBRATION_CHUNK``
+images at a time, which bounds its memory.
 
 Which CPUs: ``curate.hardware`` (``Cpu.native_int8``): x86 with AVX-512 VNNI, AVX-VNNI or AMX-INT8, Arm with the dot
 product extension. Elsewhere ONNX Runtime's int8 kernels gain less, or nothing, and may round differently, so

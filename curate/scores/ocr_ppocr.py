@@ -34,8 +34,8 @@ Two settings differ from PaddleOCR's, both measured on the shared fixtures (``be
 The model file is found inside the installed rapidocr package (``DEFAULT_MODEL``, a ``package:`` reference, see
 ``curate.models.loading``) without importing rapidocr, and nothing is ever downloaded; a local ``.onnx`` path
 works too (e.g. rapidocr's other PP-OCR detectors). The network runs in float32 (ONNX Runtime's CPU kernels
-have no faster bf16 path), or from an int8 copy of it (``int8=True``: ``curate.scores.ocr_int8``, 4-5x faster on
-a CPU with int8 dot products, ``ocr_area`` within about 0.01).
+have no faster bf16 path), or from an int8 copy of it (``int8=True``: ``curate.scores.ocr_int8``, faster on a CPU
+with int8 dot products, with boxes close to float32's).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ under 0.3 CPU-seconds, decoding included (``curate.scores.ocr``; figures in ``be
 detector is never picked by the hardware (there is no ``detector: auto``): it decides
 what ``ocr_area`` measures, so a run gives the same scores on a laptop and on a GPU cluster; only the detectors'
 precision follows the hardware: CRAFT's (``detector_bf16: auto``), which leaves its boxes the same, and PP-OCR's
-(``detector_int8: auto``: its int8 copy on a CPU with int8 dot products, ``ocr_area`` within about 0.01 of float32;
-``stats.json`` counts the clips of each, ``detector_int8_clips``, ``detector_fp32_clips``).
+(``detector_int8: auto``: its int8 copy on a CPU with int8 dot products, whose ``ocr_area`` is close to float32's
+but not equal; ``stats.json`` counts the clips of each, ``detector_int8_clips``, ``detector_fp32_clips``).
 Frames come from split or a ``frames`` step before this one when they kept them (``frame_needs``: no second
 decode), else from the video; ``stats.json`` counts both (``counts``: ``stored_clips``, ``decoded_clips``). A clip whose frames cannot be decoded gets NaN and ``ocr_error``.
 """
@@ -96,8 +96,9 @@ class Ocr(Stage):
         detector_bf16: craft in bfloat16: auto (where the CPU/GPU has native bf16, see curate.hardware) | true | false.
         recognize: also recognise the text into ocr_text (easyocr's recogniser, on the detector's boxes).
         threads: CPU threads per worker (the detector's, OpenCV's and torch's).
-        detector_int8: ppocr from its int8 copy (built once per machine, curate.scores.ocr_int8; 4-5x faster,
-            ocr_area within about 0.01): auto (on a CPU with int8 dot products, see curate.hardware) | true | false."""
+        detector_int8: ppocr from its int8 copy (built once per machine, curate.scores.ocr_int8; faster, ocr_area
+            close to float32: docs/benchmarks.md): auto (on a CPU with int8 dot products, see curate.hardware) |
+            true | false."""
         self.detector = detector
         self.ppocr_model = ppocr_model
         self.languages = list(languages or ["en"])

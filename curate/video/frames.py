@@ -208,9 +208,9 @@ class FrameScaler:
     blocks of its pixels (:func:`shrink`), so that motion's 160-px frames cost no FFmpeg conversion of their own when
     OCR's 320-px ones are made too.
 
-    Only whole fractions are shrunk that way: a sharpness measure (``curate.scores.picture``) reads other widths, and
-    a two-step shrink to 256 px scored 0.73x the sharpness of FFmpeg's one step, with clips ranked differently
-    (Spearman 0.94 on the fixtures' 40 clips); at 160 px motion scores moved by a median 1.2% (Spearman 0.9998).
+    Only whole fractions are shrunk that way, where averaging blocks of pixels is an exact area average: a two-step
+    shrink to another width (picture's 256 px) measures sharpness differently (``curate.scores.picture``; figures in
+    ``docs/stages.md``, "Decode once").
     """
 
     def __init__(self, sample_aspect_ratio: Fraction | None):
