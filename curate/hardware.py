@@ -50,6 +50,7 @@ __all__ = [
     "cpu",
     "cuda_capability",
     "fast_dtype",
+    "worker_memory",
 ]
 
 FAKE_CPU_FLAGS = "CURATE_CPU_FLAGS"
@@ -186,3 +187,19 @@ def fast_dtype(device: str = "cpu") -> Dtype:
     if kind == "cpu":
         return "bf16" if cpu().native_bf16 else "fp32"
     return "fp32"
+
+
+def worker_memory() -> int:
+    """Bytes of memory one worker may use: the memory limit of the Dask worker this runs in, else (no worker, or a
+    worker without a limit) the machine's memory shared among its cores, as Dask's ``memory_limit: auto`` shares it."""
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+        if limit:
+            return int(limit)
+    except (ImportError, ValueError, AttributeError):  # not in a worker (ValueError), or no memory manager
+        pass
+    import psutil
+
+    return int(psutil.virtual_memory().total // max(1, os.cpu_count() or 1))

@@ -70,8 +70,10 @@ from curate.video.growing import Growing
 #: change signal so far, or None, for split's purity check)
 PlanClips = Callable[[list[int], np.ndarray, float, list[tuple[int, int]], np.ndarray | None], list[ClipSpan]]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-#: decoded frames held unconverted: at most this share of max_bytes (full-size frames), and at least MIN_HOLD_FRAMES
-HOLD_SHARE = 0.5
+#: decoded frames held unconverted: at most this share of max_bytes (full-size frames), and at least MIN_HOLD_FRAMES.
+#: A longer hold converts fewer frames (a scene that closes while its frames are held converts only the picked ones):
+#: on the 57 shared files at 1024 MB, 6,303 conversions at 0.75 against 7,253 at 0.5 (docs/benchmarks.md)
+HOLD_SHARE = 0.75
 MIN_HOLD_FRAMES = MAX_REORDER + 48
 #: a scene's cut is assumed reported within this many frames (plus the merge window) of the frame it is at: the
 #: default cascade reports within a few frames; a later report only costs that scene's clips (they are decoded)

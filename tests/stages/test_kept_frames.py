@@ -144,3 +144,24 @@ def test_a_step_re_run_with_other_settings_decodes_and_says_so(video, tmp_path):
     assert again["motion"]["counts"] == {"decoded_clips": 5, "stored_clips": 0, "decoded_videos": 1}  # 128 px: not kept
     rows = pq.read_table(tmp_path / "run" / "03_motion" / "data")
     assert rows.num_rows == 5 and rows["motion_error"].null_count == 5
+
+
+def test_keep_frames_auto_is_an_eighth_of_the_workers_memory_within_bounds():
+    import os
+
+    import psutil
+    from distributed import Client, LocalCluster
+
+    from curate.stages.split import keep_frames_budget
+
+    mib = 1024 * 1024
+    assert keep_frames_budget(300) == 300 * mib and keep_frames_budget(0) == 0
+    share = psutil.virtual_memory().total // (os.cpu_count() or 1) // 8  # no worker: the machine's memory per core
+    assert keep_frames_budget("auto") == min(1024 * mib, max(64 * mib, share))
+    for limit, expected in (("2 GiB", 256 * mib), ("256 MiB", 64 * mib), ("64 GiB", 1024 * mib)):
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                          memory_limit=limit) as cluster, Client(cluster) as client:
+            assert client.submit(keep_frames_budget, "auto", pure=False).result() == expected, limit
+    with pytest.raises(ValueError, match="keep_frames_mb must be >= 0 megabytes .* or auto"):
+        Split(keep_frames_mb="lots")
+    assert Split().keep_frames_mb == "auto"
