@@ -432,10 +432,9 @@ def keep_frames_budget(keep_frames_mb: float | Literal["auto"]) -> int:
     "auto" an eighth of the worker's memory (``curate.hardware.worker_memory``), between ``AUTO_KEEP_MB`` MB.
 
     More memory keeps longer scenes and converts fewer frames (a scene that closes while its frames are still held
-    converts only the frames the steps read): on the 57 shared files, 1024 MB against 256 MB kept 141 of 141 clips
-    instead of 129 and converted 6,303 frames instead of 10,962 (docs/benchmarks.md). The keeper's peak is about
-    1.75x the budget (decoded frames held, plus the scene's converted ones), so an eighth of the worker's memory is
-    under a quarter of it."""
+    converts only the frames the steps read; measured in docs/benchmarks.md, "a larger hold where memory allows").
+    The keeper's peak is about 1.75x the budget (decoded frames held, plus the scene's converted ones), so an eighth
+    of the worker's memory keeps it under a quarter of it."""
     if keep_frames_mb != "auto":
         return int(keep_frames_mb * 1024 * 1024)
     from curate.hardware import worker_memory

@@ -71,8 +71,8 @@ from curate.video.growing import Growing
 PlanClips = Callable[[list[int], np.ndarray, float, list[tuple[int, int]], np.ndarray | None], list[ClipSpan]]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 #: decoded frames held unconverted: at most this share of max_bytes (full-size frames), and at least MIN_HOLD_FRAMES.
-#: A longer hold converts fewer frames (a scene that closes while its frames are held converts only the picked ones):
-#: on the 57 shared files at 1024 MB, 6,303 conversions at 0.75 against 7,253 at 0.5 (docs/benchmarks.md)
+#: A longer hold converts fewer frames: a scene that closes while its frames are held converts only the picked ones
+#: (docs/benchmarks.md, "a larger hold where memory allows")
 HOLD_SHARE = 0.75
 MIN_HOLD_FRAMES = MAX_REORDER + 48
 #: a scene's cut is assumed reported within this many frames (plus the merge window) of the frame it is at: the
