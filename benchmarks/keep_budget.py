@@ -93,7 +93,8 @@ def main() -> None:
     folders = args.videos or [SHARED / "videos", SHARED / "footage"]
     paths = sorted(str(p) for folder in folders for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     print(f"CPU: {cpu().describe()}; {len(paths)} files\n")
-    print("| keep_frames_mb : hold share | frames | converted | clips kept | scenes over budget | CPU-s | peak RSS MB |")
+    print("| keep_frames_mb : hold share | frames | converted | clips kept | scenes over budget | CPU-s "
+          "| peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for budget in args.budget or ["256:0.5", "1024:0.75"]:
         mb, share = (float(x) for x in budget.split(":"))

