@@ -24,46 +24,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".ts", ".m4v", ".mpg", ".mjpeg"}
 
 
 def child(mb: float, share: float, paths: list[str]) -> None:
     """One budget over all files, in this process: prints one JSON line of totals."""
-    import yaml
-
     import curate.video.frame_keeper as frame_keeper
+    from curate.config import build_steps
     from curate.shots.scan import scan_scenes
-    from curate.stages.motion import Motion
-    from curate.stages.ocr import Ocr
-    from curate.stages.picture import Picture
-    from curate.stages.split import Split
-    from curate.video.frame_needs import union
+    from curate.video.frame_needs import pass_frame_needs
 
     frame_keeper.HOLD_SHARE = share
-    config = yaml.safe_load((ROOT / "configs" / "offline.yaml").read_text())["stages"]
-    keys = ("detector", "cascade", "purity_check", "purity_min_change", "purity_ratio", "downscale_width",
-            "min_clip_s", "max_clip_s", "trim_frames")
-    needs = union(n for step in (Motion(**config["motion"]), Ocr(positions=config["ocr"]["positions"],
-                                                                 max_side=config["ocr"]["max_side"]),
-                                 Picture(width=config["picture"]["width"])) for n in step.frame_needs())
+    config = ROOT / "configs" / "offline.yaml"
+    steps = build_steps(config, overrides=[f"split.keep_frames_mb={mb}"])
+    pass_frame_needs([step.stage for step in steps])  # split keeps what the offline steps after it read
+    split = next(step.stage for step in steps if step.name == "split")
+    detectors = split.detectors(gpu=False)
+
+    class Sink:  # the frames are counted, not written
+        def write_table(self, table) -> None:
+            pass
+
     totals = dict(frames=0, converted=0, clips=0, kept=0, overflowed=0)
     for path in paths:
-        split = Split(keep_frames_mb=mb, **{k: config["split"][k] for k in keys})
-        split.keep_frames_for(needs)
-        detectors = split.detectors(gpu=False)
-
-        class Sink:
-            def write_table(self, table) -> None:
-                pass
-
         keeper, stored = split._keeper("v", detectors, (Sink(), "frames"))
         try:
             scan = scan_scenes(path, detectors, downscale_width=split.downscale_width, keeper=keeper,
                                skip_loop_filter="none", change_signal=split.purity_check != "off")
         except Exception:  # noqa: BLE001 - a file split rejects (no video stream, undecodable): not counted
             continue
-        spans = [s for s in split.purity().plan(scan, min_clip_s=split.min_clip_s, max_clip_s=split.max_clip_s,
-                                                trim_frames=split.trim_frames)]
+        spans = split.purity().plan(scan, min_clip_s=split.min_clip_s, max_clip_s=split.max_clip_s,
+                                    trim_frames=split.trim_frames)
         keeper.settle(spans)
         kept = [s for s in spans if s.reject_reason is None]
         totals["frames"] += scan.n_frames
@@ -89,9 +79,10 @@ def main() -> None:
         child(args.child[0], args.child[1], args.paths)
         return
     from curate.hardware import cpu
+    from curate.inputs import expand_inputs
 
     folders = args.videos or [SHARED / "videos", SHARED / "footage"]
-    paths = sorted(str(p) for folder in folders for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    paths = expand_inputs([str(folder) for folder in folders])
     print(f"CPU: {cpu().describe()}; {len(paths)} files\n")
     print("| keep_frames_mb : hold share | frames | converted | clips kept | scenes over budget | CPU-s "
           "| peak RSS MB |")

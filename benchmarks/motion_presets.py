@@ -34,7 +34,6 @@ PRESETS = {"medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "fast": cv2.DISOPTICAL_F
 STATIC = ("static", "none")
 MOVING = ("high", "very high", "moderate/high")
 THRESHOLD = 0.005
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".ts", ".m4v", ".mpg", ".mjpeg"}
 
 
 def spearman(a, b) -> float:
@@ -43,17 +42,13 @@ def spearman(a, b) -> float:
 
 
 def clips_of(paths: list[str]) -> pa.Table:
-    import yaml
+    """The clips of ``paths`` as the offline pipeline's ingest and split make them (``configs/offline.yaml``)."""
+    from curate.config import build_steps
 
-    from curate.stages.ingest import Ingest
-    from curate.stages.split import Split
-
-    config = yaml.safe_load((ROOT / "configs" / "offline.yaml").read_text())["stages"]["split"]
-    keys = ("detector", "cascade", "purity_check", "purity_min_change", "purity_ratio", "downscale_width",
-            "skip_loop_filter", "min_clip_s", "max_clip_s", "trim_frames")
-    ingest = Ingest(inputs=paths)
+    steps = {s.name: s.stage for s in build_steps(ROOT / "configs" / "offline.yaml",
+                                                   overrides=["split.keep_frames_mb=0"], inputs=paths)}
+    ingest, split = steps["ingest"], steps["split"]
     ingest.setup()
-    split = Split(keep_frames_mb=0, **{k: config[k] for k in keys})
     split.setup()
     return split.process(ingest.process(pa.table({"video_path": paths})).kept).kept
 
@@ -95,6 +90,7 @@ def known_shifts(frame: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     from curate.hardware import cpu
+    from curate.inputs import expand_inputs
     from curate.video.frame_needs import FrameNeed, read_needed_frames
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,7 +98,7 @@ def main() -> None:
                         help="folders of videos (default: ../shared/videos and ../shared/footage)")
     args = parser.parse_args()
     folders = args.videos or [SHARED / "videos", SHARED / "footage"]
-    paths = sorted(str(p) for folder in folders for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    paths = expand_inputs([str(folder) for folder in folders])
     cv2.setNumThreads(1)
     clips = clips_of(paths)
     got = read_needed_frames(clips, FrameNeed(fps=2.0, width=160, grey=True))
