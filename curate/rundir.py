@@ -19,6 +19,7 @@ nothing is duplicated). A stage is complete when its ``stats.json`` exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,7 +27,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,15 +68,32 @@ def atomic_write_parquet(path: Path, table: pa.Table) -> None:
     _write_atomically(Path(path), lambda f: pq.write_table(table, f, compression="zstd"))
 
 
+@contextlib.contextmanager
+def atomic_parquet_writer(path: Path, schema: pa.Schema, compression: str = "zstd") -> Iterator[pq.ParquetWriter]:
+    """A ``ParquetWriter`` for tables written one by one (split's kept frames, video by video), made atomic as
+    ``atomic_write_parquet``: the file appears at ``path`` complete and on disk when the block ends, never in part;
+    an exception in the block leaves no file."""
+    with _atomic_file(Path(path)) as f, pq.ParquetWriter(f, schema, compression=compression) as writer:
+        yield writer
+
+
 def _write_atomically(path: Path, write) -> None:
-    """``write(file)`` into a temporary name next to ``path``, fsynced (on disk before the rename, and before any
-    done marker that follows it), then renamed to ``path``. A write that fails (a full disk) removes its temporary
-    file; one killed midway leaves it, and the next launch removes it (``remove_temp_files``)."""
+    """``write(file)`` into a temporary name next to ``path`` (``_atomic_file``)."""
+    with _atomic_file(path) as f:
+        write(f)
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file open for writing at a temporary name next to ``path``; when the block ends it is fsynced (on disk
+    before the rename, and before any done marker that follows it), then renamed to ``path``. A block that fails (a
+    full disk) removes the temporary file; one killed midway leaves it, and the next launch removes it
+    (``remove_temp_files``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as f:
-            write(f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -136,12 +136,18 @@ def test_a_write_that_fails_removes_its_temporary_file(tmp_path):
         import errno, resource
         from pathlib import Path
         import pyarrow as pa
-        from curate.rundir import atomic_write_bytes, atomic_write_parquet
+        from curate.rundir import atomic_parquet_writer, atomic_write_bytes, atomic_write_parquet
         resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
         folder = Path({str(tmp_path / "run")!r})
+        big = pa.table({{"x": [str(i) * 50 for i in range(20_000)]}})
+
+        def streamed():
+            with atomic_parquet_writer(folder / "streamed.parquet", big.schema) as writer:
+                for piece in big.to_batches(max_chunksize=1000):
+                    writer.write_table(pa.Table.from_batches([piece]))
+
         for write in (lambda: atomic_write_bytes(folder / "big.bin", bytes(100_000)),
-                      lambda: atomic_write_parquet(folder / "big.parquet",
-                                                   pa.table({{"x": [str(i) * 50 for i in range(20_000)]}}))):
+                      lambda: atomic_write_parquet(folder / "big.parquet", big), streamed):
             try:
                 write()
                 print("written")
@@ -149,11 +155,40 @@ def test_a_write_that_fails_removes_its_temporary_file(tmp_path):
                 print(errno.errorcode[e.errno])
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["EFBIG", "EFBIG"], done.stderr
+    assert done.stdout.split() == ["EFBIG", "EFBIG", "EFBIG"], done.stderr
     assert list((tmp_path / "run").iterdir()) == []  # neither the files nor their temporary files
 
     atomic_write_bytes(tmp_path / "run" / "small.bin", b"ok")  # a write that fits is there, with no temp file
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["small.bin"]
+
+
+def test_a_streamed_parquet_file_appears_whole_and_on_disk_or_not_at_all(tmp_path, monkeypatch):
+    """``atomic_parquet_writer`` (split's kept frames, written video by video): while it writes, only a temporary
+    file that a relaunch removes is there; the file appears at its name once complete, after an fsync."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.rundir import TEMP_FILE, atomic_parquet_writer
+
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), replace(a, b))[1])
+    folder = tmp_path / "run" / "frames"
+    with atomic_parquet_writer(folder / "part-00000.parquet", pa.schema([("x", pa.int64())])) as writer:
+        writer.write_table(pa.table({"x": [1, 2]}))
+        (during,) = folder.iterdir()
+        assert TEMP_FILE.fullmatch(during.name) and events == []
+        writer.write_table(pa.table({"x": [3]}))
+    assert events == ["fsync", "rename"]
+    assert [p.name for p in folder.iterdir()] == ["part-00000.parquet"]
+    assert pq.read_table(folder / "part-00000.parquet")["x"].to_pylist() == [1, 2, 3]
+
+    with pytest.raises(KeyError):  # the block fails (split's scan raised): no file, no temporary file
+        with atomic_parquet_writer(folder / "part-00001.parquet", pa.schema([("x", pa.int64())])) as writer:
+            writer.write_table(pa.table({"x": [1]}))
+            raise KeyError("the scan failed")
+    assert [p.name for p in folder.iterdir()] == ["part-00000.parquet"]
 
 
 def test_remove_temp_files_removes_only_curates(tmp_path):

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Literal
@@ -47,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import VideoReadError
-from curate.rundir import read_parquet_dir
+from curate.rundir import atomic_parquet_writer, read_parquet_dir
 from curate.sharding import SHARDS_PER_WORKER, ShardBudget, ShardPlace, ShardPolicy
 from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
 from curate.shots.clips import check_lengths, plan_clips
@@ -308,21 +307,13 @@ class Split(Stage):
         return self._split(table, None)
 
     def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
-        """``process``, keeping the frames the later steps read (if any) in the side table ``frames`` of the shard."""
+        """``process``, keeping the frames the later steps read (if any) in the side table ``frames`` of the shard,
+        written video by video and atomically, as every file of a run (``curate.rundir.atomic_parquet_writer``)."""
         if not self._needs:
             return self._split(table, None)
         path = place.extra_file("frames").resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        with pq.ParquetWriter(partial, FRAMES_SCHEMA, compression=COMPRESSION) as writer:
-            try:
-                out = self._split(table, (writer, str(path)))
-            except BaseException:
-                writer.close()
-                partial.unlink(missing_ok=True)
-                raise
-        os.replace(partial, path)
-        return out
+        with atomic_parquet_writer(path, FRAMES_SCHEMA, compression=COMPRESSION) as writer:
+            return self._split(table, (writer, str(path)))
 
     def _split(self, table: pa.Table, frames_to) -> StageOutput:
         detectors = self.detectors(gpu=self._transnet is not None and self._transnet.device.type == "cuda")
