@@ -16,7 +16,8 @@ step finishes before the next starts) it runs the whole command ``curate run CON
    timed in the same run (> 1: the pipeline runs faster than one thread merely decodes the files), and how much
    the steps overlapped (seconds during which two steps had a task running at once);
    decodes per video: split decodes each video once; a per-clip step that found no stored frames for some clips
-   decodes their videos again (its ``counts.decoded_videos`` in ``stats.json``);
+   decodes their videos again (its ``counts.decoded_videos`` in ``stats.json``); split alone in every round and
+   mode: its wall against the one-thread decode's, and its CPU-seconds against the decode's;
 4. whether both modes gave the same rows (they must).
 
 CPU-seconds are measured too, since a shared machine's wall times are noisy: the whole command's process tree
@@ -165,6 +166,7 @@ def main() -> None:
         # 1. in rounds: the baseline, then each mode (in turn first), so that a host whose speed drifts (shared
         # machines) disturbs the modes of a round alike; ratios are per round, against that round's decode
         walls, ratios, stats, overlaps, rows, cpus, cpu_ratios, loads, raw_cpus = {}, {}, {}, {}, {}, {}, {}, [], []
+        split_rounds: dict[str, list[tuple[float, float]]] = {}
         for r in range(args.rounds):
             loads.append(os.getloadavg()[0])
             raw = [decode_cpu(p) for p in videos]
@@ -178,6 +180,10 @@ def main() -> None:
                 cpus.setdefault(mode, []).append(cpu)
                 cpu_ratios.setdefault(mode, []).append(cpu / raw_cpu)
                 stats[mode], rows[mode] = step_stats(out), rows_of(out)
+                split = next((st for name, st in stats[mode].items() if name.endswith("_split")), None)
+                if split and split["wall_seconds"]:  # split alone, this round: its wall and CPU against the decode's
+                    split_cpu = split.get("cpu_seconds", split["compute_seconds"])
+                    split_rounds.setdefault(mode, []).append((raw_seconds / split["wall_seconds"], split_cpu / raw_cpu))
                 overlaps.setdefault(mode, []).append(overlap_seconds(out))
             loads.append(os.getloadavg()[0])
 
@@ -204,6 +210,9 @@ def main() -> None:
               f"{s['wall_seconds']:.2f} | {util} |")
     split = f"; split step alone (its wall, last round): {split_ratio:.2f}x a one-thread decode" if split_ratio else ""
     print(f"\ndecodes per video, whole pipeline: {decodes_total:.2f}{split}")
+    for mode, rounds in split_rounds.items():  # every round, so that a drifting host shows
+        print(f"split step alone, {mode}, each round: {', '.join(f'{r:.2f}x' for r, _ in rounds)} a one-thread decode "
+              f"(its CPU-s: {', '.join(f'{c:.2f}x' for _, c in rounds)} the decode's)")
     print("\nWhole command:\n")
     print("| mode | wall s | ratio to a one-thread decode | CPU-s (process tree) | CPU-s / decode CPU-s | "
           "seconds two steps ran at once |")
