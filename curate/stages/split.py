@@ -37,6 +37,7 @@ clip columns null), ``split_duplicate_video`` (same content as an earlier input;
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -307,11 +308,17 @@ class Split(Stage):
         return self._split(table, None)
 
     def process_shard(self, table: pa.Table, place: ShardPlace) -> StageOutput:
-        """``process``, keeping the frames the later steps read (if any) in the side table ``frames`` of the shard,
-        written video by video and atomically, as every file of a run (``curate.rundir.atomic_parquet_writer``)."""
+        """``process``, keeping the frames the later steps read (if any) in a side table next to the shard, written
+        video by video and atomically, as every file of a run (``curate.rundir.atomic_parquet_writer``).
+
+        The table is named after the shard and its first video: when one video fails the shard, the runner splits
+        its videos one by one (``curate.tasks.contained_process``), and each of those calls keeps its own table
+        instead of replacing the one before (whose clips the later steps would then decode again)."""
         if not self._needs:
             return self._split(table, None)
-        path = place.extra_file("frames").resolve()
+        first = table["video_path"][0].as_py() if table.num_rows else ""
+        name = f"{place.shard}-{hashlib.sha1(first.encode()).hexdigest()[:12]}.parquet"
+        path = place.extra_file("frames").with_name(name).resolve()
         with atomic_parquet_writer(path, FRAMES_SCHEMA, compression=COMPRESSION) as writer:
             return self._split(table, (writer, str(path)))
 

