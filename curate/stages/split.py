@@ -50,7 +50,7 @@ from curate.errors import VideoReadError
 from curate.rundir import atomic_parquet_writer, read_parquet_dir
 from curate.sharding import SHARDS_PER_WORKER, ShardBudget, ShardPlace, ShardPolicy
 from curate.shots.cascade import DEFAULT_CASCADE, DEFAULT_MERGE_WINDOW_FRAMES, GPU_CASCADE, DetectorSpec
-from curate.shots.clips import check_lengths, plan_clips
+from curate.shots.clips import check_lengths
 from curate.shots.purity import MODES as PURITY_MODES
 from curate.shots.purity import PurityCheck
 from curate.shots.registry import DETECTORS as DETECTOR_KINDS
