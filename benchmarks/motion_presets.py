@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -27,18 +28,14 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from motion_vectors import MOVING, STATIC, spearman  # noqa: E402 (the annotated motion labels, as there)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PRESETS = {"medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST}
-STATIC = ("static", "none")
-MOVING = ("high", "very high", "moderate/high")
 THRESHOLD = 0.005
-
-
-def spearman(a, b) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def clips_of(paths: list[str]) -> pa.Table:
