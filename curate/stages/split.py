@@ -144,7 +144,9 @@ class Split(Stage):
         skip_loop_filter: frames the H.264/HEVC decoder skips deblocking for while scanning (FFmpeg's option):
             "noref" (default: frames nothing predicts from, so no error carries into other frames; same cuts, 5-8%
             less decoding), "none", or "all" (20% less decoding, but the error builds up until the next keyframe
-            and added false cuts: see benchmarks/transitions.py).
+            and added false cuts: see benchmarks/transitions.py). Used only while split keeps no frames
+            (``keep_frames_for`` gave it no needs, or ``keep_frames_mb`` 0): kept frames must be the pictures a decode
+            gives, so a scan that keeps frames deblocks every frame.
         merge_window_frames: cuts of different detectors closer than this are one cut.
         min_clip_s / max_clip_s: scenes shorter are rejected; longer ones are cut into equal chunks (null = no max).
         trim_frames: frames dropped on each side of every cut.
